@@ -1,0 +1,162 @@
+//! Request extractors that fail the way FastAPI clients expect: 422 with a
+//! list of `{loc, msg, type}`, 413 for oversized bodies, 401 with
+//! `WWW-Authenticate: Bearer` for missing or bad credentials.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, Principal};
+use crate::error::{Error, FieldError};
+use crate::state::AppState;
+
+fn body_error(e: BytesRejection) -> Error {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::PayloadTooLarge("Request body too large".into())
+    } else {
+        Error::BadRequest("Could not read the request body".into())
+    }
+}
+
+fn serde_loc(prefix: &str, path: &serde_path_to_error::Path) -> Vec<serde_json::Value> {
+    let mut loc = vec![serde_json::Value::from(prefix)];
+    for seg in path.iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => loc.push((*index).into()),
+            serde_path_to_error::Segment::Map { key } => loc.push(key.clone().into()),
+            serde_path_to_error::Segment::Enum { variant } => loc.push(variant.clone().into()),
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    loc
+}
+
+/// A JSON body, whatever the Content-Type says (FastAPI is as lenient).
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::Validation(vec![FieldError {
+                loc: vec!["body".into()],
+                msg: "Field required".into(),
+                kind: "missing".into(),
+            }]));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) => Ok(Json(v)),
+            Err(e) => {
+                let inner = e.inner();
+                let kind = if inner.is_syntax() || inner.is_eof() { "json_invalid" } else { "value_error" };
+                let msg = inner.to_string();
+                let loc = serde_loc("body", e.path());
+                Err(Error::Validation(vec![FieldError { loc, msg, kind: kind.into() }]))
+            }
+        }
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub struct Form<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
+        serde_path_to_error::deserialize::<_, T>(de).map(Form).map_err(|e| {
+            Error::Validation(vec![FieldError {
+                loc: serde_loc("body", e.path()),
+                msg: e.inner().to_string(),
+                kind: "missing".into(),
+            }])
+        })
+    }
+}
+
+/// Query parameters; a bad value is 422 with `loc = ["query", name]`.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize::<_, T>(de).map(Query).map_err(|e| {
+            Error::Validation(vec![FieldError {
+                loc: serde_loc("query", e.path()),
+                msg: e.inner().to_string(),
+                kind: "value_error".into(),
+            }])
+        })
+    }
+}
+
+/// A path parameter; a non-integer id is 422 as in FastAPI.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(Error::Validation(vec![FieldError {
+                loc: vec!["path".into()],
+                msg: e.body_text(),
+                kind: "int_parsing".into(),
+            }])),
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The authenticated, active caller.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = bearer(parts).ok_or_else(|| Error::Unauthorized("Not authenticated".into()))?;
+        let principal = auth::authenticate(&state, token).await?;
+        if !principal.user().is_active {
+            return Err(Error::BadRequest("Inactive user".into()));
+        }
+        Ok(Caller(principal))
+    }
+}
+
+/// The caller when a token is presented; None without one. A bad token is still 401.
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeCaller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeCaller(None));
+        }
+        Caller::from_request_parts(parts, state).await.map(|c| MaybeCaller(Some(c.0)))
+    }
+}

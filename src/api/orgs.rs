@@ -1,0 +1,82 @@
+//! `/organizations`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use super::extract::{Caller, Json, Path, Query};
+use super::users::Page;
+use crate::error::Result;
+use crate::service::{self, orgs};
+use crate::state::AppState;
+use crate::store::{orgs::Organization, users::User};
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(body): Json<orgs::OrgCreate>,
+) -> Result<(StatusCode, axum::Json<Organization>)> {
+    Ok((StatusCode::CREATED, axum::Json(orgs::create(&state, &caller, body).await?)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<Page>,
+) -> Result<axum::Json<Vec<Organization>>> {
+    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    Ok(axum::Json(orgs::list(&state, &caller, skip, limit).await?))
+}
+
+async fn read(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<axum::Json<Organization>> {
+    Ok(axum::Json(orgs::get(&state, &caller, id).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<orgs::OrgUpdate>,
+) -> Result<axum::Json<Organization>> {
+    Ok(axum::Json(orgs::update(&state, &caller, id, body).await?))
+}
+
+async fn delete(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<StatusCode> {
+    orgs::delete(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, user_id)): Path<(i64, i64)>,
+) -> Result<axum::Json<User>> {
+    Ok(axum::Json(orgs::add_user(&state, &caller, id, user_id).await?))
+}
+
+async fn remove_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, user_id)): Path<(i64, i64)>,
+) -> Result<axum::Json<User>> {
+    Ok(axum::Json(orgs::remove_user(&state, &caller, id, user_id).await?))
+}
+
+async fn members(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Query(p): Query<Page>,
+) -> Result<axum::Json<Vec<User>>> {
+    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    Ok(axum::Json(orgs::users(&state, &caller, id, skip, limit).await?))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/organizations", get(list).post(create))
+        .route("/organizations/{id}", get(read).put(update).delete(delete))
+        .route("/organizations/{id}/users", get(members))
+        .route("/organizations/{id}/users/{user_id}", post(add_user).delete(remove_user))
+}

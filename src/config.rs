@@ -1,0 +1,414 @@
+//! Server settings: environment variables (and `.env`), validated once at start.
+//!
+//! Secrets that are not given are generated on first run and kept in the data
+//! folder with mode 0600, so a first start needs no set-up.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+
+/// Where the embedded SQLite database and generated secrets live by default.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// The database engine chosen by `DATABASE_URL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A login rate: at most `count` requests per `window_secs` per client address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub window_secs: u64,
+}
+
+/// Every setting the server reads, already validated.
+#[derive(Clone)]
+pub struct Settings {
+    pub api_prefix: String,
+    pub project_name: String,
+    pub database_url: String,
+    pub backend: Backend,
+    pub ca_key_size: u32,
+    pub ca_cert_days: u32,
+    pub cert_key_size: u32,
+    pub cert_days: u32,
+    pub secret_key: String,
+    pub access_token_expire_minutes: i64,
+    pub refresh_token_expire_minutes: i64,
+    pub jwt_algorithm: jsonwebtoken::Algorithm,
+    pub auth_rate_limit: RateLimit,
+    pub private_key_encryption_key: Option<String>,
+    pub service_account_token_pepper: String,
+    pub log_level: String,
+    pub cors_origins: Vec<String>,
+    pub allow_unauthenticated_registration: bool,
+    pub enable_docs: bool,
+    pub bcrypt_cost: u32,
+    pub max_body_bytes: usize,
+    pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Settings {
+    // Hand-written so that no secret can ever reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("api_prefix", &self.api_prefix)
+            .field("backend", &self.backend)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads one variable; empty counts as unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name} must be a number, got {v:?}")),
+    }
+}
+
+fn parse_bool(name: &str) -> Result<bool> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => bail!("{name} must be true or false, got {v:?}"),
+        },
+    }
+}
+
+impl Settings {
+    /// Loads `.env` (without overriding the environment) and reads every setting.
+    pub fn from_env() -> Result<Self> {
+        let _ = dotenvy::dotenv();
+        let data_dir = PathBuf::from(var("FASTPKI_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR.into()));
+        let (database_url, backend) = match var("DATABASE_URL") {
+            Some(url) => normalize_database_url(&url)?,
+            None => {
+                let path = data_dir.join("fastpki.db");
+                (sqlite_url(&path), Backend::Sqlite)
+            }
+        };
+        if backend == Backend::Sqlite {
+            ensure_sqlite_parent(&database_url)?;
+        }
+
+        let secret_key = match var("SECRET_KEY") {
+            Some(k) if k.chars().count() < 32 => {
+                bail!("SECRET_KEY must be at least 32 characters long (got {})", k.chars().count())
+            }
+            Some(k) => k,
+            None => load_or_generate_secret(&data_dir, "secret_key", "SECRET_KEY")?,
+        };
+        let service_account_token_pepper = match var("SERVICE_ACCOUNT_TOKEN_PEPPER") {
+            Some(p) => p,
+            None => load_or_generate_secret(
+                &data_dir,
+                "service_account_token_pepper",
+                "SERVICE_ACCOUNT_TOKEN_PEPPER",
+            )?,
+        };
+        let private_key_encryption_key = var("PRIVATE_KEY_ENCRYPTION_KEY");
+        if let Some(k) = &private_key_encryption_key {
+            validate_fernet_key(k)?;
+        }
+
+        let jwt_algorithm = match var("ALGORITHM").as_deref().unwrap_or("HS256") {
+            "HS256" => jsonwebtoken::Algorithm::HS256,
+            "HS384" => jsonwebtoken::Algorithm::HS384,
+            "HS512" => jsonwebtoken::Algorithm::HS512,
+            other => bail!("ALGORITHM must be HS256, HS384 or HS512, got {other:?}"),
+        };
+        let auth_rate_limit = parse_rate_limit(var("AUTH_RATE_LIMIT").as_deref().unwrap_or("5/minute"))?;
+        let cors_origins = parse_cors_origins(var("BACKEND_CORS_ORIGINS").as_deref().unwrap_or(""))?;
+
+        let settings = Settings {
+            api_prefix: normalize_prefix(&var("API_V1_STR").unwrap_or("/api/v1".into()))?,
+            project_name: var("PROJECT_NAME").unwrap_or("FastPKI".into()),
+            database_url,
+            backend,
+            ca_key_size: parse_num("CA_KEY_SIZE", 4096)?,
+            ca_cert_days: parse_num("CA_CERT_DAYS", 3650)?,
+            cert_key_size: parse_num("CERT_KEY_SIZE", 2048)?,
+            cert_days: parse_num("CERT_DAYS", 365)?,
+            secret_key,
+            access_token_expire_minutes: parse_num("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?,
+            refresh_token_expire_minutes: parse_num("REFRESH_TOKEN_EXPIRE_MINUTES", 1440)?,
+            jwt_algorithm,
+            auth_rate_limit,
+            private_key_encryption_key,
+            service_account_token_pepper,
+            log_level: var("LOG_LEVEL").unwrap_or("INFO".into()),
+            cors_origins,
+            allow_unauthenticated_registration: parse_bool("ALLOW_UNAUTHENTICATED_REGISTRATION")?,
+            enable_docs: parse_bool("ENABLE_DOCS")?,
+            bcrypt_cost: parse_num("BCRYPT_COST", 12)?,
+            max_body_bytes: parse_num("MAX_BODY_BYTES", 1024 * 1024)?,
+            data_dir,
+        };
+        settings.check_ranges()?;
+        Ok(settings)
+    }
+
+    fn check_ranges(&self) -> Result<()> {
+        for (name, bits) in [("CA_KEY_SIZE", self.ca_key_size), ("CERT_KEY_SIZE", self.cert_key_size)] {
+            if !(2048..=8192).contains(&bits) || bits % 8 != 0 {
+                bail!("{name} must be a multiple of 8 between 2048 and 8192, got {bits}");
+            }
+        }
+        for (name, days) in [("CA_CERT_DAYS", self.ca_cert_days), ("CERT_DAYS", self.cert_days)] {
+            if !(1..=36500).contains(&days) {
+                bail!("{name} must be between 1 and 36500, got {days}");
+            }
+        }
+        if self.access_token_expire_minutes < 1 || self.refresh_token_expire_minutes < 1 {
+            bail!("ACCESS_TOKEN_EXPIRE_MINUTES and REFRESH_TOKEN_EXPIRE_MINUTES must be at least 1");
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            bail!("BCRYPT_COST must be between 4 and 31, got {}", self.bcrypt_cost);
+        }
+        if self.max_body_bytes < 1024 {
+            bail!("MAX_BODY_BYTES must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+fn normalize_prefix(p: &str) -> Result<String> {
+    let trimmed = p.trim().trim_end_matches('/');
+    if !trimmed.starts_with('/') || trimmed.len() < 2 {
+        bail!("API_V1_STR must start with '/' and name a path, got {p:?}");
+    }
+    Ok(trimmed.to_string())
+}
+
+/// sqlx URL for a SQLite file, created on first connect.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Accepts the URL forms FastPKI users already have (SQLAlchemy style) and
+/// returns the sqlx URL plus the backend.
+///
+/// SQLite follows SQLAlchemy: `sqlite:///relative/path`, `sqlite:////absolute/path`.
+pub fn normalize_database_url(url: &str) -> Result<(String, Backend)> {
+    let url = url.trim();
+    let (scheme, rest) = url
+        .split_once("://")
+        .with_context(|| format!("DATABASE_URL is not a URL (expected sqlite:///path or postgresql://...): {:?}", redact_url(url)))?;
+    match scheme {
+        "sqlite" | "sqlite+aiosqlite" => {
+            let path = rest.split('?').next().unwrap_or("");
+            // SQLAlchemy: the part after "sqlite:///" is the path; a fourth slash makes it absolute.
+            let path = path.strip_prefix('/').unwrap_or(path);
+            if path.is_empty() || path == ":memory:" {
+                bail!("DATABASE_URL must name a SQLite file, e.g. sqlite:///data/fastpki.db");
+            }
+            Ok((sqlite_url(Path::new(path)), Backend::Sqlite))
+        }
+        "postgresql" | "postgres" | "postgresql+asyncpg" | "postgresql+psycopg" | "postgresql+psycopg2" => {
+            if rest.is_empty() {
+                bail!("DATABASE_URL is missing the PostgreSQL host");
+            }
+            Ok((format!("postgres://{rest}"), Backend::Postgres))
+        }
+        other => bail!("DATABASE_URL scheme {other:?} is not supported: use sqlite:///path or postgresql://user@host/db"),
+    }
+}
+
+/// Hides a password in a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn ensure_sqlite_parent(sqlx_url: &str) -> Result<()> {
+    let path = sqlx_url.trim_start_matches("sqlite://");
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).with_context(|| format!("cannot create database folder {}", parent.display()))?;
+    }
+    // Create the file owner-only before SQLite does; its -wal and -shm files inherit the mode.
+    if !path.exists() {
+        write_private_file(path, b"")?;
+    }
+    Ok(())
+}
+
+/// Reads a generated secret from the data folder, creating it (mode 0600) if absent.
+fn load_or_generate_secret(dir: &Path, file: &str, var_name: &str) -> Result<String> {
+    let path = dir.join(file);
+    if let Ok(existing) = fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create data folder {}", dir.display()))?;
+    let mut bytes = [0u8; 48];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private_file(&path, secret.as_bytes())?;
+    tracing::warn!(
+        "{var_name} is not set: generated one and stored it in {} (mode 0600). Set {var_name} to manage it yourself.",
+        path.display()
+    );
+    Ok(secret)
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(contents)?;
+    Ok(())
+}
+
+/// A Fernet key is URL-safe base64 of exactly 32 bytes.
+pub fn validate_fernet_key(key: &str) -> Result<()> {
+    let ok = base64::engine::general_purpose::URL_SAFE
+        .decode(key.trim())
+        .map(|b| b.len() == 32)
+        .unwrap_or(false);
+    if !ok {
+        bail!(
+            "PRIVATE_KEY_ENCRYPTION_KEY is not a valid Fernet key (URL-safe base64 of 32 bytes). \
+             Make one with: python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+        );
+    }
+    Ok(())
+}
+
+/// Parses slowapi/limits notation: `5/minute`, `100 per hour`, `10/30 seconds`.
+pub fn parse_rate_limit(s: &str) -> Result<RateLimit> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (count, period) = lower
+        .split_once('/')
+        .or_else(|| lower.split_once(" per "))
+        .with_context(|| format!("AUTH_RATE_LIMIT must look like 5/minute, got {s:?}"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c| *c > 0)
+        .with_context(|| format!("AUTH_RATE_LIMIT count must be a positive number, got {s:?}"))?;
+    let period = period.trim();
+    let (mult, unit) = match period.split_once(' ') {
+        Some((n, unit)) => (
+            n.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("AUTH_RATE_LIMIT period is not understood: {s:?}"))?,
+            unit.trim(),
+        ),
+        None => (1, period),
+    };
+    let unit_secs = match unit.trim_end_matches('s') {
+        "second" | "sec" => 1,
+        "minute" | "min" => 60,
+        "hour" => 3600,
+        "day" => 86400,
+        _ => bail!("AUTH_RATE_LIMIT unit must be second, minute, hour or day, got {s:?}"),
+    };
+    Ok(RateLimit { count, window_secs: mult * unit_secs })
+}
+
+/// `BACKEND_CORS_ORIGINS` is a JSON list; a comma-separated list is accepted too.
+pub fn parse_cors_origins(s: &str) -> Result<Vec<String>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(vec![]);
+    }
+    let list: Vec<String> = if s.starts_with('[') {
+        serde_json::from_str(s).context("BACKEND_CORS_ORIGINS must be a JSON list of origins")?
+    } else {
+        s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()
+    };
+    Ok(list.into_iter().map(|o| o.trim_end_matches('/').to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_follow_sqlalchemy() {
+        assert_eq!(
+            normalize_database_url("sqlite:////tmp/x/db").unwrap(),
+            ("sqlite:///tmp/x/db?mode=rwc".to_string(), Backend::Sqlite)
+        );
+        assert_eq!(
+            normalize_database_url("sqlite+aiosqlite:///./data/f.db").unwrap().0,
+            "sqlite://./data/f.db?mode=rwc"
+        );
+        assert!(normalize_database_url("sqlite:///").is_err());
+        assert!(normalize_database_url("mysql://x").is_err());
+        assert!(normalize_database_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_are_rewritten() {
+        let (url, b) = normalize_database_url("postgresql+asyncpg://u:p@h:5432/db").unwrap();
+        assert_eq!(url, "postgres://u:p@h:5432/db");
+        assert_eq!(b, Backend::Postgres);
+    }
+
+    #[test]
+    fn redaction_hides_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert!(!redact_url("postgres://u:secret@h/db").contains("secret"));
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(parse_rate_limit("5/minute").unwrap(), RateLimit { count: 5, window_secs: 60 });
+        assert_eq!(parse_rate_limit("10000/minute").unwrap().count, 10000);
+        assert_eq!(parse_rate_limit("3 per hour").unwrap().window_secs, 3600);
+        assert_eq!(parse_rate_limit("2/30 seconds").unwrap().window_secs, 30);
+        assert!(parse_rate_limit("five/minute").is_err());
+        assert!(parse_rate_limit("5/fortnight").is_err());
+        assert!(parse_rate_limit("0/minute").is_err());
+    }
+
+    #[test]
+    fn cors_origins_parse() {
+        assert_eq!(parse_cors_origins(r#"["http://a.test/", "http://b.test"]"#).unwrap(), vec!["http://a.test", "http://b.test"]);
+        assert_eq!(parse_cors_origins("http://a.test,http://b.test").unwrap().len(), 2);
+        assert!(parse_cors_origins("[not json").is_err());
+    }
+
+    #[test]
+    fn fernet_keys_are_checked() {
+        assert!(validate_fernet_key("ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=").is_ok());
+        assert!(validate_fernet_key("short").is_err());
+    }
+}

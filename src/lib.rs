@@ -1,0 +1,12 @@
+//! FastPKI: a private certificate authority with a REST API compatible with
+//! the Python FastPKI 0.4 project. See `DESIGN.md` for the layering.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod openapi;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod store;

@@ -1,0 +1,69 @@
+//! The `fastpki` binary: `serve` runs the server; other subcommands are admin tasks.
+
+use clap::{Parser, Subcommand};
+
+use fastpki::config::Settings;
+
+#[derive(Parser)]
+#[command(name = "fastpki", version, about = "FastPKI: a private certificate authority")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Address to listen on (host:port).
+        #[arg(long, env = "FASTPKI_BIND", default_value = "127.0.0.1:8000")]
+        bind: String,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.to_ascii_lowercase()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Logging first (so secret generation can warn), at the configured level.
+    let _ = dotenvy::dotenv();
+    init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "INFO".into()));
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fastpki: configuration error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fastpki: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { bind } => fastpki::server::run(settings, &bind).await,
+            Command::Migrate => {
+                let db = fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
+                db.migrate().await?;
+                println!("migrations applied");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fastpki: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Reading the audit log: superusers see everything, admins their organization.
+
+use crate::auth::{Principal, Role};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
+
+pub async fn query(state: &AppState, caller: &Principal, mut filter: AuditFilter) -> Result<Vec<AuditEntry>> {
+    match caller.role() {
+        Role::Superuser => {}
+        Role::Admin => match caller.organization_id() {
+            Some(org) => filter.organization_id = Some(org),
+            // An admin without an organization sees no organization's data.
+            None => return Ok(vec![]),
+        },
+        Role::User => return Err(Error::Forbidden("The user doesn't have sufficient privileges".into())),
+    }
+    let mut c = state.db.read().await?;
+    Ok(store::audit::query(&mut c, &filter).await?)
+}

@@ -1,0 +1,34 @@
+//! Use cases: each function takes the shared state, the caller and its input,
+//! authorizes, and writes its change together with its audit entry.
+
+pub mod audit;
+pub mod orgs;
+pub mod sessions;
+pub mod users;
+
+use crate::error::Error;
+
+/// Clamps pagination parameters, refusing nonsense with 422.
+pub fn page(skip: Option<i64>, limit: Option<i64>, default_limit: i64, max_limit: i64) -> Result<(i64, i64), Error> {
+    let skip = skip.unwrap_or(0);
+    let limit = limit.unwrap_or(default_limit);
+    if skip < 0 {
+        return Err(Error::Validation(vec![query_error("skip", "Input should be greater than or equal to 0")]));
+    }
+    if !(1..=max_limit).contains(&limit) {
+        return Err(Error::Validation(vec![query_error(
+            "limit",
+            &format!("Input should be between 1 and {max_limit}"),
+        )]));
+    }
+    Ok((skip, limit))
+}
+
+/// A query-string field error in FastAPI's 422 shape.
+pub fn query_error(field: &str, msg: &str) -> crate::error::FieldError {
+    crate::error::FieldError {
+        loc: vec!["query".into(), field.into()],
+        msg: msg.into(),
+        kind: "value_error".into(),
+    }
+}

@@ -1,0 +1,153 @@
+//! Login, refresh, logout and invalidation.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use serde::Serialize;
+
+use crate::auth::{Principal, tokens};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{self, Tx, audit::NewAuditEntry, users::User};
+
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub refresh_token: String,
+}
+
+/// Issues an access token and stores a new refresh token inside `tx`.
+async fn new_pair(state: &AppState, tx: &mut Tx, user: &User) -> Result<TokenPair> {
+    let now = Utc::now();
+    let (access_token, _) = state.jwt.issue(&user.username, user.id, &user.role, now)?;
+    let refresh_token = tokens::new_refresh_token()?;
+    let expires = now + Duration::minutes(state.settings.refresh_token_expire_minutes);
+    store::sessions::insert_refresh(tx, user.id, &tokens::sha256_hex(&refresh_token), &store::ts(expires), &store::ts(now))
+        .await?;
+    Ok(TokenPair { access_token, token_type: "bearer", refresh_token })
+}
+
+pub async fn login(state: &AppState, client: IpAddr, username: &str, password: &str) -> Result<TokenPair> {
+    if let Err(limited) = state.login_limiter.check(client, Instant::now()) {
+        return Err(Error::TooManyRequests {
+            message: format!("Rate limit exceeded: {}", state.login_limiter.describe()),
+            retry_after_secs: limited.retry_after_secs,
+        });
+    }
+    let user = {
+        let mut conn = state.db.read().await?;
+        store::users::get_by_username(&mut conn, username).await?
+    };
+    let password_ok = state.hasher.verify(password, user.as_ref().map(|u| u.hashed_password.as_str())).await?;
+    let mut tx = state.db.begin().await?;
+    match user {
+        Some(user) if password_ok && user.is_active => {
+            let pair = new_pair(state, &mut tx, &user).await?;
+            let entry = NewAuditEntry {
+                action: "login_success",
+                user_id: Some(user.id),
+                username: Some(user.username.clone()),
+                organization_id: user.organization_id,
+                resource_type: Some("user"),
+                resource_id: Some(user.id),
+                ..Default::default()
+            };
+            store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+            tx.commit().await?;
+            Ok(pair)
+        }
+        user => {
+            let reason = match &user {
+                None => "unknown user",
+                Some(u) if !u.is_active => "inactive user",
+                Some(_) => "wrong password",
+            };
+            let entry = NewAuditEntry {
+                action: "login_failure",
+                user_id: user.as_ref().map(|u| u.id),
+                username: Some(truncate(username, 150)),
+                organization_id: user.as_ref().and_then(|u| u.organization_id),
+                detail: Some(format!("Failed login for '{}': {reason}", truncate(username, 150))),
+                ..Default::default()
+            };
+            store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+            tx.commit().await?;
+            Err(Error::Unauthorized("Incorrect username or password".into()))
+        }
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair> {
+    let mut tx = state.db.begin().await?;
+    let digest = tokens::sha256_hex(refresh_token);
+    let user_id = store::sessions::consume_refresh(&mut tx, &digest, &store::now_ts())
+        .await?
+        .ok_or_else(|| Error::Unauthorized("Invalid or expired refresh token".into()))?;
+    let user = store::users::get(&mut tx, user_id).await?;
+    let user = match user {
+        Some(u) if u.is_active => u,
+        _ => return Err(Error::Unauthorized("User not found or inactive".into())),
+    };
+    let pair = new_pair(state, &mut tx, &user).await?;
+    tx.commit().await?;
+    Ok(pair)
+}
+
+pub async fn logout(state: &AppState, principal: &Principal, refresh_token: &str) -> Result<()> {
+    let Principal::User { user, token } = principal;
+    let digest = tokens::sha256_hex(refresh_token);
+    let mut tx = state.db.begin().await?;
+    if let Some(owner) = store::sessions::refresh_owner(&mut tx, &digest).await? {
+        if owner != user.id {
+            return Err(Error::Forbidden("Refresh token does not belong to current user".into()));
+        }
+    }
+    let exp = chrono::DateTime::from_timestamp(token.exp, 0).unwrap_or_else(Utc::now);
+    store::sessions::blocklist(&mut tx, &token.jti, &store::ts(exp)).await?;
+    store::sessions::revoke_refresh(&mut tx, &digest, &store::now_ts()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Revokes every refresh token of the user and every access token issued before now.
+pub async fn invalidate_all(tx: &mut Tx, user_id: i64) -> Result<()> {
+    let now = store::now_ts();
+    store::users::set_tokens_invalidated_at(tx, user_id, &now).await?;
+    store::sessions::revoke_all_refresh(tx, user_id, &now).await?;
+    Ok(())
+}
+
+pub async fn invalidate(state: &AppState, principal: &Principal) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    invalidate_all(&mut tx, principal.user().id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes expired blocklist and refresh-token rows, forever, every `period`.
+pub fn spawn_cleanup(state: AppState, period: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let result = async {
+                let mut tx = state.db.begin().await?;
+                let n = store::sessions::purge_expired(&mut tx, &store::now_ts()).await?;
+                tx.commit().await?;
+                Ok::<u64, sqlx::Error>(n)
+            }
+            .await;
+            match result {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "session clean-up failed"),
+            }
+        }
+    });
+}

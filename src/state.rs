@@ -1,0 +1,25 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::{jwt::JwtKeys, password::Hasher, ratelimit::RateLimiter};
+use crate::config::Settings;
+use crate::store::Db;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub hasher: Hasher,
+    pub login_limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, db: Db) -> anyhow::Result<Self> {
+        let jwt = JwtKeys::new(&settings.secret_key, settings.jwt_algorithm, settings.access_token_expire_minutes)?;
+        let hasher = Hasher::new(settings.bcrypt_cost)?;
+        let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
+        Ok(AppState { settings: Arc::new(settings), db, jwt, hasher, login_limiter })
+    }
+}

@@ -1,0 +1,126 @@
+//! Audit log: append-only; no statement here updates or deletes an entry.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+
+#[derive(Clone, Debug, FromRow, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub created_at: String,
+    pub action: String,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub organization_id: Option<i64>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<i64>,
+    pub detail: Option<String>,
+    pub service_account_id: Option<i64>,
+    pub service_account_name: Option<String>,
+}
+
+/// What a new entry says; the id and time are assigned on insert.
+#[derive(Clone, Debug, Default)]
+pub struct NewAuditEntry {
+    pub action: &'static str,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub organization_id: Option<i64>,
+    pub resource_type: Option<&'static str>,
+    pub resource_id: Option<i64>,
+    pub detail: Option<String>,
+    pub service_account_id: Option<i64>,
+    pub service_account_name: Option<String>,
+}
+
+pub async fn insert(c: &mut AnyConnection, e: &NewAuditEntry, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_logs (created_at, action, user_id, username, organization_id, resource_type, \
+         resource_id, detail, service_account_id, service_account_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(now)
+    .bind(e.action)
+    .bind(e.user_id)
+    .bind(&e.username)
+    .bind(e.organization_id)
+    .bind(e.resource_type)
+    .bind(e.resource_id)
+    .bind(&e.detail)
+    .bind(e.service_account_id)
+    .bind(&e.service_account_name)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Query filters; `organization_id` is the caller's scope (None = all).
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub organization_id: Option<i64>,
+    pub action: Option<String>,
+    pub user_id: Option<i64>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<i64>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub skip: i64,
+    pub limit: i64,
+}
+
+/// Newest first. Filters are bound, never spliced into the SQL text.
+pub async fn query(c: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT id, created_at, action, user_id, username, organization_id, resource_type, resource_id, \
+         detail, service_account_id, service_account_name FROM audit_logs WHERE 1 = 1",
+    );
+    let mut n = 0;
+    let mut next = |col: &str, op: &str, sql: &mut String| {
+        n += 1;
+        sql.push_str(&format!(" AND {col} {op} ${n}"));
+    };
+    if f.organization_id.is_some() {
+        next("organization_id", "=", &mut sql);
+    }
+    if f.action.is_some() {
+        next("action", "=", &mut sql);
+    }
+    if f.user_id.is_some() {
+        next("user_id", "=", &mut sql);
+    }
+    if f.resource_type.is_some() {
+        next("resource_type", "=", &mut sql);
+    }
+    if f.resource_id.is_some() {
+        next("resource_id", "=", &mut sql);
+    }
+    if f.since.is_some() {
+        next("created_at", ">=", &mut sql);
+    }
+    if f.until.is_some() {
+        next("created_at", "<=", &mut sql);
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2));
+    let mut q = sqlx::query_as::<_, AuditEntry>(sqlx::AssertSqlSafe(sql));
+    if let Some(v) = f.organization_id {
+        q = q.bind(v);
+    }
+    if let Some(v) = &f.action {
+        q = q.bind(v);
+    }
+    if let Some(v) = f.user_id {
+        q = q.bind(v);
+    }
+    if let Some(v) = &f.resource_type {
+        q = q.bind(v);
+    }
+    if let Some(v) = f.resource_id {
+        q = q.bind(v);
+    }
+    if let Some(v) = &f.since {
+        q = q.bind(v);
+    }
+    if let Some(v) = &f.until {
+        q = q.bind(v);
+    }
+    q.bind(f.limit).bind(f.skip).fetch_all(c).await
+}

@@ -1,0 +1,182 @@
+//! Storage: every SQL statement and the migrations, one code path for SQLite
+//! and PostgreSQL through sqlx's `Any` driver (`$N` placeholders on both).
+//!
+//! On SQLite all writes go through a one-connection pool, so write
+//! transactions never deadlock on lock upgrades; on PostgreSQL both pools are
+//! the same.
+
+pub mod audit;
+pub mod orgs;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::config::{Backend, redact_url};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A handle on the database: a pool for reads and one for writes.
+#[derive(Clone)]
+pub struct Db {
+    read: AnyPool,
+    write: AnyPool,
+    pub backend: Backend,
+}
+
+/// A write transaction; commit it or it rolls back on drop.
+pub type Tx = Transaction<'static, Any>;
+/// A pooled connection for reads.
+pub type Conn = PoolConnection<Any>;
+
+impl Db {
+    /// Connects (creating a SQLite file if needed) without running migrations.
+    pub async fn connect(url: &str, backend: Backend) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let options: AnyConnectOptions = url
+            .parse()
+            .with_context(|| format!("DATABASE_URL cannot be parsed: {}", redact_url(url)))?;
+        let db = match backend {
+            Backend::Sqlite => {
+                let read = sqlite_pool(8).connect_with(options.clone()).await;
+                let read = read.with_context(|| format!("cannot open SQLite database {}", redact_url(url)))?;
+                let write = sqlite_pool(1).connect_with(options).await?;
+                Db { read, write, backend }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(url)))?;
+                Db { read: pool.clone(), write: pool, backend }
+            }
+        };
+        Ok(db)
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.write).await.context("database migration failed")?;
+        Ok(())
+    }
+
+    /// A connection for reads.
+    pub async fn read(&self) -> Result<Conn, sqlx::Error> {
+        self.read.acquire().await
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.write.begin().await
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        match self.read.acquire().await {
+            Ok(mut c) => sqlx::query("SELECT 1").execute(&mut *c).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Closes both pools (used at shutdown).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn sqlite_pool(size: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(size)
+        .min_connections(if size == 1 { 1 } else { 0 })
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Pragmas belong here, not in the URL: they must hold on every connection.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
+}
+
+/// Formats a time the one way the database stores times (fixed width, sortable).
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Now, in the stored format.
+pub fn now_ts() -> String {
+    ts(Utc::now())
+}
+
+/// Parses a stored time.
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// True when the error is a unique-constraint violation (both backends).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(e) => {
+            e.is_unique_violation() || e.code().is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
+        }
+        _ => false,
+    }
+}
+
+/// True when the error is a foreign-key violation (both backends).
+pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(e) => {
+            e.is_foreign_key_violation() || e.code().is_some_and(|c| c == "23503" || c == "787")
+        }
+        _ => false,
+    }
+}
+
+/// A boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite (the `Any`
+/// driver reads neither as the other). Rows use `#[sqlx(try_from = "Flag")]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0
+    }
+}
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <bool as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        use sqlx::any::AnyTypeInfoKind as K;
+        matches!(ty.kind(), K::Bool | K::SmallInt | K::Integer | K::BigInt)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        if let Ok(b) = <bool as sqlx::Decode<Any>>::decode(value.clone()) {
+            return Ok(Flag(b));
+        }
+        Ok(Flag(<i64 as sqlx::Decode<Any>>::decode(value)? != 0))
+    }
+}

@@ -1,0 +1,173 @@
+//! Users table.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+
+/// A stored user; the password hash never leaves the service layer.
+#[derive(Clone, Debug, FromRow, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    #[serde(skip)]
+    pub hashed_password: String,
+    pub role: String,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub is_active: bool,
+    pub organization_id: Option<i64>,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub can_create_ca: bool,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub can_create_cert: bool,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub can_revoke_cert: bool,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub can_export_private_key: bool,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub can_delete_ca: bool,
+    #[serde(skip)]
+    pub tokens_invalidated_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The five capability flags, in storage order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Capabilities {
+    pub can_create_ca: bool,
+    pub can_create_cert: bool,
+    pub can_revoke_cert: bool,
+    pub can_export_private_key: bool,
+    pub can_delete_ca: bool,
+}
+
+impl User {
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            can_create_ca: self.can_create_ca,
+            can_create_cert: self.can_create_cert,
+            can_revoke_cert: self.can_revoke_cert,
+            can_export_private_key: self.can_export_private_key,
+            can_delete_ca: self.can_delete_ca,
+        }
+    }
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, username, email, hashed_password, role, is_active, organization_id, \
+    can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca, \
+    tokens_invalidated_at, created_at, updated_at"
+    };
+}
+
+/// Fields of a new user.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub hashed_password: &'a str,
+    pub role: &'a str,
+    pub organization_id: Option<i64>,
+    pub caps: Capabilities,
+}
+
+pub async fn insert(c: &mut AnyConnection, u: &NewUser<'_>, now: &str) -> Result<User, sqlx::Error> {
+    let sql = concat!("INSERT INTO users (username, email, hashed_password, role, is_active, organization_id, \
+         can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $11) \
+         RETURNING ", user_columns!(), "");
+    sqlx::query_as(sql)
+        .bind(u.username)
+        .bind(u.email)
+        .bind(u.hashed_password)
+        .bind(u.role)
+        .bind(u.organization_id)
+        .bind(u.caps.can_create_ca)
+        .bind(u.caps.can_create_cert)
+        .bind(u.caps.can_revoke_cert)
+        .bind(u.caps.can_export_private_key)
+        .bind(u.caps.can_delete_ca)
+        .bind(now)
+        .fetch_one(c)
+        .await
+}
+
+pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<User>, sqlx::Error> {
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+    sqlx::query_as(sql).bind(id).fetch_optional(c).await
+}
+
+pub async fn get_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1");
+    sqlx::query_as(sql).bind(username).fetch_optional(c).await
+}
+
+pub async fn exists_username(c: &mut AnyConnection, username: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(c)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn exists_email(c: &mut AnyConnection, email: &str, except_id: i64) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1 AND id <> $2")
+        .bind(email)
+        .bind(except_id)
+        .fetch_one(c)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn list(c: &mut AnyConnection, skip: i64, limit: i64) -> Result<Vec<User>, sqlx::Error> {
+    let sql = concat!("SELECT ", user_columns!(), " FROM users ORDER BY id LIMIT $1 OFFSET $2");
+    sqlx::query_as(sql).bind(limit).bind(skip).fetch_all(c).await
+}
+
+pub async fn list_by_org(c: &mut AnyConnection, org_id: i64, skip: i64, limit: i64) -> Result<Vec<User>, sqlx::Error> {
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
+    sqlx::query_as(sql).bind(org_id).bind(limit).bind(skip).fetch_all(c).await
+}
+
+pub async fn count_in_org(c: &mut AnyConnection, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE organization_id = $1")
+        .bind(org_id)
+        .fetch_one(c)
+        .await
+}
+
+/// Writes every mutable field of `u` (the caller has applied the change).
+pub async fn update(c: &mut AnyConnection, u: &User) -> Result<User, sqlx::Error> {
+    let sql = concat!("UPDATE users SET email = $1, hashed_password = $2, role = $3, is_active = $4, organization_id = $5, \
+         can_create_ca = $6, can_create_cert = $7, can_revoke_cert = $8, can_export_private_key = $9, \
+         can_delete_ca = $10, tokens_invalidated_at = $11, updated_at = $12 WHERE id = $13 RETURNING ", user_columns!(), "");
+    sqlx::query_as(sql)
+        .bind(&u.email)
+        .bind(&u.hashed_password)
+        .bind(&u.role)
+        .bind(u.is_active)
+        .bind(u.organization_id)
+        .bind(u.can_create_ca)
+        .bind(u.can_create_cert)
+        .bind(u.can_revoke_cert)
+        .bind(u.can_export_private_key)
+        .bind(u.can_delete_ca)
+        .bind(&u.tokens_invalidated_at)
+        .bind(&u.updated_at)
+        .bind(u.id)
+        .fetch_one(c)
+        .await
+}
+
+pub async fn set_tokens_invalidated_at(c: &mut AnyConnection, id: i64, at: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET tokens_invalidated_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(c).await?.rows_affected())
+}
