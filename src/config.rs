@@ -65,12 +65,10 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Reads one variable; empty counts as unset.
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// Where settings come from: the environment, or a map in tests.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn parse_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+fn parse_num<T: std::str::FromStr>(var: Lookup, name: &str, default: T) -> Result<T> {
     match var(name) {
         None => Ok(default),
         Some(v) => v
@@ -80,7 +78,7 @@ fn parse_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     }
 }
 
-fn parse_bool(name: &str) -> Result<bool> {
+fn parse_bool(var: Lookup, name: &str) -> Result<bool> {
     match var(name).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(false),
         Some(v) => match v.as_str() {
@@ -95,6 +93,12 @@ impl Settings {
     /// Loads `.env` (without overriding the environment) and reads every setting.
     pub fn from_env() -> Result<Self> {
         let _ = dotenvy::dotenv();
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads every setting through `lookup` (empty values count as unset).
+    pub fn from_lookup(lookup: Lookup) -> Result<Self> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let data_dir = PathBuf::from(var("FASTPKI_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR.into()));
         let (database_url, backend) = match var("DATABASE_URL") {
             Some(url) => normalize_database_url(&url)?,
@@ -109,7 +113,10 @@ impl Settings {
 
         let secret_key = match var("SECRET_KEY") {
             Some(k) if k.chars().count() < 32 => {
-                bail!("SECRET_KEY must be at least 32 characters long (got {})", k.chars().count())
+                bail!(
+                    "SECRET_KEY must be at least 32 characters long (got {})",
+                    k.chars().count()
+                )
             }
             Some(k) => k,
             None => load_or_generate_secret(&data_dir, "secret_key", "SECRET_KEY")?,
@@ -133,31 +140,36 @@ impl Settings {
             "HS512" => jsonwebtoken::Algorithm::HS512,
             other => bail!("ALGORITHM must be HS256, HS384 or HS512, got {other:?}"),
         };
-        let auth_rate_limit = parse_rate_limit(var("AUTH_RATE_LIMIT").as_deref().unwrap_or("5/minute"))?;
-        let cors_origins = parse_cors_origins(var("BACKEND_CORS_ORIGINS").as_deref().unwrap_or(""))?;
+        let auth_rate_limit =
+            parse_rate_limit(var("AUTH_RATE_LIMIT").as_deref().unwrap_or("5/minute"))?;
+        let cors_origins =
+            parse_cors_origins(var("BACKEND_CORS_ORIGINS").as_deref().unwrap_or(""))?;
 
         let settings = Settings {
             api_prefix: normalize_prefix(&var("API_V1_STR").unwrap_or("/api/v1".into()))?,
             project_name: var("PROJECT_NAME").unwrap_or("FastPKI".into()),
             database_url,
             backend,
-            ca_key_size: parse_num("CA_KEY_SIZE", 4096)?,
-            ca_cert_days: parse_num("CA_CERT_DAYS", 3650)?,
-            cert_key_size: parse_num("CERT_KEY_SIZE", 2048)?,
-            cert_days: parse_num("CERT_DAYS", 365)?,
+            ca_key_size: parse_num(&var, "CA_KEY_SIZE", 4096)?,
+            ca_cert_days: parse_num(&var, "CA_CERT_DAYS", 3650)?,
+            cert_key_size: parse_num(&var, "CERT_KEY_SIZE", 2048)?,
+            cert_days: parse_num(&var, "CERT_DAYS", 365)?,
             secret_key,
-            access_token_expire_minutes: parse_num("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?,
-            refresh_token_expire_minutes: parse_num("REFRESH_TOKEN_EXPIRE_MINUTES", 1440)?,
+            access_token_expire_minutes: parse_num(&var, "ACCESS_TOKEN_EXPIRE_MINUTES", 15)?,
+            refresh_token_expire_minutes: parse_num(&var, "REFRESH_TOKEN_EXPIRE_MINUTES", 1440)?,
             jwt_algorithm,
             auth_rate_limit,
             private_key_encryption_key,
             service_account_token_pepper,
             log_level: var("LOG_LEVEL").unwrap_or("INFO".into()),
             cors_origins,
-            allow_unauthenticated_registration: parse_bool("ALLOW_UNAUTHENTICATED_REGISTRATION")?,
-            enable_docs: parse_bool("ENABLE_DOCS")?,
-            bcrypt_cost: parse_num("BCRYPT_COST", 12)?,
-            max_body_bytes: parse_num("MAX_BODY_BYTES", 1024 * 1024)?,
+            allow_unauthenticated_registration: parse_bool(
+                &var,
+                "ALLOW_UNAUTHENTICATED_REGISTRATION",
+            )?,
+            enable_docs: parse_bool(&var, "ENABLE_DOCS")?,
+            bcrypt_cost: parse_num(&var, "BCRYPT_COST", 12)?,
+            max_body_bytes: parse_num(&var, "MAX_BODY_BYTES", 1024 * 1024)?,
             data_dir,
         };
         settings.check_ranges()?;
@@ -165,21 +177,32 @@ impl Settings {
     }
 
     fn check_ranges(&self) -> Result<()> {
-        for (name, bits) in [("CA_KEY_SIZE", self.ca_key_size), ("CERT_KEY_SIZE", self.cert_key_size)] {
+        for (name, bits) in [
+            ("CA_KEY_SIZE", self.ca_key_size),
+            ("CERT_KEY_SIZE", self.cert_key_size),
+        ] {
             if !(2048..=8192).contains(&bits) || bits % 8 != 0 {
                 bail!("{name} must be a multiple of 8 between 2048 and 8192, got {bits}");
             }
         }
-        for (name, days) in [("CA_CERT_DAYS", self.ca_cert_days), ("CERT_DAYS", self.cert_days)] {
+        for (name, days) in [
+            ("CA_CERT_DAYS", self.ca_cert_days),
+            ("CERT_DAYS", self.cert_days),
+        ] {
             if !(1..=36500).contains(&days) {
                 bail!("{name} must be between 1 and 36500, got {days}");
             }
         }
         if self.access_token_expire_minutes < 1 || self.refresh_token_expire_minutes < 1 {
-            bail!("ACCESS_TOKEN_EXPIRE_MINUTES and REFRESH_TOKEN_EXPIRE_MINUTES must be at least 1");
+            bail!(
+                "ACCESS_TOKEN_EXPIRE_MINUTES and REFRESH_TOKEN_EXPIRE_MINUTES must be at least 1"
+            );
         }
         if !(4..=31).contains(&self.bcrypt_cost) {
-            bail!("BCRYPT_COST must be between 4 and 31, got {}", self.bcrypt_cost);
+            bail!(
+                "BCRYPT_COST must be between 4 and 31, got {}",
+                self.bcrypt_cost
+            );
         }
         if self.max_body_bytes < 1024 {
             bail!("MAX_BODY_BYTES must be at least 1024");
@@ -207,9 +230,12 @@ pub fn sqlite_url(path: &Path) -> String {
 /// SQLite follows SQLAlchemy: `sqlite:///relative/path`, `sqlite:////absolute/path`.
 pub fn normalize_database_url(url: &str) -> Result<(String, Backend)> {
     let url = url.trim();
-    let (scheme, rest) = url
-        .split_once("://")
-        .with_context(|| format!("DATABASE_URL is not a URL (expected sqlite:///path or postgresql://...): {:?}", redact_url(url)))?;
+    let (scheme, rest) = url.split_once("://").with_context(|| {
+        format!(
+            "DATABASE_URL is not a URL (expected sqlite:///path or postgresql://...): {:?}",
+            redact_url(url)
+        )
+    })?;
     match scheme {
         "sqlite" | "sqlite+aiosqlite" => {
             let path = rest.split('?').next().unwrap_or("");
@@ -220,13 +246,19 @@ pub fn normalize_database_url(url: &str) -> Result<(String, Backend)> {
             }
             Ok((sqlite_url(Path::new(path)), Backend::Sqlite))
         }
-        "postgresql" | "postgres" | "postgresql+asyncpg" | "postgresql+psycopg" | "postgresql+psycopg2" => {
+        "postgresql"
+        | "postgres"
+        | "postgresql+asyncpg"
+        | "postgresql+psycopg"
+        | "postgresql+psycopg2" => {
             if rest.is_empty() {
                 bail!("DATABASE_URL is missing the PostgreSQL host");
             }
             Ok((format!("postgres://{rest}"), Backend::Postgres))
         }
-        other => bail!("DATABASE_URL scheme {other:?} is not supported: use sqlite:///path or postgresql://user@host/db"),
+        other => bail!(
+            "DATABASE_URL scheme {other:?} is not supported: use sqlite:///path or postgresql://user@host/db"
+        ),
     }
 }
 
@@ -248,7 +280,8 @@ fn ensure_sqlite_parent(sqlx_url: &str) -> Result<()> {
     let path = sqlx_url.trim_start_matches("sqlite://");
     let path = Path::new(path.split('?').next().unwrap_or(path));
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create database folder {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create database folder {}", parent.display()))?;
     }
     // Create the file owner-only before SQLite does; its -wal and -shm files inherit the mode.
     if !path.exists() {
@@ -266,9 +299,11 @@ fn load_or_generate_secret(dir: &Path, file: &str, var_name: &str) -> Result<Str
             return Ok(existing);
         }
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create data folder {}", dir.display()))?;
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     let mut bytes = [0u8; 48];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     write_private_file(&path, secret.as_bytes())?;
     tracing::warn!(
@@ -339,7 +374,10 @@ pub fn parse_rate_limit(s: &str) -> Result<RateLimit> {
         "day" => 86400,
         _ => bail!("AUTH_RATE_LIMIT unit must be second, minute, hour or day, got {s:?}"),
     };
-    Ok(RateLimit { count, window_secs: mult * unit_secs })
+    Ok(RateLimit {
+        count,
+        window_secs: mult * unit_secs,
+    })
 }
 
 /// `BACKEND_CORS_ORIGINS` is a JSON list; a comma-separated list is accepted too.
@@ -351,9 +389,15 @@ pub fn parse_cors_origins(s: &str) -> Result<Vec<String>> {
     let list: Vec<String> = if s.starts_with('[') {
         serde_json::from_str(s).context("BACKEND_CORS_ORIGINS must be a JSON list of origins")?
     } else {
-        s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()
+        s.split(',')
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect()
     };
-    Ok(list.into_iter().map(|o| o.trim_end_matches('/').to_string()).collect())
+    Ok(list
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_string())
+        .collect())
 }
 
 #[cfg(test)]
@@ -367,7 +411,9 @@ mod tests {
             ("sqlite:///tmp/x/db?mode=rwc".to_string(), Backend::Sqlite)
         );
         assert_eq!(
-            normalize_database_url("sqlite+aiosqlite:///./data/f.db").unwrap().0,
+            normalize_database_url("sqlite+aiosqlite:///./data/f.db")
+                .unwrap()
+                .0,
             "sqlite://./data/f.db?mode=rwc"
         );
         assert!(normalize_database_url("sqlite:///").is_err());
@@ -384,13 +430,22 @@ mod tests {
 
     #[test]
     fn redaction_hides_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert!(!redact_url("postgres://u:secret@h/db").contains("secret"));
     }
 
     #[test]
     fn rate_limits_parse() {
-        assert_eq!(parse_rate_limit("5/minute").unwrap(), RateLimit { count: 5, window_secs: 60 });
+        assert_eq!(
+            parse_rate_limit("5/minute").unwrap(),
+            RateLimit {
+                count: 5,
+                window_secs: 60
+            }
+        );
         assert_eq!(parse_rate_limit("10000/minute").unwrap().count, 10000);
         assert_eq!(parse_rate_limit("3 per hour").unwrap().window_secs, 3600);
         assert_eq!(parse_rate_limit("2/30 seconds").unwrap().window_secs, 30);
@@ -401,8 +456,16 @@ mod tests {
 
     #[test]
     fn cors_origins_parse() {
-        assert_eq!(parse_cors_origins(r#"["http://a.test/", "http://b.test"]"#).unwrap(), vec!["http://a.test", "http://b.test"]);
-        assert_eq!(parse_cors_origins("http://a.test,http://b.test").unwrap().len(), 2);
+        assert_eq!(
+            parse_cors_origins(r#"["http://a.test/", "http://b.test"]"#).unwrap(),
+            vec!["http://a.test", "http://b.test"]
+        );
+        assert_eq!(
+            parse_cors_origins("http://a.test,http://b.test")
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(parse_cors_origins("[not json").is_err());
     }
 

@@ -18,7 +18,11 @@ pub struct FieldError {
 impl FieldError {
     /// A body field error: `loc = ["body", field]`.
     pub fn body(field: &str, msg: impl Into<String>) -> Self {
-        FieldError { loc: vec![json!("body"), json!(field)], msg: msg.into(), kind: "value_error".into() }
+        FieldError {
+            loc: vec![json!("body"), json!(field)],
+            msg: msg.into(),
+            kind: "value_error".into(),
+        }
     }
 }
 
@@ -39,7 +43,10 @@ pub enum Error {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// A structured `{"detail": {"code": ...}}` error with its status.
@@ -101,9 +108,12 @@ impl IntoResponse for Error {
         let mut resp = (status, axum::Json(json!({ "detail": detail }))).into_response();
         match &self {
             Error::Unauthorized(_) => {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Error::TooManyRequests { retry_after_secs, .. } => {
+            Error::TooManyRequests {
+                retry_after_secs, ..
+            } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }

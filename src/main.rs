@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use fastpki::config::Settings;
 
 #[derive(Parser)]
-#[command(name = "fastpki", version, about = "FastPKI: a private certificate authority")]
+#[command(
+    name = "fastpki",
+    version,
+    about = "FastPKI: a private certificate authority"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,7 +30,10 @@ enum Command {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.to_ascii_lowercase()));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,7 +59,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve { bind } => fastpki::server::run(settings, &bind).await,
             Command::Migrate => {
-                let db = fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
+                let db =
+                    fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
                 db.migrate().await?;
                 println!("migrations applied");
                 Ok(())

@@ -15,7 +15,9 @@ pub fn document(settings: &Settings) -> OpenApi {
             InfoBuilder::new()
                 .title(settings.project_name.clone())
                 .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("A private certificate authority with a REST API compatible with FastPKI 0.4."))
+                .description(Some(
+                    "A private certificate authority with a REST API compatible with FastPKI 0.4.",
+                ))
                 .build(),
         )
         .build()

@@ -27,8 +27,13 @@ pub async fn serve_on(
     crate::service::sessions::spawn_cleanup(state.clone(), Duration::from_secs(600));
     let db = state.db.clone();
     let app = crate::api::app(state);
-    let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app.map_request(|r| r));
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.context("server error")?;
+    let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+        app.map_request(|r| r),
+    );
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")?;
     db.close().await;
     Ok(())
 }
@@ -37,7 +42,9 @@ pub async fn serve_on(
 pub async fn run(settings: Settings, bind: &str) -> Result<()> {
     let started = std::time::Instant::now();
     let state = prepare(settings).await?;
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
         backend = ?state.settings.backend,

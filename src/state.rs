@@ -17,9 +17,19 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, db: Db) -> anyhow::Result<Self> {
-        let jwt = JwtKeys::new(&settings.secret_key, settings.jwt_algorithm, settings.access_token_expire_minutes)?;
+        let jwt = JwtKeys::new(
+            &settings.secret_key,
+            settings.jwt_algorithm,
+            settings.access_token_expire_minutes,
+        )?;
         let hasher = Hasher::new(settings.bcrypt_cost)?;
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
-        Ok(AppState { settings: Arc::new(settings), db, jwt, hasher, login_limiter })
+        Ok(AppState {
+            settings: Arc::new(settings),
+            db,
+            jwt,
+            hasher,
+            login_limiter,
+        })
     }
 }

@@ -30,12 +30,21 @@ fn parse_time(field: &str, s: &str) -> Result<String> {
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc()))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").map(|n| n.and_utc()))
-        .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()))
-        .map_err(|_| Error::Validation(vec![query_error(field, "Input should be a valid datetime")]))?;
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        })
+        .map_err(|_| {
+            Error::Validation(vec![query_error(field, "Input should be a valid datetime")])
+        })?;
     Ok(store::ts(t))
 }
 
-async fn list(State(state): State<AppState>, Caller(caller): Caller, Query(q): Query<AuditQuery>) -> Result<axum::Json<Vec<AuditEntry>>> {
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<axum::Json<Vec<AuditEntry>>> {
     let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
     let filter = AuditFilter {
         organization_id: None,
@@ -43,8 +52,16 @@ async fn list(State(state): State<AppState>, Caller(caller): Caller, Query(q): Q
         user_id: q.user_id,
         resource_type: q.resource_type,
         resource_id: q.resource_id,
-        since: q.since.as_deref().map(|s| parse_time("since", s)).transpose()?,
-        until: q.until.as_deref().map(|s| parse_time("until", s)).transpose()?,
+        since: q
+            .since
+            .as_deref()
+            .map(|s| parse_time("since", s))
+            .transpose()?,
+        until: q
+            .until
+            .as_deref()
+            .map(|s| parse_time("until", s))
+            .transpose()?,
         skip,
         limit,
     };

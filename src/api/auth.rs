@@ -33,8 +33,13 @@ async fn token(
     Ok(axum::Json(pair))
 }
 
-async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse> {
-    Ok(axum::Json(sessions::refresh(&state, &body.refresh_token).await?))
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<impl IntoResponse> {
+    Ok(axum::Json(
+        sessions::refresh(&state, &body.refresh_token).await?,
+    ))
 }
 
 async fn logout(

@@ -53,10 +53,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             Ok(v) => Ok(Json(v)),
             Err(e) => {
                 let inner = e.inner();
-                let kind = if inner.is_syntax() || inner.is_eof() { "json_invalid" } else { "value_error" };
+                let kind = if inner.is_syntax() || inner.is_eof() {
+                    "json_invalid"
+                } else {
+                    "value_error"
+                };
                 let msg = inner.to_string();
                 let loc = serde_loc("body", e.path());
-                Err(Error::Validation(vec![FieldError { loc, msg, kind: kind.into() }]))
+                Err(Error::Validation(vec![FieldError {
+                    loc,
+                    msg,
+                    kind: kind.into(),
+                }]))
             }
         }
     }
@@ -71,13 +79,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
-        serde_path_to_error::deserialize::<_, T>(de).map(Form).map_err(|e| {
-            Error::Validation(vec![FieldError {
-                loc: serde_loc("body", e.path()),
-                msg: e.inner().to_string(),
-                kind: "missing".into(),
-            }])
-        })
+        serde_path_to_error::deserialize::<_, T>(de)
+            .map(Form)
+            .map_err(|e| {
+                Error::Validation(vec![FieldError {
+                    loc: serde_loc("body", e.path()),
+                    msg: e.inner().to_string(),
+                    kind: "missing".into(),
+                }])
+            })
     }
 }
 
@@ -90,13 +100,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize::<_, T>(de).map(Query).map_err(|e| {
-            Error::Validation(vec![FieldError {
-                loc: serde_loc("query", e.path()),
-                msg: e.inner().to_string(),
-                kind: "value_error".into(),
-            }])
-        })
+        serde_path_to_error::deserialize::<_, T>(de)
+            .map(Query)
+            .map_err(|e| {
+                Error::Validation(vec![FieldError {
+                    loc: serde_loc("query", e.path()),
+                    msg: e.inner().to_string(),
+                    kind: "value_error".into(),
+                }])
+            })
     }
 }
 
@@ -121,7 +133,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The authenticated, active caller.
@@ -157,6 +172,8 @@ where
         if bearer(parts).is_none() {
             return Ok(MaybeCaller(None));
         }
-        Caller::from_request_parts(parts, state).await.map(|c| MaybeCaller(Some(c.0)))
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|c| MaybeCaller(Some(c.0)))
     }
 }

@@ -25,11 +25,21 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.db.ping().await {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "detail": "database unreachable"})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "detail": "database unreachable"})),
+        )
     }
 }
 
 pub fn router(settings: &Settings) -> Router<AppState> {
-    let r = Router::new().route("/", get(root)).route("/healthz", get(healthz)).route("/readyz", get(readyz));
-    if settings.enable_docs { r.merge(crate::openapi::router(settings)) } else { r }
+    let r = Router::new()
+        .route("/", get(root))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if settings.enable_docs {
+        r.merge(crate::openapi::router(settings))
+    } else {
+        r
+    }
 }

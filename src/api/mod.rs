@@ -45,7 +45,10 @@ fn router(state: AppState) -> Router {
         .merge(meta::router(&settings))
         .fallback(|| async { Error::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async {
-            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(serde_json::json!({"detail": "Method Not Allowed"})),
+            )
         })
         .with_state(state);
 
@@ -73,12 +76,22 @@ fn router(state: AppState) -> Router {
 /// The security headers every response carries.
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+    );
     // Public CRL and CA downloads set their own, cacheable, value.
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -87,13 +100,25 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
         return None;
     }
     let base = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
-        tracing::warn!("BACKEND_CORS_ORIGINS allows any origin ('*'): browsers on any site may call this API");
+        tracing::warn!(
+            "BACKEND_CORS_ORIGINS allows any origin ('*'): browsers on any site may call this API"
+        );
         return Some(base.allow_origin(AllowOrigin::any()));
     }
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     Some(base.allow_origin(list).allow_credentials(true))
 }

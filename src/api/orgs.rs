@@ -17,7 +17,10 @@ async fn create(
     Caller(caller): Caller,
     Json(body): Json<orgs::OrgCreate>,
 ) -> Result<(StatusCode, axum::Json<Organization>)> {
-    Ok((StatusCode::CREATED, axum::Json(orgs::create(&state, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(orgs::create(&state, &caller, body).await?),
+    ))
 }
 
 async fn list(
@@ -29,7 +32,11 @@ async fn list(
     Ok(axum::Json(orgs::list(&state, &caller, skip, limit).await?))
 }
 
-async fn read(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<axum::Json<Organization>> {
+async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Organization>> {
     Ok(axum::Json(orgs::get(&state, &caller, id).await?))
 }
 
@@ -42,7 +49,11 @@ async fn update(
     Ok(axum::Json(orgs::update(&state, &caller, id, body).await?))
 }
 
-async fn delete(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
     orgs::delete(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -52,7 +63,9 @@ async fn add_user(
     Caller(caller): Caller,
     Path((id, user_id)): Path<(i64, i64)>,
 ) -> Result<axum::Json<User>> {
-    Ok(axum::Json(orgs::add_user(&state, &caller, id, user_id).await?))
+    Ok(axum::Json(
+        orgs::add_user(&state, &caller, id, user_id).await?,
+    ))
 }
 
 async fn remove_user(
@@ -60,7 +73,9 @@ async fn remove_user(
     Caller(caller): Caller,
     Path((id, user_id)): Path<(i64, i64)>,
 ) -> Result<axum::Json<User>> {
-    Ok(axum::Json(orgs::remove_user(&state, &caller, id, user_id).await?))
+    Ok(axum::Json(
+        orgs::remove_user(&state, &caller, id, user_id).await?,
+    ))
 }
 
 async fn members(
@@ -70,7 +85,9 @@ async fn members(
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<User>>> {
     let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
-    Ok(axum::Json(orgs::users(&state, &caller, id, skip, limit).await?))
+    Ok(axum::Json(
+        orgs::users(&state, &caller, id, skip, limit).await?,
+    ))
 }
 
 pub fn router() -> Router<AppState> {
@@ -78,5 +95,8 @@ pub fn router() -> Router<AppState> {
         .route("/organizations", get(list).post(create))
         .route("/organizations/{id}", get(read).put(update).delete(delete))
         .route("/organizations/{id}/users", get(members))
-        .route("/organizations/{id}/users/{user_id}", post(add_user).delete(remove_user))
+        .route(
+            "/organizations/{id}/users/{user_id}",
+            post(add_user).delete(remove_user),
+        )
 }

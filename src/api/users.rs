@@ -27,7 +27,11 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
-async fn list(State(state): State<AppState>, Caller(caller): Caller, Query(p): Query<Page>) -> Result<axum::Json<Vec<User>>> {
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<Page>,
+) -> Result<axum::Json<Vec<User>>> {
     let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
     Ok(axum::Json(users::list(&state, &caller, skip, limit).await?))
 }
@@ -36,7 +40,11 @@ async fn me(Caller(caller): Caller) -> axum::Json<User> {
     axum::Json(caller.user().clone())
 }
 
-async fn read(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<axum::Json<User>> {
+async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<User>> {
     Ok(axum::Json(users::get(&state, &caller, id).await?))
 }
 
@@ -49,7 +57,11 @@ async fn update(
     Ok(axum::Json(users::update(&state, &caller, id, body).await?))
 }
 
-async fn delete(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
     users::delete(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

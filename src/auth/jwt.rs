@@ -33,7 +33,11 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(secret: &str, algorithm: jsonwebtoken::Algorithm, ttl_minutes: i64) -> anyhow::Result<Self> {
+    pub fn new(
+        secret: &str,
+        algorithm: jsonwebtoken::Algorithm,
+        ttl_minutes: i64,
+    ) -> anyhow::Result<Self> {
         Ok(JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes())?,
             decoding: DecodingKey::from_secret(secret.as_bytes())?,
@@ -43,7 +47,13 @@ impl JwtKeys {
     }
 
     /// Signs a new access token for a user.
-    pub fn issue(&self, username: &str, id: i64, role: &str, now: DateTime<Utc>) -> anyhow::Result<(String, Claims)> {
+    pub fn issue(
+        &self,
+        username: &str,
+        id: i64,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(String, Claims)> {
         let claims = Claims {
             sub: username.to_owned(),
             id,
@@ -62,7 +72,9 @@ impl JwtKeys {
         let mut v = Validation::new(self.algorithm);
         v.leeway = 0;
         v.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .ok()
+            .map(|d| d.claims)
     }
 }
 
@@ -89,14 +101,32 @@ mod tests {
         let parts: Vec<&str> = t.split('.').collect();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let none_header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(keys().verify(&format!("{none_header}.{}.", parts[1])).is_none());
-        let mut payload: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+        assert!(
+            keys()
+                .verify(&format!("{none_header}.{}.", parts[1]))
+                .is_none()
+        );
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
         payload["role"] = "superuser".into();
-        let forged = format!("{}.{}.{}", parts[0], b64.encode(payload.to_string()), parts[2]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64.encode(payload.to_string()),
+            parts[2]
+        );
         assert!(keys().verify(&forged).is_none());
-        let other = JwtKeys::new("x".repeat(40).as_str(), jsonwebtoken::Algorithm::HS256, 15).unwrap();
+        let other =
+            JwtKeys::new("x".repeat(40).as_str(), jsonwebtoken::Algorithm::HS256, 15).unwrap();
         assert!(other.verify(&t).is_none());
-        let (old, _) = keys().issue("alice", 7, "user", Utc::now() - chrono::Duration::minutes(16)).unwrap();
+        let (old, _) = keys()
+            .issue(
+                "alice",
+                7,
+                "user",
+                Utc::now() - chrono::Duration::minutes(16),
+            )
+            .unwrap();
         assert!(keys().verify(&old).is_none());
     }
 }

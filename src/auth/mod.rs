@@ -97,14 +97,23 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
     if store::sessions::is_blocklisted(&mut conn, &claims.jti).await? {
         return Err(invalid_credentials());
     }
-    let user = store::users::get(&mut conn, claims.id).await?.ok_or_else(invalid_credentials)?;
+    let user = store::users::get(&mut conn, claims.id)
+        .await?
+        .ok_or_else(invalid_credentials)?;
     if user.username != claims.sub {
         return Err(invalid_credentials());
     }
-    if let Some(cutoff) = user.tokens_invalidated_at.as_deref().and_then(store::parse_ts) {
+    if let Some(cutoff) = user
+        .tokens_invalidated_at
+        .as_deref()
+        .and_then(store::parse_ts)
+    {
         if claims.issued_at_micros() < cutoff.timestamp_micros() {
             return Err(invalid_credentials());
         }
     }
-    Ok(Principal::User { user, token: claims })
+    Ok(Principal::User {
+        user,
+        token: claims,
+    })
 }

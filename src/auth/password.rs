@@ -23,16 +23,27 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(cost: u32) -> anyhow::Result<Self> {
-        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let parallel = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let decoy = bcrypt::hash("decoy password for timing", cost)?;
-        Ok(Hasher { cost, permits: Arc::new(Semaphore::new(parallel)), decoy: Arc::new(decoy) })
+        Ok(Hasher {
+            cost,
+            permits: Arc::new(Semaphore::new(parallel)),
+            decoy: Arc::new(decoy),
+        })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String> {
-        let _permit = self.permits.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
         let (password, cost) = (password.to_owned(), self.cost);
         let hashed = tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await?;
-        hashed.map_err(|e| Error::Internal(anyhow::Error::new(e).context("password hashing failed")))
+        hashed
+            .map_err(|e| Error::Internal(anyhow::Error::new(e).context("password hashing failed")))
     }
 
     /// Verifies `password` against `hash`, or against the decoy when `hash` is None.
@@ -40,11 +51,19 @@ impl Hasher {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
-        let _permit = self.permits.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
         let known = hash.is_some();
-        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.decoy.as_ref().clone());
+        let hash = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.decoy.as_ref().clone());
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
+        let ok =
+            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+                .await?;
         Ok(ok && known)
     }
 }
@@ -52,10 +71,16 @@ impl Hasher {
 /// Password rules shared by creation and change.
 pub fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Error::validation("password", "String should have at least 8 characters"));
+        return Err(Error::validation(
+            "password",
+            "String should have at least 8 characters",
+        ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::validation("password", "Password must be at most 72 bytes"));
+        return Err(Error::validation(
+            "password",
+            "Password must be at most 72 bytes",
+        ));
     }
     Ok(())
 }

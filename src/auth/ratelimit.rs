@@ -19,11 +19,17 @@ pub struct Limited {
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        RateLimiter { limit, windows: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn describe(&self) -> String {
-        format!("{} per {} second(s)", self.limit.count, self.limit.window_secs)
+        format!(
+            "{} per {} second(s)",
+            self.limit.count, self.limit.window_secs
+        )
     }
 
     /// Counts one request from `ip`.
@@ -40,7 +46,9 @@ impl RateLimiter {
         }
         if entry.1 >= self.limit.count {
             let left = window.saturating_sub(now.duration_since(entry.0));
-            return Err(Limited { retry_after_secs: left.as_secs().max(1) });
+            return Err(Limited {
+                retry_after_secs: left.as_secs().max(1),
+            });
         }
         entry.1 += 1;
         Ok(())
@@ -53,7 +61,10 @@ mod tests {
 
     #[test]
     fn limits_per_address_and_resets() {
-        let rl = RateLimiter::new(RateLimit { count: 2, window_secs: 60 });
+        let rl = RateLimiter::new(RateLimit {
+            count: 2,
+            window_secs: 60,
+        });
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         let t = Instant::now();

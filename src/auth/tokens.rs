@@ -6,13 +6,17 @@ use subtle::ConstantTimeEq;
 /// A new refresh token: 48 random bytes, URL-safe base64.
 pub fn new_refresh_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 48];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The only form in which a refresh token is stored.
 pub fn sha256_hex(token: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()))
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 /// Compares two secrets without leaking where they differ.

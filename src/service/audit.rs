@@ -5,7 +5,11 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
 
-pub async fn query(state: &AppState, caller: &Principal, mut filter: AuditFilter) -> Result<Vec<AuditEntry>> {
+pub async fn query(
+    state: &AppState,
+    caller: &Principal,
+    mut filter: AuditFilter,
+) -> Result<Vec<AuditEntry>> {
     match caller.role() {
         Role::Superuser => {}
         Role::Admin => match caller.organization_id() {
@@ -13,7 +17,11 @@ pub async fn query(state: &AppState, caller: &Principal, mut filter: AuditFilter
             // An admin without an organization sees no organization's data.
             None => return Ok(vec![]),
         },
-        Role::User => return Err(Error::Forbidden("The user doesn't have sufficient privileges".into())),
+        Role::User => {
+            return Err(Error::Forbidden(
+                "The user doesn't have sufficient privileges".into(),
+            ));
+        }
     }
     let mut c = state.db.read().await?;
     Ok(store::audit::query(&mut c, &filter).await?)

@@ -9,11 +9,19 @@ pub mod users;
 use crate::error::Error;
 
 /// Clamps pagination parameters, refusing nonsense with 422.
-pub fn page(skip: Option<i64>, limit: Option<i64>, default_limit: i64, max_limit: i64) -> Result<(i64, i64), Error> {
+pub fn page(
+    skip: Option<i64>,
+    limit: Option<i64>,
+    default_limit: i64,
+    max_limit: i64,
+) -> Result<(i64, i64), Error> {
     let skip = skip.unwrap_or(0);
     let limit = limit.unwrap_or(default_limit);
     if skip < 0 {
-        return Err(Error::Validation(vec![query_error("skip", "Input should be greater than or equal to 0")]));
+        return Err(Error::Validation(vec![query_error(
+            "skip",
+            "Input should be greater than or equal to 0",
+        )]));
     }
     if !(1..=max_limit).contains(&limit) {
         return Err(Error::Validation(vec![query_error(

@@ -27,21 +27,29 @@ pub struct OrgUpdate {
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
-        return Err(Error::validation("name", "Name must be 1 to 255 printable characters"));
+        return Err(Error::validation(
+            "name",
+            "Name must be 1 to 255 printable characters",
+        ));
     }
     Ok(name.to_string())
 }
 
 fn check_description(d: Option<&str>) -> Result<()> {
     if d.is_some_and(|d| d.chars().count() > 4000) {
-        return Err(Error::validation("description", "Description must be at most 4000 characters"));
+        return Err(Error::validation(
+            "description",
+            "Description must be at most 4000 characters",
+        ));
     }
     Ok(())
 }
 
 async fn load(state: &AppState, id: i64) -> Result<Organization> {
     let mut c = state.db.read().await?;
-    store::orgs::get(&mut c, id).await?.ok_or_else(|| Error::NotFound("Organization not found".into()))
+    store::orgs::get(&mut c, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("Organization not found".into()))
 }
 
 fn is_member(caller: &Principal, org_id: i64) -> bool {
@@ -52,9 +60,15 @@ fn is_admin_of(caller: &Principal, org_id: i64) -> bool {
     caller.is_superuser() || (caller.role() == Role::Admin && is_member(caller, org_id))
 }
 
-pub async fn create(state: &AppState, caller: &Principal, input: OrgCreate) -> Result<Organization> {
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    input: OrgCreate,
+) -> Result<Organization> {
     if caller.role() == Role::User {
-        return Err(Error::Forbidden("The user doesn't have sufficient privileges".into()));
+        return Err(Error::Forbidden(
+            "The user doesn't have sufficient privileges".into(),
+        ));
     }
     let name = check_name(&input.name)?;
     check_description(input.description.as_deref())?;
@@ -66,7 +80,13 @@ pub async fn create(state: &AppState, caller: &Principal, input: OrgCreate) -> R
     let now = store::now_ts();
     let org = store::orgs::insert(&mut tx, &name, input.description.as_deref(), &now)
         .await
-        .map_err(|e| if store::is_unique_violation(&e) { taken() } else { e.into() })?;
+        .map_err(|e| {
+            if store::is_unique_violation(&e) {
+                taken()
+            } else {
+                e.into()
+            }
+        })?;
     let mut entry = caller.audit_entry("org_create");
     entry.organization_id = Some(org.id);
     entry.resource_type = Some("organization");
@@ -77,7 +97,12 @@ pub async fn create(state: &AppState, caller: &Principal, input: OrgCreate) -> R
     Ok(org)
 }
 
-pub async fn list(state: &AppState, caller: &Principal, skip: i64, limit: i64) -> Result<Vec<Organization>> {
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<Organization>> {
     let mut c = state.db.read().await?;
     if caller.is_superuser() {
         return Ok(store::orgs::list(&mut c, skip, limit).await?);
@@ -97,7 +122,12 @@ pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<Organi
     }
 }
 
-pub async fn update(state: &AppState, caller: &Principal, id: i64, input: OrgUpdate) -> Result<Organization> {
+pub async fn update(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: OrgUpdate,
+) -> Result<Organization> {
     let org = load(state, id).await?;
     if !is_admin_of(caller, id) {
         return Err(Error::Forbidden("Not enough permissions".into()));
@@ -118,19 +148,29 @@ pub async fn update(state: &AppState, caller: &Principal, id: i64, input: OrgUpd
     }
     let updated = store::orgs::update(&mut tx, id, &name, description.as_deref(), &store::now_ts())
         .await
-        .map_err(|e| if store::is_unique_violation(&e) { taken() } else { e.into() })?;
+        .map_err(|e| {
+            if store::is_unique_violation(&e) {
+                taken()
+            } else {
+                e.into()
+            }
+        })?;
     tx.commit().await?;
     Ok(updated)
 }
 
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
     if !caller.is_superuser() {
-        return Err(Error::Forbidden("The user doesn't have sufficient privileges".into()));
+        return Err(Error::Forbidden(
+            "The user doesn't have sufficient privileges".into(),
+        ));
     }
     let org = load(state, id).await?;
     let mut tx = state.db.begin().await?;
     if store::users::count_in_org(&mut tx, id).await? > 0 {
-        return Err(Error::BadRequest("Cannot delete an organization that has users: remove them first".into()));
+        return Err(Error::BadRequest(
+            "Cannot delete an organization that has users: remove them first".into(),
+        ));
     }
     store::orgs::delete(&mut tx, id).await.map_err(|e| {
         if store::is_foreign_key_violation(&e) {
@@ -150,28 +190,42 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
 }
 
 /// Adds (`Some(org)`) or removes (`None`) a user's membership.
-async fn set_membership(state: &AppState, caller: &Principal, org_id: i64, user_id: i64, add: bool) -> Result<User> {
+async fn set_membership(
+    state: &AppState,
+    caller: &Principal,
+    org_id: i64,
+    user_id: i64,
+    add: bool,
+) -> Result<User> {
     let org = load(state, org_id).await?;
     if !is_admin_of(caller, org_id) {
         return Err(Error::Forbidden("Not enough permissions".into()));
     }
     let mut tx = state.db.begin().await?;
-    let mut user = store::users::get(&mut tx, user_id).await?.ok_or_else(|| Error::NotFound("User not found".into()))?;
+    let mut user = store::users::get(&mut tx, user_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("User not found".into()))?;
     if !caller.is_superuser() && Role::parse(&user.role) == Some(Role::Superuser) {
-        return Err(Error::Forbidden("Only a superuser can change a superuser's organization".into()));
+        return Err(Error::Forbidden(
+            "Only a superuser can change a superuser's organization".into(),
+        ));
     }
     let action = if add {
         // An admin may bring in users without an organization, not take them from another one.
         if let Some(current) = user.organization_id.filter(|c| *c != org_id) {
             if !caller.is_superuser() {
-                return Err(Error::Forbidden(format!("User belongs to another organization ({current})")));
+                return Err(Error::Forbidden(format!(
+                    "User belongs to another organization ({current})"
+                )));
             }
         }
         user.organization_id = Some(org_id);
         "org_add_user"
     } else {
         if user.organization_id != Some(org_id) {
-            return Err(Error::BadRequest("User is not a member of this organization".into()));
+            return Err(Error::BadRequest(
+                "User is not a member of this organization".into(),
+            ));
         }
         user.organization_id = None;
         "org_remove_user"
@@ -195,15 +249,31 @@ async fn set_membership(state: &AppState, caller: &Principal, org_id: i64, user_
     Ok(user)
 }
 
-pub async fn add_user(state: &AppState, caller: &Principal, org_id: i64, user_id: i64) -> Result<User> {
+pub async fn add_user(
+    state: &AppState,
+    caller: &Principal,
+    org_id: i64,
+    user_id: i64,
+) -> Result<User> {
     set_membership(state, caller, org_id, user_id, true).await
 }
 
-pub async fn remove_user(state: &AppState, caller: &Principal, org_id: i64, user_id: i64) -> Result<User> {
+pub async fn remove_user(
+    state: &AppState,
+    caller: &Principal,
+    org_id: i64,
+    user_id: i64,
+) -> Result<User> {
     set_membership(state, caller, org_id, user_id, false).await
 }
 
-pub async fn users(state: &AppState, caller: &Principal, org_id: i64, skip: i64, limit: i64) -> Result<Vec<User>> {
+pub async fn users(
+    state: &AppState,
+    caller: &Principal,
+    org_id: i64,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<User>> {
     load(state, org_id).await?;
     if !(caller.is_superuser() || is_member(caller, org_id)) {
         return Err(Error::Forbidden("Not enough permissions".into()));

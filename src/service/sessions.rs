@@ -24,12 +24,27 @@ async fn new_pair(state: &AppState, tx: &mut Tx, user: &User) -> Result<TokenPai
     let (access_token, _) = state.jwt.issue(&user.username, user.id, &user.role, now)?;
     let refresh_token = tokens::new_refresh_token()?;
     let expires = now + Duration::minutes(state.settings.refresh_token_expire_minutes);
-    store::sessions::insert_refresh(tx, user.id, &tokens::sha256_hex(&refresh_token), &store::ts(expires), &store::ts(now))
-        .await?;
-    Ok(TokenPair { access_token, token_type: "bearer", refresh_token })
+    store::sessions::insert_refresh(
+        tx,
+        user.id,
+        &tokens::sha256_hex(&refresh_token),
+        &store::ts(expires),
+        &store::ts(now),
+    )
+    .await?;
+    Ok(TokenPair {
+        access_token,
+        token_type: "bearer",
+        refresh_token,
+    })
 }
 
-pub async fn login(state: &AppState, client: IpAddr, username: &str, password: &str) -> Result<TokenPair> {
+pub async fn login(
+    state: &AppState,
+    client: IpAddr,
+    username: &str,
+    password: &str,
+) -> Result<TokenPair> {
     if let Err(limited) = state.login_limiter.check(client, Instant::now()) {
         return Err(Error::TooManyRequests {
             message: format!("Rate limit exceeded: {}", state.login_limiter.describe()),
@@ -40,7 +55,10 @@ pub async fn login(state: &AppState, client: IpAddr, username: &str, password: &
         let mut conn = state.db.read().await?;
         store::users::get_by_username(&mut conn, username).await?
     };
-    let password_ok = state.hasher.verify(password, user.as_ref().map(|u| u.hashed_password.as_str())).await?;
+    let password_ok = state
+        .hasher
+        .verify(password, user.as_ref().map(|u| u.hashed_password.as_str()))
+        .await?;
     let mut tx = state.db.begin().await?;
     match user {
         Some(user) if password_ok && user.is_active => {
@@ -69,7 +87,10 @@ pub async fn login(state: &AppState, client: IpAddr, username: &str, password: &
                 user_id: user.as_ref().map(|u| u.id),
                 username: Some(truncate(username, 150)),
                 organization_id: user.as_ref().and_then(|u| u.organization_id),
-                detail: Some(format!("Failed login for '{}': {reason}", truncate(username, 150))),
+                detail: Some(format!(
+                    "Failed login for '{}': {reason}",
+                    truncate(username, 150)
+                )),
                 ..Default::default()
             };
             store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
@@ -105,7 +126,9 @@ pub async fn logout(state: &AppState, principal: &Principal, refresh_token: &str
     let mut tx = state.db.begin().await?;
     if let Some(owner) = store::sessions::refresh_owner(&mut tx, &digest).await? {
         if owner != user.id {
-            return Err(Error::Forbidden("Refresh token does not belong to current user".into()));
+            return Err(Error::Forbidden(
+                "Refresh token does not belong to current user".into(),
+            ));
         }
     }
     let exp = chrono::DateTime::from_timestamp(token.exp, 0).unwrap_or_else(Utc::now);

@@ -61,7 +61,9 @@ fn flags_given(v: [Option<bool>; 5]) -> bool {
 
 /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain.
 pub fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else { return false };
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && local.len() <= 64
         && email.len() <= 254
@@ -71,8 +73,12 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
 }
 
 fn parse_role(s: Option<&str>) -> Result<Role> {
@@ -101,7 +107,10 @@ fn check_username(u: &str) -> Result<()> {
 
 fn check_email(e: &str) -> Result<()> {
     if !valid_email(e) {
-        return Err(Error::validation("email", "value is not a valid email address"));
+        return Err(Error::validation(
+            "email",
+            "value is not a valid email address",
+        ));
     }
     Ok(())
 }
@@ -116,7 +125,11 @@ async fn check_org_exists(state: &AppState, org_id: Option<i64>) -> Result<()> {
     Ok(())
 }
 
-pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCreate) -> Result<User> {
+pub async fn create(
+    state: &AppState,
+    caller: Option<&Principal>,
+    input: UserCreate,
+) -> Result<User> {
     check_username(&input.username)?;
     check_email(&input.email)?;
     password::check_password(&input.password)?;
@@ -138,7 +151,9 @@ pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCre
 
     let first_user = {
         let mut c = state.db.read().await?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *c).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *c)
+            .await?;
         n == 0
     };
     let mut organization_id = input.organization_id;
@@ -147,24 +162,34 @@ pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCre
             Some((Role::Superuser, _)) => {}
             Some((Role::Admin, admin)) => {
                 if role != Role::User {
-                    return Err(Error::Forbidden("Not enough permissions to create admin or superuser accounts".into()));
+                    return Err(Error::Forbidden(
+                        "Not enough permissions to create admin or superuser accounts".into(),
+                    ));
                 }
                 // An admin creates users in its own organization only.
                 let own = admin.organization_id();
                 organization_id = organization_id.or(own);
                 if own.is_none() || organization_id != own {
-                    return Err(Error::Forbidden("Admins can only create users in their own organization".into()));
+                    return Err(Error::Forbidden(
+                        "Admins can only create users in their own organization".into(),
+                    ));
                 }
             }
             _ => {
                 if role != Role::User {
-                    return Err(Error::Forbidden("Not enough permissions to create admin or superuser accounts".into()));
+                    return Err(Error::Forbidden(
+                        "Not enough permissions to create admin or superuser accounts".into(),
+                    ));
                 }
                 if !state.settings.allow_unauthenticated_registration {
-                    return Err(Error::Forbidden("Unauthenticated registration is disabled".into()));
+                    return Err(Error::Forbidden(
+                        "Unauthenticated registration is disabled".into(),
+                    ));
                 }
                 if flags_given(flags) && flags.iter().any(|f| *f == Some(true)) {
-                    return Err(Error::Forbidden("Only an admin or a superuser can grant capabilities".into()));
+                    return Err(Error::Forbidden(
+                        "Only an admin or a superuser can grant capabilities".into(),
+                    ));
                 }
                 if organization_id.is_some() {
                     return Err(Error::Forbidden(
@@ -185,8 +210,12 @@ pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCre
         return Err(Error::BadRequest("Email already registered".into()));
     }
     // The bootstrap may happen once per deployment, even under concurrent requests.
-    if first_user && !store::sessions::claim_flag(&mut tx, "bootstrap_user", &store::now_ts()).await? {
-        return Err(Error::Forbidden("The first user already exists: log in to create more users".into()));
+    if first_user
+        && !store::sessions::claim_flag(&mut tx, "bootstrap_user", &store::now_ts()).await?
+    {
+        return Err(Error::Forbidden(
+            "The first user already exists: log in to create more users".into(),
+        ));
     }
     let now = store::now_ts();
     let new = NewUser {
@@ -200,7 +229,9 @@ pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCre
     let user = match store::users::insert(&mut tx, &new, &now).await {
         Ok(u) => u,
         Err(e) if store::is_unique_violation(&e) => {
-            return Err(Error::BadRequest("Username or email already registered".into()));
+            return Err(Error::BadRequest(
+                "Username or email already registered".into(),
+            ));
         }
         Err(e) if store::is_foreign_key_violation(&e) => {
             return Err(Error::BadRequest("Organization not found".into()));
@@ -209,12 +240,18 @@ pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCre
     };
     let mut entry = match caller {
         Some(p) => p.audit_entry("user_create"),
-        None => store::audit::NewAuditEntry { action: "user_create", ..Default::default() },
+        None => store::audit::NewAuditEntry {
+            action: "user_create",
+            ..Default::default()
+        },
     };
     entry.organization_id = user.organization_id;
     entry.resource_type = Some("user");
     entry.resource_id = Some(user.id);
-    entry.detail = Some(format!("Created user '{}' with role {}", user.username, user.role));
+    entry.detail = Some(format!(
+        "Created user '{}' with role {}",
+        user.username, user.role
+    ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
     Ok(user)
@@ -222,12 +259,16 @@ pub async fn create(state: &AppState, caller: Option<&Principal>, input: UserCre
 
 async fn load(state: &AppState, id: i64) -> Result<User> {
     let mut c = state.db.read().await?;
-    store::users::get(&mut c, id).await?.ok_or_else(|| Error::NotFound("User not found".into()))
+    store::users::get(&mut c, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("User not found".into()))
 }
 
 /// True when `caller` is an admin of `target`'s organization.
 fn admin_of(caller: &Principal, target: &User) -> bool {
-    caller.role() == Role::Admin && caller.organization_id().is_some() && caller.organization_id() == target.organization_id
+    caller.role() == Role::Admin
+        && caller.organization_id().is_some()
+        && caller.organization_id() == target.organization_id
 }
 
 pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<User> {
@@ -239,26 +280,43 @@ pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<User> 
     }
 }
 
-pub async fn list(state: &AppState, caller: &Principal, skip: i64, limit: i64) -> Result<Vec<User>> {
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<User>> {
     if !caller.is_superuser() {
-        return Err(Error::Forbidden("The user doesn't have sufficient privileges".into()));
+        return Err(Error::Forbidden(
+            "The user doesn't have sufficient privileges".into(),
+        ));
     }
     let mut c = state.db.read().await?;
     Ok(store::users::list(&mut c, skip, limit).await?)
 }
 
-pub async fn update(state: &AppState, caller: &Principal, id: i64, input: UserUpdate) -> Result<User> {
+pub async fn update(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: UserUpdate,
+) -> Result<User> {
     let target = load(state, id).await?;
     let is_super = caller.is_superuser();
     let is_self = caller.user().id == id;
     // An admin manages plain users of its own organization, and itself.
-    let admin_over = admin_of(caller, &target) && (Role::parse(&target.role) == Some(Role::User) || is_self);
+    let admin_over =
+        admin_of(caller, &target) && (Role::parse(&target.role) == Some(Role::User) || is_self);
 
     if !(is_super || is_self || admin_over) {
         return Err(Error::Forbidden("Not enough permissions".into()));
     }
-    if (input.role.is_some() || input.is_active.is_some() || input.organization_id.is_some()) && !is_super {
-        return Err(Error::Forbidden("Not enough permissions to change role, activation or organization".into()));
+    if (input.role.is_some() || input.is_active.is_some() || input.organization_id.is_some())
+        && !is_super
+    {
+        return Err(Error::Forbidden(
+            "Not enough permissions to change role, activation or organization".into(),
+        ));
     }
     let flags = [
         input.can_create_ca,
@@ -268,11 +326,19 @@ pub async fn update(state: &AppState, caller: &Principal, id: i64, input: UserUp
         input.can_delete_ca,
     ];
     if flags_given(flags) && !(is_super || admin_over) {
-        return Err(Error::Forbidden("Not enough permissions to change capabilities".into()));
+        return Err(Error::Forbidden(
+            "Not enough permissions to change capabilities".into(),
+        ));
     }
-    let new_role = input.role.as_deref().map(|r| parse_role(Some(r))).transpose()?;
+    let new_role = input
+        .role
+        .as_deref()
+        .map(|r| parse_role(Some(r)))
+        .transpose()?;
     if is_self && is_super && new_role.is_some_and(|r| r != Role::Superuser) {
-        return Err(Error::Forbidden("Superusers cannot downgrade themselves".into()));
+        return Err(Error::Forbidden(
+            "Superusers cannot downgrade themselves".into(),
+        ));
     }
     if is_self && input.is_active == Some(false) {
         return Err(Error::BadRequest("You cannot deactivate yourself".into()));
@@ -292,7 +358,9 @@ pub async fn update(state: &AppState, caller: &Principal, id: i64, input: UserUp
     };
 
     let mut tx = state.db.begin().await?;
-    let mut user = store::users::get(&mut tx, id).await?.ok_or_else(|| Error::NotFound("User not found".into()))?;
+    let mut user = store::users::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("User not found".into()))?;
     let mut changed = Vec::new();
     if let Some(email) = input.email {
         if store::users::exists_email(&mut tx, &email, id).await? {
@@ -321,11 +389,31 @@ pub async fn update(state: &AppState, caller: &Principal, id: i64, input: UserUp
         changed.push("organization_id");
     }
     let fields: [(&str, &mut bool, Option<bool>); 5] = [
-        ("can_create_ca", &mut user.can_create_ca, input.can_create_ca),
-        ("can_create_cert", &mut user.can_create_cert, input.can_create_cert),
-        ("can_revoke_cert", &mut user.can_revoke_cert, input.can_revoke_cert),
-        ("can_export_private_key", &mut user.can_export_private_key, input.can_export_private_key),
-        ("can_delete_ca", &mut user.can_delete_ca, input.can_delete_ca),
+        (
+            "can_create_ca",
+            &mut user.can_create_ca,
+            input.can_create_ca,
+        ),
+        (
+            "can_create_cert",
+            &mut user.can_create_cert,
+            input.can_create_cert,
+        ),
+        (
+            "can_revoke_cert",
+            &mut user.can_revoke_cert,
+            input.can_revoke_cert,
+        ),
+        (
+            "can_export_private_key",
+            &mut user.can_export_private_key,
+            input.can_export_private_key,
+        ),
+        (
+            "can_delete_ca",
+            &mut user.can_delete_ca,
+            input.can_delete_ca,
+        ),
     ];
     for (name, slot, value) in fields {
         if let Some(v) = value {
@@ -349,7 +437,11 @@ pub async fn update(state: &AppState, caller: &Principal, id: i64, input: UserUp
     let mut entry = caller.audit_entry("user_update");
     entry.resource_type = Some("user");
     entry.resource_id = Some(id);
-    entry.detail = Some(format!("Updated user '{}': {}", user.username, changed.join(", ")));
+    entry.detail = Some(format!(
+        "Updated user '{}': {}",
+        user.username,
+        changed.join(", ")
+    ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
     Ok(user)
@@ -357,11 +449,15 @@ pub async fn update(state: &AppState, caller: &Principal, id: i64, input: UserUp
 
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
     if !caller.is_superuser() {
-        return Err(Error::Forbidden("The user doesn't have sufficient privileges".into()));
+        return Err(Error::Forbidden(
+            "The user doesn't have sufficient privileges".into(),
+        ));
     }
     load(state, id).await?;
     if caller.user().id == id {
-        return Err(Error::BadRequest("Superusers cannot delete themselves".into()));
+        return Err(Error::BadRequest(
+            "Superusers cannot delete themselves".into(),
+        ));
     }
     let mut tx = state.db.begin().await?;
     store::users::delete(&mut tx, id).await?;
@@ -378,7 +474,10 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@example.org", "x@sub.example.com"] {
             assert!(valid_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@.b.co", "a@b..co", "a b@c.co", "a@b.co.", "a@-b.co", "a@b_c.co"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.b.co", "a@b..co", "a b@c.co", "a@b.co.", "a@-b.co",
+            "a@b_c.co",
+        ] {
             assert!(!valid_email(bad), "{bad}");
         }
     }

@@ -32,7 +32,11 @@ pub struct NewAuditEntry {
     pub service_account_name: Option<String>,
 }
 
-pub async fn insert(c: &mut AnyConnection, e: &NewAuditEntry, now: &str) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    c: &mut AnyConnection,
+    e: &NewAuditEntry,
+    now: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_logs (created_at, action, user_id, username, organization_id, resource_type, \
          resource_id, detail, service_account_id, service_account_name) \
@@ -99,7 +103,11 @@ pub async fn query(c: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<AuditEn
     if f.until.is_some() {
         next("created_at", "<=", &mut sql);
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2));
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    ));
     let mut q = sqlx::query_as::<_, AuditEntry>(sqlx::AssertSqlSafe(sql));
     if let Some(v) = f.organization_id {
         q = q.bind(v);

@@ -46,9 +46,14 @@ impl Db {
         let db = match backend {
             Backend::Sqlite => {
                 let read = sqlite_pool(8).connect_with(options.clone()).await;
-                let read = read.with_context(|| format!("cannot open SQLite database {}", redact_url(url)))?;
+                let read = read
+                    .with_context(|| format!("cannot open SQLite database {}", redact_url(url)))?;
                 let write = sqlite_pool(1).connect_with(options).await?;
-                Db { read, write, backend }
+                Db {
+                    read,
+                    write,
+                    backend,
+                }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -56,8 +61,14 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
-                    .with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(url)))?;
-                Db { read: pool.clone(), write: pool, backend }
+                    .with_context(|| {
+                        format!("cannot connect to PostgreSQL at {}", redact_url(url))
+                    })?;
+                Db {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                }
             }
         };
         Ok(db)
@@ -69,7 +80,10 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.write).await.context("database migration failed")?;
+        migrator
+            .run(&self.write)
+            .await
+            .context("database migration failed")?;
         Ok(())
     }
 
@@ -127,14 +141,18 @@ pub fn now_ts() -> String {
 
 /// Parses a stored time.
 pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// True when the error is a unique-constraint violation (both backends).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(e) => {
-            e.is_unique_violation() || e.code().is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
+            e.is_unique_violation()
+                || e.code()
+                    .is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
         }
         _ => false,
     }

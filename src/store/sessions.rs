@@ -21,7 +21,11 @@ pub async fn insert_refresh(
 
 /// Consumes a live refresh token in one statement and returns its user:
 /// of two concurrent uses exactly one gets a row back.
-pub async fn consume_refresh(c: &mut AnyConnection, digest: &str, now: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn consume_refresh(
+    c: &mut AnyConnection,
+    digest: &str,
+    now: &str,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "UPDATE refresh_tokens SET revoked_at = $1 \
          WHERE token_digest = $2 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id",
@@ -33,32 +37,51 @@ pub async fn consume_refresh(c: &mut AnyConnection, digest: &str, now: &str) -> 
 }
 
 /// The owner of a refresh token, live or not.
-pub async fn refresh_owner(c: &mut AnyConnection, digest: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn refresh_owner(
+    c: &mut AnyConnection,
+    digest: &str,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_digest = $1")
         .bind(digest)
         .fetch_optional(c)
         .await
 }
 
-pub async fn revoke_refresh(c: &mut AnyConnection, digest: &str, now: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE token_digest = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(digest)
-        .execute(c)
-        .await?;
+pub async fn revoke_refresh(
+    c: &mut AnyConnection,
+    digest: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE token_digest = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(digest)
+    .execute(c)
+    .await?;
     Ok(())
 }
 
-pub async fn revoke_all_refresh(c: &mut AnyConnection, user_id: i64, now: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .execute(c)
-        .await?;
+pub async fn revoke_all_refresh(
+    c: &mut AnyConnection,
+    user_id: i64,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(c)
+    .await?;
     Ok(())
 }
 
-pub async fn blocklist(c: &mut AnyConnection, jti: &str, expires_at: &str) -> Result<(), sqlx::Error> {
+pub async fn blocklist(
+    c: &mut AnyConnection,
+    jti: &str,
+    expires_at: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO token_blocklist (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
         .bind(jti)
         .bind(expires_at)
@@ -77,17 +100,29 @@ pub async fn is_blocklisted(c: &mut AnyConnection, jti: &str) -> Result<bool, sq
 
 /// Deletes expired blocklist entries and refresh tokens; returns rows removed.
 pub async fn purge_expired(c: &mut AnyConnection, now: &str) -> Result<u64, sqlx::Error> {
-    let a = sqlx::query("DELETE FROM token_blocklist WHERE expires_at <= $1").bind(now).execute(&mut *c).await?;
-    let b = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(now).execute(&mut *c).await?;
+    let a = sqlx::query("DELETE FROM token_blocklist WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    let b = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
     Ok(a.rows_affected() + b.rows_affected())
 }
 
 /// Records a one-time fact; false when it was already recorded (by anyone).
-pub async fn claim_flag(c: &mut AnyConnection, key: &str, value: &str) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query("INSERT INTO app_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-        .bind(key)
-        .bind(value)
-        .execute(c)
-        .await?;
+pub async fn claim_flag(
+    c: &mut AnyConnection,
+    key: &str,
+    value: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO app_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(c)
+    .await?;
     Ok(r.rows_affected() == 1)
 }

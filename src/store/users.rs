@@ -71,11 +71,19 @@ pub struct NewUser<'a> {
     pub caps: Capabilities,
 }
 
-pub async fn insert(c: &mut AnyConnection, u: &NewUser<'_>, now: &str) -> Result<User, sqlx::Error> {
-    let sql = concat!("INSERT INTO users (username, email, hashed_password, role, is_active, organization_id, \
+pub async fn insert(
+    c: &mut AnyConnection,
+    u: &NewUser<'_>,
+    now: &str,
+) -> Result<User, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO users (username, email, hashed_password, role, is_active, organization_id, \
          can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $11) \
-         RETURNING ", user_columns!(), "");
+         RETURNING ",
+        user_columns!(),
+        ""
+    );
     sqlx::query_as(sql)
         .bind(u.username)
         .bind(u.email)
@@ -97,8 +105,15 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<User>, sqlx::E
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
-pub async fn get_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1");
+pub async fn get_by_username(
+    c: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE username = $1"
+    );
     sqlx::query_as(sql).bind(username).fetch_optional(c).await
 }
 
@@ -110,7 +125,11 @@ pub async fn exists_username(c: &mut AnyConnection, username: &str) -> Result<bo
     Ok(n > 0)
 }
 
-pub async fn exists_email(c: &mut AnyConnection, email: &str, except_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn exists_email(
+    c: &mut AnyConnection,
+    email: &str,
+    except_id: i64,
+) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1 AND id <> $2")
         .bind(email)
         .bind(except_id)
@@ -120,13 +139,35 @@ pub async fn exists_email(c: &mut AnyConnection, email: &str, except_id: i64) ->
 }
 
 pub async fn list(c: &mut AnyConnection, skip: i64, limit: i64) -> Result<Vec<User>, sqlx::Error> {
-    let sql = concat!("SELECT ", user_columns!(), " FROM users ORDER BY id LIMIT $1 OFFSET $2");
-    sqlx::query_as(sql).bind(limit).bind(skip).fetch_all(c).await
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users ORDER BY id LIMIT $1 OFFSET $2"
+    );
+    sqlx::query_as(sql)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(c)
+        .await
 }
 
-pub async fn list_by_org(c: &mut AnyConnection, org_id: i64, skip: i64, limit: i64) -> Result<Vec<User>, sqlx::Error> {
-    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
-    sqlx::query_as(sql).bind(org_id).bind(limit).bind(skip).fetch_all(c).await
+pub async fn list_by_org(
+    c: &mut AnyConnection,
+    org_id: i64,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    );
+    sqlx::query_as(sql)
+        .bind(org_id)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(c)
+        .await
 }
 
 pub async fn count_in_org(c: &mut AnyConnection, org_id: i64) -> Result<i64, sqlx::Error> {
@@ -138,9 +179,13 @@ pub async fn count_in_org(c: &mut AnyConnection, org_id: i64) -> Result<i64, sql
 
 /// Writes every mutable field of `u` (the caller has applied the change).
 pub async fn update(c: &mut AnyConnection, u: &User) -> Result<User, sqlx::Error> {
-    let sql = concat!("UPDATE users SET email = $1, hashed_password = $2, role = $3, is_active = $4, organization_id = $5, \
+    let sql = concat!(
+        "UPDATE users SET email = $1, hashed_password = $2, role = $3, is_active = $4, organization_id = $5, \
          can_create_ca = $6, can_create_cert = $7, can_revoke_cert = $8, can_export_private_key = $9, \
-         can_delete_ca = $10, tokens_invalidated_at = $11, updated_at = $12 WHERE id = $13 RETURNING ", user_columns!(), "");
+         can_delete_ca = $10, tokens_invalidated_at = $11, updated_at = $12 WHERE id = $13 RETURNING ",
+        user_columns!(),
+        ""
+    );
     sqlx::query_as(sql)
         .bind(&u.email)
         .bind(&u.hashed_password)
@@ -159,7 +204,11 @@ pub async fn update(c: &mut AnyConnection, u: &User) -> Result<User, sqlx::Error
         .await
 }
 
-pub async fn set_tokens_invalidated_at(c: &mut AnyConnection, id: i64, at: &str) -> Result<(), sqlx::Error> {
+pub async fn set_tokens_invalidated_at(
+    c: &mut AnyConnection,
+    id: i64,
+    at: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET tokens_invalidated_at = $1 WHERE id = $2")
         .bind(at)
         .bind(id)
@@ -169,5 +218,9 @@ pub async fn set_tokens_invalidated_at(c: &mut AnyConnection, id: i64, at: &str)
 }
 
 pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(c).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected())
 }

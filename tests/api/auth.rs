@@ -1,0 +1,281 @@
+//! `/auth`: login, refresh, logout, invalidate, token validation.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{PASSWORD, Server, World, bad_tokens, expect};
+
+#[tokio::test]
+async fn login_returns_bearer_pair_and_audits() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let me = expect(s.get("/users/me", Some(&root)).await, 200);
+    assert_eq!(me["username"], "root");
+    assert!(me.get("hashed_password").is_none());
+    let logs = expect(
+        s.get("/audit-logs/?action=login_success", Some(&root))
+            .await,
+        200,
+    );
+    assert_eq!(logs.as_array().unwrap().len(), 1);
+
+    // JWT claims as the contract lists them.
+    use base64::Engine;
+    let payload = root.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    for claim in ["sub", "id", "role", "exp", "iat", "jti"] {
+        assert!(
+            claims.get(claim).is_some(),
+            "claim {claim} missing in {claims}"
+        );
+    }
+    assert_eq!(claims["role"], "superuser");
+}
+
+#[tokio::test]
+async fn wrong_password_unknown_user_and_inactive_are_401_and_audited() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    for (u, p) in [("root", "wrong password"), ("nobody", PASSWORD), ("", "")] {
+        let resp = s
+            .req(Method::POST, "/auth/token", None)
+            .form(&[("username", u), ("password", p)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{u}");
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    }
+    let (id, _) = s.create_user(&root, "bob", "user", None, json!({})).await;
+    expect(
+        s.patch(
+            &format!("/users/{id}"),
+            Some(&root),
+            json!({"is_active": false}),
+        )
+        .await,
+        200,
+    );
+    let resp = s
+        .req(Method::POST, "/auth/token", None)
+        .form(&[("username", "bob"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let fails = expect(
+        s.get("/audit-logs/?action=login_failure", Some(&root))
+            .await,
+        200,
+    );
+    let fails = fails.as_array().unwrap();
+    assert_eq!(fails.len(), 4);
+    assert!(fails.iter().any(|e| e["username"] == "nobody"));
+}
+
+#[tokio::test]
+async fn login_form_missing_fields_is_422() {
+    let s = Server::start().await;
+    let resp = s
+        .req(Method::POST, "/auth/token", None)
+        .form(&[("username", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert!(v["detail"].is_array());
+}
+
+#[tokio::test]
+async fn rate_limit_gives_429() {
+    let s = Server::start_with(&[("AUTH_RATE_LIMIT", "3/minute")]).await;
+    let mut statuses = vec![];
+    for _ in 0..5 {
+        let r = s
+            .req(Method::POST, "/auth/token", None)
+            .form(&[("username", "a"), ("password", "b")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+        }
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_everywhere() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let routes = [
+        (Method::GET, "/users/me"),
+        (Method::GET, "/users/"),
+        (Method::GET, "/users/1"),
+        (Method::GET, "/organizations/"),
+        (Method::GET, "/organizations/1"),
+        (Method::GET, "/audit-logs/"),
+        (Method::POST, "/auth/invalidate"),
+    ];
+    for bad in bad_tokens(&w.root) {
+        for (m, path) in &routes {
+            let r = s.req(m.clone(), path, Some(&bad)).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{m} {path} with {bad}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        }
+    }
+    for (m, path) in &routes {
+        let r = s.req(m.clone(), path, None).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{m} {path} without token");
+    }
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_is_single_use_even_concurrently() {
+    let s = Server::start().await;
+    s.bootstrap().await;
+    let (_, refresh) = s.login_pair("root", PASSWORD).await;
+    let fut = |rt: String| {
+        let s = &s;
+        async move {
+            s.post("/auth/refresh", None, json!({"refresh_token": rt}))
+                .await
+        }
+    };
+    let results = futures::future::join_all(vec![
+        fut(refresh.clone()),
+        fut(refresh.clone()),
+        fut(refresh.clone()),
+        fut(refresh.clone()),
+    ])
+    .await;
+    let ok: Vec<_> = results.iter().filter(|(st, _)| *st == 200).collect();
+    assert_eq!(ok.len(), 1, "{results:?}");
+    assert!(results.iter().all(|(st, _)| *st == 200 || *st == 401));
+    let new = &ok[0].1;
+    assert_ne!(new["refresh_token"], refresh.as_str());
+    expect(s.get("/users/me", new["access_token"].as_str()).await, 200);
+    expect(
+        s.post("/auth/refresh", None, json!({"refresh_token": "unknown"}))
+            .await,
+        401,
+    );
+    expect(s.post("/auth/refresh", None, json!({})).await, 422);
+}
+
+#[tokio::test]
+async fn logout_blocklists_access_and_revokes_refresh() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    s.create_user(&root, "bob", "user", None, json!({})).await;
+    let (access, refresh) = s.login_pair("root", PASSWORD).await;
+    let (_, bob_refresh) = s.login_pair("bob", PASSWORD).await;
+    expect(
+        s.post(
+            "/auth/logout",
+            Some(&access),
+            json!({"refresh_token": bob_refresh}),
+        )
+        .await,
+        403,
+    );
+    expect(s.post("/auth/logout", Some(&access), json!({})).await, 422);
+    expect(
+        s.post("/auth/logout", None, json!({"refresh_token": refresh}))
+            .await,
+        401,
+    );
+    expect(
+        s.post(
+            "/auth/logout",
+            Some(&access),
+            json!({"refresh_token": refresh}),
+        )
+        .await,
+        204,
+    );
+    expect(s.get("/users/me", Some(&access)).await, 401);
+    expect(
+        s.post("/auth/refresh", None, json!({"refresh_token": refresh}))
+            .await,
+        401,
+    );
+    // Other sessions live on.
+    expect(s.get("/users/me", Some(&root)).await, 200);
+    expect(
+        s.post("/auth/refresh", None, json!({"refresh_token": bob_refresh}))
+            .await,
+        200,
+    );
+}
+
+#[tokio::test]
+async fn invalidate_ends_every_session_but_new_logins_work() {
+    let s = Server::start().await;
+    let first = s.bootstrap().await;
+    let (second, refresh) = s.login_pair("root", PASSWORD).await;
+    expect(
+        s.post("/auth/invalidate", Some(&second), json!({})).await,
+        204,
+    );
+    expect(s.get("/users/me", Some(&first)).await, 401);
+    expect(s.get("/users/me", Some(&second)).await, 401);
+    expect(
+        s.post("/auth/refresh", None, json!({"refresh_token": refresh}))
+            .await,
+        401,
+    );
+    let fresh = s.login("root").await;
+    expect(s.get("/users/me", Some(&fresh)).await, 200);
+}
+
+#[tokio::test]
+async fn password_change_and_deactivation_end_sessions() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let (id, bob) = s.create_user(&root, "bob", "user", None, json!({})).await;
+    let (_, bob_refresh) = s.login_pair("bob", PASSWORD).await;
+    expect(
+        s.patch(
+            &format!("/users/{id}"),
+            Some(&bob),
+            json!({"password": "a brand new password"}),
+        )
+        .await,
+        200,
+    );
+    expect(s.get("/users/me", Some(&bob)).await, 401);
+    expect(
+        s.post("/auth/refresh", None, json!({"refresh_token": bob_refresh}))
+            .await,
+        401,
+    );
+    let bob = s.login_pair("bob", "a brand new password").await.0;
+    expect(s.get("/users/me", Some(&bob)).await, 200);
+    expect(
+        s.patch(
+            &format!("/users/{id}"),
+            Some(&root),
+            json!({"is_active": false}),
+        )
+        .await,
+        200,
+    );
+    expect(s.get("/users/me", Some(&bob)).await, 401);
+}
+
+#[tokio::test]
+async fn deleted_users_token_is_refused() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let (id, bob) = s.create_user(&root, "bob", "user", None, json!({})).await;
+    expect(s.delete(&format!("/users/{id}"), Some(&root)).await, 204);
+    expect(s.get("/users/me", Some(&bob)).await, 401);
+}

@@ -1,0 +1,311 @@
+//! Test harness: a real server on a real TCP port, on a fresh SQLite file or,
+//! when `FASTPKI_TEST_DATABASE_URL` is set, a fresh PostgreSQL database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use fastpki::config::Settings;
+use reqwest::{Client, Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct Server {
+    pub base: String,
+    pub api: String,
+    pub client: Client,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A fresh database URL: a SQLite file in `dir`, or a new PostgreSQL database.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    match std::env::var("FASTPKI_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            use sqlx::Connection;
+            let name = format!("fastpki_t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to FASTPKI_TEST_DATABASE_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let (prefix, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+            format!("{prefix}/{name}")
+        }
+        _ => format!("sqlite:///{}", dir.join("fastpki.db").display()),
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// Starts a server with extra settings (name, value).
+    pub async fn start_with(extra: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = fresh_database(dir.path()).await;
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", db.as_str()),
+            (
+                "SECRET_KEY",
+                "test-secret-key-that-is-long-enough-0123456789",
+            ),
+            (
+                "SERVICE_ACCOUNT_TOKEN_PEPPER",
+                "test-pepper-0123456789-0123456789",
+            ),
+            ("BCRYPT_COST", "4"),
+            ("AUTH_RATE_LIMIT", "10000/minute"),
+            ("CA_KEY_SIZE", "2048"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.insert(
+            "FASTPKI_DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        );
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let settings = Settings::from_lookup(&|name| env.get(name).cloned()).expect("settings");
+        let state = fastpki::server::prepare(settings.clone())
+            .await
+            .expect("server prepares");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(fastpki::server::serve_on(state, listener, async move {
+            let _ = rx.await;
+        }));
+        let base = format!("http://{addr}");
+        Server {
+            api: format!("{base}{}", settings.api_prefix),
+            base,
+            client: Client::new(),
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        const API_ROOTS: [&str; 8] = [
+            "/auth",
+            "/users",
+            "/organizations",
+            "/audit-logs",
+            "/cas",
+            "/certificates",
+            "/export",
+            "/service-accounts",
+        ];
+        let url = if API_ROOTS.iter().any(|r| path.starts_with(r)) {
+            format!("{}{}", self.api, path)
+        } else {
+            format!("{}{}", self.base, path)
+        };
+        let rb = self.client.request(method, url);
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Sends a request and returns status and JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self.req(method, path, token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Logs in; returns (access, refresh).
+    pub async fn login_pair(&self, username: &str, password: &str) -> (String, String) {
+        let resp = self
+            .req(Method::POST, "/auth/token", None)
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("login sent");
+        assert_eq!(resp.status(), StatusCode::OK, "login of {username}");
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["token_type"], "bearer");
+        (
+            v["access_token"].as_str().unwrap().to_string(),
+            v["refresh_token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        self.login_pair(username, PASSWORD).await.0
+    }
+
+    /// Creates the first user (a superuser) and returns its token.
+    pub async fn bootstrap(&self) -> String {
+        let (s, v) = self
+            .post("/users/", None, json!({"username": "root", "email": "root@example.com", "password": PASSWORD, "role": "superuser"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        self.login("root").await
+    }
+
+    pub async fn create_org(&self, token: &str, name: &str) -> i64 {
+        let (s, v) = self
+            .post("/organizations/", Some(token), json!({"name": name}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["id"].as_i64().unwrap()
+    }
+
+    /// Creates a user as `token`'s owner, with extra JSON fields; returns (id, access token).
+    pub async fn create_user(
+        &self,
+        token: &str,
+        username: &str,
+        role: &str,
+        org: Option<i64>,
+        extra: Value,
+    ) -> (i64, String) {
+        let mut body = json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD, "role": role, "organization_id": org});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (s, v) = self.post("/users/", Some(token), body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (v["id"].as_i64().unwrap(), self.login(username).await)
+    }
+}
+
+/// Asserts the status, printing the body when it differs.
+#[track_caller]
+pub fn expect(got: (StatusCode, Value), status: u16) -> Value {
+    assert_eq!(got.0.as_u16(), status, "body: {}", got.1);
+    got.1
+}
+
+/// A typical world: root, two organizations, an admin and a user in each, and an orphan user.
+pub struct World {
+    pub root: String,
+    pub org_a: i64,
+    pub org_b: i64,
+    pub admin_a: (i64, String),
+    pub user_a: (i64, String),
+    pub admin_b: (i64, String),
+    pub user_b: (i64, String),
+    pub orphan: (i64, String),
+}
+
+impl World {
+    pub async fn build(s: &Server) -> World {
+        let root = s.bootstrap().await;
+        let org_a = s.create_org(&root, "org-a").await;
+        let org_b = s.create_org(&root, "org-b").await;
+        World {
+            admin_a: s
+                .create_user(&root, "admin_a", "admin", Some(org_a), json!({}))
+                .await,
+            user_a: s
+                .create_user(&root, "user_a", "user", Some(org_a), json!({}))
+                .await,
+            admin_b: s
+                .create_user(&root, "admin_b", "admin", Some(org_b), json!({}))
+                .await,
+            user_b: s
+                .create_user(&root, "user_b", "user", Some(org_b), json!({}))
+                .await,
+            orphan: s
+                .create_user(&root, "orphan", "user", None, json!({}))
+                .await,
+            root,
+            org_a,
+            org_b,
+        }
+    }
+}
+
+/// Tokens that must all be refused with 401.
+pub fn bad_tokens(valid: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = valid.split('.').collect();
+    let mut payload: Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    payload["role"] = "superuser".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(payload.to_string()),
+        parts[2]
+    );
+    let none = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(payload.to_string())
+    );
+    let forged = {
+        let key =
+            jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-key-of-32-chars-or-more")
+                .unwrap();
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &payload, &key).unwrap()
+    };
+    let expired = {
+        let mut p = payload.clone();
+        p["role"] = "user".into();
+        p["exp"] = (chrono::Utc::now().timestamp() - 60).into();
+        let key = jsonwebtoken::EncodingKey::from_secret(
+            b"test-secret-key-that-is-long-enough-0123456789",
+        )
+        .unwrap();
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &p, &key).unwrap()
+    };
+    vec!["garbage".into(), tampered, none, forged, expired]
+}

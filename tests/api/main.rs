@@ -1,0 +1,9 @@
+//! HTTP tests of the whole server, route by route. Run on SQLite by default
+//! and on PostgreSQL when `FASTPKI_TEST_DATABASE_URL` is set.
+
+mod audit;
+mod auth;
+mod common;
+mod conventions;
+mod orgs;
+mod users;
