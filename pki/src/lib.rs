@@ -1,0 +1,1 @@
+//! FastPKI X.509 core (work in progress).

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, the HTTP suite on SQLite, the interop tests
+# (openssl, pkilint), and the HTTP suite again on PostgreSQL when
+# FASTPKI_TEST_DATABASE_URL names a database the tests may create databases from.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt() {
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "missing: $* (install with apt-get)" >&2
+        exit 1
+    fi
+}
+
+command -v openssl >/dev/null || need_apt openssl
+command -v lint_pkix_cert >/dev/null || python3 -m pip install --quiet --disable-pip-version-check pkilint
+
+echo "== all tests (SQLite)"
+env -u FASTPKI_TEST_DATABASE_URL cargo test --workspace
+
+if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
+    echo "== HTTP tests (PostgreSQL)"
+    cargo test --test api
+fi
