@@ -122,6 +122,12 @@ impl Settings {
             None => load_or_generate_secret(&data_dir, "secret_key", "SECRET_KEY")?,
         };
         let service_account_token_pepper = match var("SERVICE_ACCOUNT_TOKEN_PEPPER") {
+            Some(p) if p.chars().count() < 32 => {
+                bail!(
+                    "SERVICE_ACCOUNT_TOKEN_PEPPER must be at least 32 characters long (got {})",
+                    p.chars().count()
+                )
+            }
             Some(p) => p,
             None => load_or_generate_secret(
                 &data_dir,
@@ -295,9 +301,13 @@ fn load_or_generate_secret(dir: &Path, file: &str, var_name: &str) -> Result<Str
     let path = dir.join(file);
     if let Ok(existing) = fs::read_to_string(&path) {
         let existing = existing.trim().to_string();
-        if existing.len() >= 32 {
-            return Ok(existing);
+        if existing.chars().count() < 32 {
+            bail!(
+                "{} holds a secret shorter than 32 characters: fix or delete it",
+                path.display()
+            );
         }
+        return Ok(existing);
     }
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// One field that failed validation, in FastAPI's 422 shape.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    #[schema(value_type = Vec<Object>)]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]

@@ -28,8 +28,14 @@ enum Command {
 }
 
 fn init_logging(level: &str) {
+    // Python's level names too, as FastPKI users already have them in their settings.
+    let level = match level.trim().to_ascii_lowercase().as_str() {
+        "warning" => "warn".to_string(),
+        "critical" | "fatal" => "error".to_string(),
+        other => other.to_string(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.to_ascii_lowercase()));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -40,9 +46,9 @@ fn init_logging(level: &str) {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    // Logging first (so secret generation can warn), at the configured level.
+    // `.env` first, so that it can set `FASTPKI_BIND` too; then logging, so secret generation can warn.
     let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
     init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "INFO".into()));
     let settings = match Settings::from_env() {
         Ok(s) => s,

@@ -1,26 +1,73 @@
 //! The OpenAPI description, Swagger UI and ReDoc (only with `ENABLE_DOCS=true`).
 
 use axum::Router;
-use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, PathItem};
+use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_redoc::{Redoc, Servable};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::api;
 use crate::config::Settings;
 use crate::state::AppState;
 
-/// Builds the document served at `{API_V1_STR}/openapi.json`.
-pub fn document(settings: &Settings) -> OpenApi {
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title(settings.project_name.clone())
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "A private certificate authority with a REST API compatible with FastPKI 0.4.",
-                ))
-                .build(),
-        )
-        .build()
+/// `{"detail": "..."}` (or a structured `{"detail": {"code": ...}}`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    detail: serde_json::Value,
+}
+
+/// 422: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ValidationErrorBody {
+    detail: Vec<crate::error::FieldError>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(description = "A private certificate authority with a REST API compatible with FastPKI 0.4."),
+    paths(
+        api::auth::token, api::auth::refresh, api::auth::logout, api::auth::invalidate,
+        api::users::create, api::users::list, api::users::me, api::users::read, api::users::update, api::users::delete,
+        api::orgs::create, api::orgs::list, api::orgs::read, api::orgs::update, api::orgs::delete,
+        api::orgs::add_user, api::orgs::remove_user, api::orgs::members,
+        api::audit::list,
+    ),
+    components(schemas(ErrorBody, ValidationErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Builds the document served at `{API_V1_STR}/openapi.json`, paths under the API prefix.
+pub fn document(settings: &Settings) -> Document {
+    let mut doc = ApiDoc::openapi();
+    doc.info.title = settings.project_name.clone();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item): (String, PathItem)| (format!("{}{}", settings.api_prefix, path), item))
+        .collect();
+    doc
 }
 
 pub fn router(settings: &Settings) -> Router<AppState> {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::extract::Request;
-use tower::ServiceExt as _;
 
 use crate::config::Settings;
 use crate::state::AppState;
@@ -27,9 +26,8 @@ pub async fn serve_on(
     crate::service::sessions::spawn_cleanup(state.clone(), Duration::from_secs(600));
     let db = state.db.clone();
     let app = crate::api::app(state);
-    let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-        app.map_request(|r| r),
-    );
+    let service =
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await

@@ -12,8 +12,9 @@ use crate::service::{self, audit, query_error};
 use crate::state::AppState;
 use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
 
-#[derive(Deserialize)]
-struct AuditQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
     action: Option<String>,
     user_id: Option<i64>,
     resource_type: Option<String>,
@@ -40,7 +41,8 @@ fn parse_time(field: &str, s: &str) -> Result<String> {
     Ok(store::ts(t))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/audit-logs/", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<AuditQuery>,

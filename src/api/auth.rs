@@ -13,18 +13,19 @@ use crate::error::Result;
 use crate::service::sessions;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-struct LoginForm {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct LoginForm {
     username: String,
     password: String,
 }
 
-#[derive(Deserialize)]
-struct RefreshBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct RefreshBody {
     refresh_token: String,
 }
 
-async fn token(
+#[utoipa::path(post, path = "/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = crate::service::sessions::TokenPair), (status = 429, description = "Too many attempts", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<LoginForm>,
@@ -33,7 +34,8 @@ async fn token(
     Ok(axum::Json(pair))
 }
 
-async fn refresh(
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, body = crate::service::sessions::TokenPair), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,
 ) -> Result<impl IntoResponse> {
@@ -42,7 +44,8 @@ async fn refresh(
     ))
 }
 
-async fn logout(
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "Logged out"), (status = 403, description = "Refresh token of another user", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn logout(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Json(body): Json<RefreshBody>,
@@ -51,7 +54,11 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn invalidate(State(state): State<AppState>, Caller(caller): Caller) -> Result<StatusCode> {
+#[utoipa::path(post, path = "/auth/invalidate", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Every session ended"), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn invalidate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<StatusCode> {
     sessions::invalidate(&state, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,23 +1,24 @@
 //! HTTP: routers, middleware (security headers, CORS, body limits, request
 //! ids, panics as 500 JSON) and the few routes that are not API resources.
 
-mod audit;
-mod auth;
+pub(crate) mod audit;
+pub(crate) mod auth;
 pub mod extract;
 mod meta;
-mod orgs;
-mod users;
+pub(crate) mod orgs;
+pub(crate) mod users;
 
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::Layer;
+use tower::util::{MapRequest, MapRequestLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -27,10 +28,35 @@ use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The router behind the trailing-slash rewrite.
+pub type App = MapRequest<Router, fn(Request<Body>) -> Request<Body>>;
+
 /// The whole application, ready to serve. Trailing slashes are trimmed before
 /// routing, so `/users/` and `/users` are the same route.
-pub fn app(state: AppState) -> NormalizePath<Router> {
-    NormalizePathLayer::trim_trailing_slash().layer(router(state))
+pub fn app(state: AppState) -> App {
+    MapRequestLayer::new(trim_trailing_slash as fn(Request<Body>) -> Request<Body>)
+        .layer(router(state))
+}
+
+/// `/users/` -> `/users`, except under `/docs/` where Swagger UI needs its slash.
+fn trim_trailing_slash(mut req: Request<Body>) -> Request<Body> {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let new = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(pq) = new.parse::<axum::http::uri::PathAndQuery>() {
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }
 
 fn router(state: AppState) -> Router {

@@ -12,7 +12,8 @@ use crate::service::{self, orgs};
 use crate::state::AppState;
 use crate::store::{orgs::Organization, users::User};
 
-async fn create(
+#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = crate::service::orgs::OrgCreate, security(("bearer" = [])), responses((status = 201, body = crate::store::orgs::Organization), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Json(body): Json<orgs::OrgCreate>,
@@ -23,7 +24,8 @@ async fn create(
     ))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/organizations/", tag = "organizations", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<crate::store::orgs::Organization>), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Page>,
@@ -32,7 +34,8 @@ async fn list(
     Ok(axum::Json(orgs::list(&state, &caller, skip, limit).await?))
 }
 
-async fn read(
+#[utoipa::path(get, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
@@ -40,7 +43,8 @@ async fn read(
     Ok(axum::Json(orgs::get(&state, &caller, id).await?))
 }
 
-async fn update(
+#[utoipa::path(put, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::orgs::OrgUpdate, security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
@@ -49,7 +53,8 @@ async fn update(
     Ok(axum::Json(orgs::update(&state, &caller, id, body).await?))
 }
 
-async fn delete(
+#[utoipa::path(delete, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
@@ -58,7 +63,8 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn add_user(
+#[utoipa::path(post, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn add_user(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((id, user_id)): Path<(i64, i64)>,
@@ -68,7 +74,8 @@ async fn add_user(
     ))
 }
 
-async fn remove_user(
+#[utoipa::path(delete, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn remove_user(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((id, user_id)): Path<(i64, i64)>,
@@ -78,7 +85,8 @@ async fn remove_user(
     ))
 }
 
-async fn members(
+#[utoipa::path(get, path = "/organizations/{id}/users", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn members(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,

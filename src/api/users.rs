@@ -10,15 +10,17 @@ use super::extract::{Caller, Json, MaybeCaller, Path, Query};
 use crate::error::Result;
 use crate::service::{self, users};
 use crate::state::AppState;
-use crate::store::users::User;
+pub(crate) use crate::store::users::User;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     pub skip: Option<i64>,
     pub limit: Option<i64>,
 }
 
-async fn create(
+#[utoipa::path(post, path = "/users/", tag = "users", request_body = crate::service::users::UserCreate, security(("bearer" = [])), responses((status = 201, body = User), (status = 400, description = "Duplicate", body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn create(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     Json(body): Json<users::UserCreate>,
@@ -27,7 +29,8 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/users/", tag = "users", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Page>,
@@ -36,11 +39,13 @@ async fn list(
     Ok(axum::Json(users::list(&state, &caller, skip, limit).await?))
 }
 
-async fn me(Caller(caller): Caller) -> axum::Json<User> {
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = User), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn me(Caller(caller): Caller) -> axum::Json<User> {
     axum::Json(caller.user().clone())
 }
 
-async fn read(
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
@@ -48,7 +53,8 @@ async fn read(
     Ok(axum::Json(users::get(&state, &caller, id).await?))
 }
 
-async fn update(
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::users::UserUpdate, security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
@@ -57,7 +63,8 @@ async fn update(
     Ok(axum::Json(users::update(&state, &caller, id, body).await?))
 }
 
-async fn delete(
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,

@@ -103,14 +103,12 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
     if user.username != claims.sub {
         return Err(invalid_credentials());
     }
-    if let Some(cutoff) = user
+    let cutoff = user
         .tokens_invalidated_at
         .as_deref()
-        .and_then(store::parse_ts)
-    {
-        if claims.issued_at_micros() < cutoff.timestamp_micros() {
-            return Err(invalid_credentials());
-        }
+        .and_then(store::parse_ts);
+    if cutoff.is_some_and(|c| claims.issued_at_micros() < c.timestamp_micros()) {
+        return Err(invalid_credentials());
     }
     Ok(Principal::User {
         user,

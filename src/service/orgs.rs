@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, orgs::Organization, users::User};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgCreate {
     pub name: String,
@@ -15,12 +15,13 @@ pub struct OrgCreate {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgUpdate {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
 }
 
@@ -212,12 +213,13 @@ async fn set_membership(
     }
     let action = if add {
         // An admin may bring in users without an organization, not take them from another one.
-        if let Some(current) = user.organization_id.filter(|c| *c != org_id) {
-            if !caller.is_superuser() {
-                return Err(Error::Forbidden(format!(
-                    "User belongs to another organization ({current})"
-                )));
-            }
+        if let Some(current) = user
+            .organization_id
+            .filter(|c| *c != org_id && !caller.is_superuser())
+        {
+            return Err(Error::Forbidden(format!(
+                "User belongs to another organization ({current})"
+            )));
         }
         user.organization_id = Some(org_id);
         "org_add_user"

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, Tx, audit::NewAuditEntry, users::User};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,
@@ -124,12 +124,11 @@ pub async fn logout(state: &AppState, principal: &Principal, refresh_token: &str
     let Principal::User { user, token } = principal;
     let digest = tokens::sha256_hex(refresh_token);
     let mut tx = state.db.begin().await?;
-    if let Some(owner) = store::sessions::refresh_owner(&mut tx, &digest).await? {
-        if owner != user.id {
-            return Err(Error::Forbidden(
-                "Refresh token does not belong to current user".into(),
-            ));
-        }
+    let owner = store::sessions::refresh_owner(&mut tx, &digest).await?;
+    if owner.is_some_and(|o| o != user.id) {
+        return Err(Error::Forbidden(
+            "Refresh token does not belong to current user".into(),
+        ));
     }
     let exp = chrono::DateTime::from_timestamp(token.exp, 0).unwrap_or_else(Utc::now);
     store::sessions::blocklist(&mut tx, &token.jti, &store::ts(exp)).await?;

@@ -8,7 +8,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::state::AppState;
 use crate::store::{self, users::Capabilities, users::NewUser, users::User};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub username: String,
@@ -39,7 +39,7 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     pub email: Option<String>,
@@ -47,6 +47,7 @@ pub struct UserUpdate {
     pub role: Option<String>,
     pub is_active: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
     pub organization_id: Option<Option<i64>>,
     pub can_create_ca: Option<bool>,
     pub can_create_cert: Option<bool>,
@@ -186,7 +187,7 @@ pub async fn create(
                         "Unauthenticated registration is disabled".into(),
                     ));
                 }
-                if flags_given(flags) && flags.iter().any(|f| *f == Some(true)) {
+                if flags.contains(&Some(true)) {
                     return Err(Error::Forbidden(
                         "Only an admin or a superuser can grant capabilities".into(),
                     ));
@@ -435,6 +436,8 @@ pub async fn update(
         user.tokens_invalidated_at = Some(now.clone());
     }
     let mut entry = caller.audit_entry("user_update");
+    // Filed under the organization of the user changed, so its admins see it.
+    entry.organization_id = user.organization_id.or(caller.organization_id());
     entry.resource_type = Some("user");
     entry.resource_id = Some(id);
     entry.detail = Some(format!(

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-#[derive(Clone, Debug, FromRow, Serialize)]
+#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub created_at: String,

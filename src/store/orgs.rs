@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-#[derive(Clone, Debug, FromRow, Serialize)]
+#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
 pub struct Organization {
     pub id: i64,
     pub name: String,

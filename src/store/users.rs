@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
 /// A stored user; the password hash never leaves the service layer.
-#[derive(Clone, Debug, FromRow, Serialize)]
+#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
