@@ -1,0 +1,838 @@
+//! Distinguished names: parsing our `KEY=value,...` syntax, RFC 5280 bounds, display, DER.
+//!
+//! Syntax: comma-separated `KEY=value` pairs, in order (first pair = first RDN in the
+//! certificate). A backslash escapes the next character when it is one of
+//! `, \ = + " ; < > #` or whitespace; unescaped whitespace around keys and values is
+//! trimmed. Keys are case-insensitive names (CN, O, OU, C, ST, L, emailAddress/E/EMAIL,
+//! serialNumber, DC, STREET, title, GN/givenName, SN/surname, UID) or dotted OIDs.
+//! Repeated keys are kept (two OU are two RDNs).
+
+use std::fmt;
+use std::str::FromStr;
+
+use x509_parser::der_parser::asn1_rs::Tag;
+use x509_parser::x509::X509Name;
+
+use crate::der;
+use crate::error::PkiError;
+
+/// Largest DN string accepted by [`parse_dn`], in bytes.
+pub const MAX_DN_LEN: usize = 16 * 1024;
+/// Most attributes a DN may hold.
+pub const MAX_DN_ATTRIBUTES: usize = 64;
+/// Upper bound for values of attribute types given by OID only.
+const MAX_OTHER_LEN: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StringKind {
+    /// UTF8String.
+    Utf8,
+    /// PrintableString (RFC 5280 requires it for serialNumber).
+    Printable,
+    /// IA5String (emailAddress, domainComponent).
+    Ia5,
+    /// PrintableString holding an upper-case ISO 3166 alpha-2 code.
+    Country,
+}
+
+struct KnownAttr {
+    /// Accepted names, the first being the one we print.
+    names: &'static [&'static str],
+    oid: &'static [u64],
+    kind: StringKind,
+    /// Upper bound in characters (RFC 5280 Appendix A where it gives one).
+    max_len: usize,
+}
+
+const KNOWN: &[KnownAttr] = &[
+    KnownAttr {
+        names: &["CN", "commonName"],
+        oid: &[2, 5, 4, 3],
+        kind: StringKind::Utf8,
+        max_len: 64,
+    },
+    KnownAttr {
+        names: &["SN", "surname"],
+        oid: &[2, 5, 4, 4],
+        kind: StringKind::Utf8,
+        max_len: 32768,
+    },
+    KnownAttr {
+        names: &["serialNumber"],
+        oid: &[2, 5, 4, 5],
+        kind: StringKind::Printable,
+        max_len: 64,
+    },
+    KnownAttr {
+        names: &["C", "countryName"],
+        oid: &[2, 5, 4, 6],
+        kind: StringKind::Country,
+        max_len: 2,
+    },
+    KnownAttr {
+        names: &["L", "localityName"],
+        oid: &[2, 5, 4, 7],
+        kind: StringKind::Utf8,
+        max_len: 128,
+    },
+    KnownAttr {
+        names: &["ST", "stateOrProvinceName"],
+        oid: &[2, 5, 4, 8],
+        kind: StringKind::Utf8,
+        max_len: 128,
+    },
+    KnownAttr {
+        names: &["STREET", "streetAddress"],
+        oid: &[2, 5, 4, 9],
+        kind: StringKind::Utf8,
+        max_len: 128,
+    },
+    KnownAttr {
+        names: &["O", "organizationName"],
+        oid: &[2, 5, 4, 10],
+        kind: StringKind::Utf8,
+        max_len: 64,
+    },
+    KnownAttr {
+        names: &["OU", "organizationalUnitName"],
+        oid: &[2, 5, 4, 11],
+        kind: StringKind::Utf8,
+        max_len: 64,
+    },
+    KnownAttr {
+        names: &["title"],
+        oid: &[2, 5, 4, 12],
+        kind: StringKind::Utf8,
+        max_len: 64,
+    },
+    KnownAttr {
+        names: &["GN", "givenName"],
+        oid: &[2, 5, 4, 42],
+        kind: StringKind::Utf8,
+        max_len: 32768,
+    },
+    KnownAttr {
+        names: &["emailAddress", "E", "EMAIL"],
+        oid: &[1, 2, 840, 113549, 1, 9, 1],
+        kind: StringKind::Ia5,
+        max_len: 255,
+    },
+    KnownAttr {
+        names: &["DC", "domainComponent"],
+        oid: &[0, 9, 2342, 19200300, 100, 1, 25],
+        kind: StringKind::Ia5,
+        max_len: 63,
+    },
+    KnownAttr {
+        names: &["UID", "userId"],
+        oid: &[0, 9, 2342, 19200300, 100, 1, 1],
+        kind: StringKind::Utf8,
+        max_len: 256,
+    },
+];
+
+fn known_by_oid(oid: &[u64]) -> Option<&'static KnownAttr> {
+    KNOWN.iter().find(|k| k.oid == oid)
+}
+
+fn known_by_name(name: &str) -> Option<&'static KnownAttr> {
+    KNOWN
+        .iter()
+        .find(|k| k.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+}
+
+fn oid_string(oid: &[u64]) -> String {
+    oid.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// Parses a dotted OID (`2.5.4.5`); `None` if it is not one.
+fn parse_dotted_oid(s: &str) -> Option<Vec<u64>> {
+    let mut arcs = Vec::new();
+    for part in s.split('.') {
+        if part.is_empty()
+            || !part.bytes().all(|b| b.is_ascii_digit())
+            || (part.len() > 1 && part.starts_with('0'))
+        {
+            return None;
+        }
+        arcs.push(part.parse::<u64>().ok()?);
+    }
+    match arcs.as_slice() {
+        [0 | 1, second, ..] if *second < 40 => {}
+        [2, second, ..] if *second <= u64::MAX / 2 => {}
+        _ => return None,
+    }
+    (arcs.len() <= 64).then_some(arcs)
+}
+
+fn is_printable_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c)
+}
+
+/// One attribute of a distinguished name (a single-valued RDN).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnAttribute {
+    oid: Vec<u64>,
+    value: String,
+}
+
+impl DnAttribute {
+    /// Builds a checked attribute; the error is a human-readable reason.
+    fn new(oid: Vec<u64>, value: String) -> Result<Self, String> {
+        let known = known_by_oid(&oid);
+        let key = match known {
+            Some(k) => k.names[0].to_string(),
+            None => oid_string(&oid),
+        };
+        if value.is_empty() {
+            return Err(format!("empty value for {key}"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(format!("control characters in the value of {key}"));
+        }
+        let len = value.chars().count();
+        if known.map(|k| k.kind) == Some(StringKind::Country)
+            && (len != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            return Err(format!(
+                "C must be a two-letter ISO 3166 country code, got {value:?}"
+            ));
+        }
+        let max = known.map_or(MAX_OTHER_LEN, |k| k.max_len);
+        if len > max {
+            return Err(format!(
+                "{key} is {len} characters long; the upper bound is {max} (RFC 5280)"
+            ));
+        }
+        let value = match known.map(|k| k.kind) {
+            Some(StringKind::Country) => value.to_ascii_uppercase(),
+            Some(StringKind::Printable) if !value.chars().all(is_printable_char) => {
+                return Err(format!(
+                    "{key} may only contain A-Z a-z 0-9 space and '()+,-./:=? (PrintableString)"
+                ));
+            }
+            Some(StringKind::Ia5) if !value.is_ascii() => {
+                return Err(format!("{key} must be ASCII (IA5String)"));
+            }
+            _ => value,
+        };
+        Ok(Self { oid, value })
+    }
+
+    /// The key as we print it: a short name such as `CN`, or a dotted OID.
+    pub fn key(&self) -> String {
+        match known_by_oid(&self.oid) {
+            Some(k) => k.names[0].to_string(),
+            None => oid_string(&self.oid),
+        }
+    }
+
+    /// The attribute type as a dotted OID.
+    pub fn oid(&self) -> String {
+        oid_string(&self.oid)
+    }
+
+    /// The attribute value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    fn to_der(&self) -> Vec<u8> {
+        let kind = known_by_oid(&self.oid).map_or(StringKind::Utf8, |k| k.kind);
+        let tag = match kind {
+            StringKind::Utf8 => der::UTF8_STRING,
+            StringKind::Printable | StringKind::Country => der::PRINTABLE_STRING,
+            StringKind::Ia5 => der::IA5_STRING,
+        };
+        let atv = der::seq(&[&der::oid(&self.oid), &der::tlv(tag, self.value.as_bytes())]);
+        der::constructed(der::SET, &[&atv])
+    }
+}
+
+/// An ordered distinguished name; each attribute is its own RDN.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DistinguishedName {
+    attrs: Vec<DnAttribute>,
+}
+
+impl DistinguishedName {
+    /// An empty name (only valid for leaf certificates with SANs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a checked attribute (`key` as accepted by [`parse_dn`]).
+    pub fn push(&mut self, key: &str, value: &str) -> Result<(), PkiError> {
+        if self.attrs.len() >= MAX_DN_ATTRIBUTES {
+            return Err(PkiError::InvalidDn(format!(
+                "more than {MAX_DN_ATTRIBUTES} attributes"
+            )));
+        }
+        let oid = resolve_key(key.trim()).map_err(PkiError::InvalidDn)?;
+        let attr = DnAttribute::new(oid, value.to_string()).map_err(PkiError::InvalidDn)?;
+        self.attrs.push(attr);
+        Ok(())
+    }
+
+    /// The attributes in order.
+    pub fn attributes(&self) -> &[DnAttribute] {
+        &self.attrs
+    }
+
+    /// True when the name has no attribute.
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty()
+    }
+
+    /// The first commonName, if any.
+    pub fn common_name(&self) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.oid == [2, 5, 4, 3])
+            .map(|a| a.value.as_str())
+    }
+
+    /// DER encoding of the Name (SEQUENCE OF single-attribute RDNs, in order).
+    pub fn to_der(&self) -> Vec<u8> {
+        let rdns: Vec<Vec<u8>> = self.attrs.iter().map(DnAttribute::to_der).collect();
+        let parts: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
+        der::seq(&parts)
+    }
+
+    /// Converts a parsed X.509 Name, applying the same checks as [`parse_dn`].
+    pub(crate) fn from_x509_name(name: &X509Name<'_>) -> Result<Self, String> {
+        let mut attrs = Vec::new();
+        for atv in name.iter_attributes() {
+            if attrs.len() >= MAX_DN_ATTRIBUTES {
+                return Err(format!("more than {MAX_DN_ATTRIBUTES} attributes"));
+            }
+            let oid: Vec<u64> = atv
+                .attr_type()
+                .iter()
+                .ok_or_else(|| "attribute type OID too large".to_string())?
+                .collect();
+            let value = decode_string(atv.attr_value().header.tag(), atv.attr_value().data)
+                .ok_or_else(|| {
+                    format!(
+                        "value of {} is not a supported string type",
+                        oid_string(&oid)
+                    )
+                })?;
+            attrs.push(DnAttribute::new(oid, value)?);
+        }
+        Ok(Self { attrs })
+    }
+}
+
+/// Decodes a DirectoryString-like value; `None` for non-string or malformed values.
+fn decode_string(tag: Tag, data: &[u8]) -> Option<String> {
+    match tag {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::NumericString
+        | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_string),
+        Tag::BmpString => {
+            if !data.len().is_multiple_of(2) {
+                return None;
+            }
+            let units = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
+        }
+        Tag::UniversalString => {
+            if !data.len().is_multiple_of(4) {
+                return None;
+            }
+            data.chunks_exact(4)
+                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .collect()
+        }
+        // TeletexString in practice carries Latin-1.
+        Tag::T61String => Some(data.iter().map(|b| char::from(*b)).collect()),
+        _ => None,
+    }
+}
+
+/// Renders any X.509 Name in our syntax without validation (for display of foreign certificates).
+pub(crate) fn x509_name_to_string(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    for (i, atv) in name.iter_attributes().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let oid: Option<Vec<u64>> = atv.attr_type().iter().map(Iterator::collect);
+        let key = match &oid {
+            Some(o) => match known_by_oid(o) {
+                Some(k) => k.names[0].to_string(),
+                None => oid_string(o),
+            },
+            None => atv.attr_type().to_id_string(),
+        };
+        out.push_str(&key);
+        out.push('=');
+        match decode_string(atv.attr_value().header.tag(), atv.attr_value().data) {
+            Some(v) => push_escaped(&mut out, &v),
+            None => {
+                out.push('#');
+                out.push_str(&hex::encode(atv.attr_value().data));
+            }
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, ',' | '\\')
+}
+
+fn push_escaped(out: &mut String, v: &str) {
+    let n = v.chars().count();
+    for (i, c) in v.chars().enumerate() {
+        // Edge whitespace would be trimmed by the parser: escape it to round-trip.
+        if needs_escape(c) || ((i == 0 || i + 1 == n) && c.is_whitespace()) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+impl fmt::Display for DistinguishedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for (i, a) in self.attrs.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&a.key());
+            out.push('=');
+            push_escaped(&mut out, &a.value);
+        }
+        f.write_str(&out)
+    }
+}
+
+impl FromStr for DistinguishedName {
+    type Err = PkiError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_dn(s)
+    }
+}
+
+/// Resolves a key name or dotted OID to OID arcs.
+fn resolve_key(key: &str) -> Result<Vec<u64>, String> {
+    if key.is_empty() {
+        return Err("empty attribute name".into());
+    }
+    if let Some(k) = known_by_name(key) {
+        return Ok(k.oid.to_vec());
+    }
+    if key.starts_with(|c: char| c.is_ascii_digit()) {
+        return parse_dotted_oid(key).ok_or_else(|| format!("malformed OID {key:?}"));
+    }
+    Err(format!(
+        "unknown attribute {key:?}; use CN, O, OU, C, ST, L, emailAddress, serialNumber, DC, \
+         STREET, title, GN, SN, UID or a dotted OID"
+    ))
+}
+
+/// A character of the input with whether it was escaped.
+type Ch = (char, bool);
+
+fn trim_unescaped(mut s: &[Ch]) -> &[Ch] {
+    while let [(c, false), rest @ ..] = s {
+        if !c.is_whitespace() {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., (c, false)] = s {
+        if !c.is_whitespace() {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// Parses `KEY=value,...` into a distinguished name (see the module documentation).
+pub fn parse_dn(s: &str) -> Result<DistinguishedName, PkiError> {
+    let err = |m: String| PkiError::InvalidDn(m);
+    if s.len() > MAX_DN_LEN {
+        return Err(err(format!("longer than {MAX_DN_LEN} bytes")));
+    }
+    if s.trim().is_empty() {
+        return Err(err("empty distinguished name".into()));
+    }
+    // Split into components on unescaped commas, remembering which characters were escaped.
+    let mut components: Vec<Vec<Ch>> = vec![Vec::new()];
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        let current = components
+            .last_mut()
+            .ok_or_else(|| err("internal".into()))?;
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if matches!(e, ',' | '\\' | '=' | '+' | '"' | ';' | '<' | '>' | '#') => {
+                    current.push((e, true));
+                }
+                Some(e) if e.is_whitespace() => current.push((e, true)),
+                Some(e) => return Err(err(format!("invalid escape sequence \\{e}"))),
+                None => return Err(err("trailing backslash".into())),
+            },
+            ',' => components.push(Vec::new()),
+            other => current.push((other, false)),
+        }
+    }
+    if components.len() > MAX_DN_ATTRIBUTES {
+        return Err(err(format!("more than {MAX_DN_ATTRIBUTES} attributes")));
+    }
+    let mut dn = DistinguishedName::new();
+    for (i, comp) in components.iter().enumerate() {
+        let n = i + 1;
+        let eq = comp
+            .iter()
+            .position(|&(c, escaped)| c == '=' && !escaped)
+            .ok_or_else(|| err(format!("component {n} has no '=' (expected KEY=value)")))?;
+        let (key, value) = (&comp[..eq], &comp[eq + 1..]);
+        let key = trim_unescaped(key);
+        if key.iter().any(|&(_, escaped)| escaped) {
+            return Err(err(format!(
+                "escapes are not allowed in attribute names (component {n})"
+            )));
+        }
+        let key: String = key.iter().map(|&(c, _)| c).collect();
+        if key.is_empty() {
+            return Err(err(format!("component {n} has an empty attribute name")));
+        }
+        let oid = resolve_key(&key).map_err(err)?;
+        let value: String = trim_unescaped(value).iter().map(|&(c, _)| c).collect();
+        dn.attrs.push(DnAttribute::new(oid, value).map_err(err)?);
+    }
+    Ok(dn)
+}
+
+impl TryFrom<&DistinguishedName> for rcgen::DistinguishedName {
+    type Error = PkiError;
+
+    /// rcgen keeps one value per attribute type: names with a repeated type are refused.
+    fn try_from(dn: &DistinguishedName) -> Result<Self, PkiError> {
+        use rcgen::{DnType, DnValue};
+        let mut out = rcgen::DistinguishedName::new();
+        for (i, a) in dn.attrs.iter().enumerate() {
+            if dn.attrs[..i].iter().any(|b| b.oid == a.oid) {
+                return Err(PkiError::InvalidDn(format!(
+                    "rcgen cannot hold the repeated attribute {}",
+                    a.key()
+                )));
+            }
+            let kind = known_by_oid(&a.oid).map_or(StringKind::Utf8, |k| k.kind);
+            let value = match kind {
+                StringKind::Utf8 => DnValue::Utf8String(a.value.clone()),
+                StringKind::Printable | StringKind::Country => DnValue::PrintableString(
+                    a.value
+                        .as_str()
+                        .try_into()
+                        .map_err(|_| PkiError::InvalidDn("not a PrintableString".into()))?,
+                ),
+                StringKind::Ia5 => DnValue::Ia5String(
+                    a.value
+                        .as_str()
+                        .try_into()
+                        .map_err(|_| PkiError::InvalidDn("not an IA5String".into()))?,
+                ),
+            };
+            out.push(DnType::from_oid(&a.oid), value);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::FromDer;
+
+    fn pairs(dn: &DistinguishedName) -> Vec<(String, String)> {
+        dn.attributes()
+            .iter()
+            .map(|a| (a.key(), a.value().to_string()))
+            .collect()
+    }
+
+    fn p(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn simple_and_ordered() {
+        let dn = parse_dn("CN=api.example.com,O=Acme Corp,C=US").unwrap();
+        assert_eq!(
+            pairs(&dn),
+            vec![
+                p("CN", "api.example.com"),
+                p("O", "Acme Corp"),
+                p("C", "US")
+            ]
+        );
+        assert_eq!(dn.common_name(), Some("api.example.com"));
+        assert_eq!(dn.to_string(), "CN=api.example.com,O=Acme Corp,C=US");
+        let dn = parse_dn("C=US, O=Acme, CN=x").unwrap();
+        assert_eq!(dn.to_string(), "C=US,O=Acme,CN=x");
+    }
+
+    #[test]
+    fn whitespace_trimmed_and_keys_case_insensitive() {
+        let dn = parse_dn("  cn =  Alice Smith  ,  o=  Acme ,c=us ").unwrap();
+        assert_eq!(
+            pairs(&dn),
+            vec![p("CN", "Alice Smith"), p("O", "Acme"), p("C", "US")]
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        let dn = parse_dn(r"CN=Smith\, John,O=A\\B,OU=x\=y,L=a\+b,ST=\ padded\ ").unwrap();
+        assert_eq!(
+            pairs(&dn),
+            vec![
+                p("CN", "Smith, John"),
+                p("O", r"A\B"),
+                p("OU", "x=y"),
+                p("L", "a+b"),
+                p("ST", " padded ")
+            ]
+        );
+        assert_eq!(
+            dn.to_string(),
+            r"CN=Smith\, John,O=A\\B,OU=x=y,L=a+b,ST=\ padded\ "
+        );
+        assert_eq!(parse_dn(&dn.to_string()).unwrap(), dn);
+        // An unescaped '=' in the value belongs to the value.
+        assert_eq!(pairs(&parse_dn("CN=a=b").unwrap()), vec![p("CN", "a=b")]);
+    }
+
+    #[test]
+    fn every_key() {
+        let dn = parse_dn(
+            "CN=c,O=o,OU=ou1,OU=ou2,C=de,ST=st,L=l,emailAddress=a@b.c,E=d@e.f,EMAIL=g@h.i,\
+             serialNumber=1234,DC=example,DC=com,STREET=1 Main St,title=Dr,GN=Ann,\
+             givenName=Bea,SN=Lee,surname=Kim,UID=u1,2.5.4.5=999,1.2.3.4=custom",
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&dn),
+            vec![
+                p("CN", "c"),
+                p("O", "o"),
+                p("OU", "ou1"),
+                p("OU", "ou2"),
+                p("C", "DE"),
+                p("ST", "st"),
+                p("L", "l"),
+                p("emailAddress", "a@b.c"),
+                p("emailAddress", "d@e.f"),
+                p("emailAddress", "g@h.i"),
+                p("serialNumber", "1234"),
+                p("DC", "example"),
+                p("DC", "com"),
+                p("STREET", "1 Main St"),
+                p("title", "Dr"),
+                p("GN", "Ann"),
+                p("GN", "Bea"),
+                p("SN", "Lee"),
+                p("SN", "Kim"),
+                p("UID", "u1"),
+                p("serialNumber", "999"),
+                p("1.2.3.4", "custom"),
+            ]
+        );
+        assert_eq!(dn.attributes()[21].oid(), "1.2.3.4");
+        assert_eq!(parse_dn(&dn.to_string()).unwrap(), dn);
+    }
+
+    #[test]
+    fn malformed_inputs() {
+        let long_cn = format!("CN={}", "a".repeat(65));
+        let long_input = "CN=a,".repeat(MAX_DN_LEN);
+        let many = vec!["OU=x"; MAX_DN_ATTRIBUTES + 1].join(",");
+        for bad in [
+            "",
+            "   ",
+            "CN",
+            "CN=a,O",
+            "=value",
+            " =value",
+            "CN=",
+            "CN=  ",
+            "CN=a,",
+            ",CN=a",
+            "CN=a,,O=b",
+            "XX=a",
+            "foo=bar",
+            "C=USA",
+            "C=U",
+            "C=1A",
+            long_cn.as_str(),
+            long_input.as_str(),
+            many.as_str(),
+            r"CN=a\",
+            r"CN=a\x",
+            r"C\N=a",
+            "1.2..3=x",
+            "3.1=x",
+            "1.40=x",
+            "01.2=x",
+            "1=x",
+            "serialNumber=a*b",
+            "emailAddress=é@x.y",
+            "CN=a\u{0}b",
+            "CN=line\nbreak",
+        ] {
+            assert!(
+                matches!(parse_dn(bad), Err(PkiError::InvalidDn(_))),
+                "{bad:?} should be rejected"
+            );
+        }
+        // Upper bounds: exactly 64 characters is fine, and counted in characters.
+        assert!(parse_dn(&format!("CN={}", "é".repeat(64))).is_ok());
+        assert!(parse_dn(&format!("O={}", "a".repeat(64))).is_ok());
+        assert!(parse_dn(&format!("O={}", "a".repeat(65))).is_err());
+        assert!(parse_dn(&format!("L={}", "a".repeat(128))).is_ok());
+        assert!(parse_dn(&format!("L={}", "a".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn messages_say_what_is_wrong() {
+        let msg = |s: &str| parse_dn(s).unwrap_err().to_string();
+        assert!(msg("CN=a,O").contains("no '='"));
+        assert!(msg("XX=a").contains("unknown attribute"));
+        assert!(msg("C=USA").contains("two-letter"));
+        assert!(msg(&format!("CN={}", "a".repeat(65))).contains("upper bound is 64"));
+    }
+
+    #[test]
+    fn der_encoding_uses_the_right_string_types() {
+        let dn = parse_dn("C=US,CN=é,serialNumber=12,DC=com,E=a@b.c").unwrap();
+        let der = dn.to_der();
+        let (rest, name) = X509Name::from_der(&der).unwrap();
+        assert!(rest.is_empty());
+        let tags: Vec<Tag> = name
+            .iter_attributes()
+            .map(|a| a.attr_value().header.tag())
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                Tag::PrintableString,
+                Tag::Utf8String,
+                Tag::PrintableString,
+                Tag::Ia5String,
+                Tag::Ia5String
+            ]
+        );
+        assert_eq!(DistinguishedName::from_x509_name(&name).unwrap(), dn);
+        assert_eq!(x509_name_to_string(&name), dn.to_string());
+        assert_eq!(DistinguishedName::new().to_der(), vec![0x30, 0]);
+    }
+
+    #[test]
+    fn push_and_rcgen_conversion() {
+        let mut dn = DistinguishedName::new();
+        assert!(dn.is_empty());
+        dn.push("CN", "x").unwrap();
+        dn.push("c", "fr").unwrap();
+        assert!(dn.push("CN", "").is_err());
+        assert!(dn.push("nope", "x").is_err());
+        assert_eq!(dn.to_string(), "CN=x,C=FR");
+        let r = rcgen::DistinguishedName::try_from(&dn).unwrap();
+        assert_eq!(r.iter().count(), 2);
+        let two_ou = parse_dn("OU=a,OU=b").unwrap();
+        assert!(rcgen::DistinguishedName::try_from(&two_ou).is_err());
+    }
+
+    /// Tiny deterministic PRNG (xorshift64*) so the property test needs no extra crate.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn round_trip_property() {
+        const ALPHABET: &[char] = &[
+            'a', 'Z', '0', ' ', ',', '\\', '=', '+', '"', ';', '<', '>', '#', '.', '-', 'é', '中',
+            '\u{a0}', '\u{3000}', '\'', '(', ')', '/', ':', '?', '@',
+        ];
+        let keys = [
+            "CN",
+            "O",
+            "OU",
+            "ST",
+            "L",
+            "STREET",
+            "title",
+            "GN",
+            "SN",
+            "UID",
+            "1.2.3.4",
+            "2.999.1",
+            "C",
+            "serialNumber",
+            "emailAddress",
+            "DC",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let mut dn = DistinguishedName::new();
+            for _ in 0..1 + rng.below(6) {
+                let key = keys[rng.below(keys.len())];
+                let len = 1 + rng.below(20);
+                let value: String = match key {
+                    "C" => ["US", "de", "Fr"][rng.below(3)].to_string(),
+                    "serialNumber" | "emailAddress" | "DC" => (0..len)
+                        .map(|_| ['a', '1', ' ', ',', '=', '+', '.', '-'][rng.below(8)])
+                        .collect(),
+                    _ => (0..len)
+                        .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+                        .collect(),
+                };
+                // Values that are invalid (e.g. only spaces) are simply skipped.
+                let _ = dn.push(key, &value);
+            }
+            if dn.is_empty() {
+                continue;
+            }
+            let text = dn.to_string();
+            let back = parse_dn(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(back, dn, "{text:?}");
+            assert_eq!(back.to_string(), text);
+            checked += 1;
+        }
+        assert!(checked > 2500);
+        // Arbitrary strings of DN-ish characters never panic, and what parses round-trips.
+        const RAW: &[char] = &[
+            'C', 'N', 'O', 'U', '=', ',', '\\', ' ', 'a', '.', '1', '2', 'é',
+        ];
+        for _ in 0..20_000 {
+            let s: String = (0..rng.below(24))
+                .map(|_| RAW[rng.below(RAW.len())])
+                .collect();
+            if let Ok(dn) = parse_dn(&s) {
+                assert_eq!(parse_dn(&dn.to_string()).unwrap(), dn, "{s:?}");
+            }
+        }
+    }
+}
