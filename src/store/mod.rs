@@ -6,6 +6,8 @@
 //! the same.
 
 pub mod audit;
+pub mod cas;
+pub mod certs;
 pub mod orgs;
 pub mod sessions;
 pub mod users;
