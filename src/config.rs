@@ -51,6 +51,8 @@ pub struct Settings {
     pub enable_docs: bool,
     pub bcrypt_cost: u32,
     pub max_body_bytes: usize,
+    pub crl_validity_days: i64,
+    pub public_base_url: Option<String>,
     pub data_dir: PathBuf,
 }
 
@@ -176,6 +178,9 @@ impl Settings {
             enable_docs: parse_bool(&var, "ENABLE_DOCS")?,
             bcrypt_cost: parse_num(&var, "BCRYPT_COST", 12)?,
             max_body_bytes: parse_num(&var, "MAX_BODY_BYTES", 1024 * 1024)?,
+            crl_validity_days: parse_num(&var, "CRL_VALIDITY_DAYS", 7)?,
+            public_base_url: var("PUBLIC_BASE_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string()),
             data_dir,
         };
         settings.check_ranges()?;
@@ -209,6 +214,19 @@ impl Settings {
                 "BCRYPT_COST must be between 4 and 31, got {}",
                 self.bcrypt_cost
             );
+        }
+        if !(1..=365).contains(&self.crl_validity_days) {
+            bail!(
+                "CRL_VALIDITY_DAYS must be between 1 and 365, got {}",
+                self.crl_validity_days
+            );
+        }
+        let bad_url = |u: &String| {
+            !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(char::is_whitespace)
+        };
+        if let Some(u) = self.public_base_url.as_ref().filter(|u| bad_url(u)) {
+            bail!("PUBLIC_BASE_URL must be an http(s) URL, got {u:?}");
         }
         if self.max_body_bytes < 1024 {
             bail!("MAX_BODY_BYTES must be at least 1024");

@@ -124,3 +124,14 @@ impl IntoResponse for Error {
         resp
     }
 }
+
+impl From<pki::PkiError> for Error {
+    fn from(e: pki::PkiError) -> Self {
+        match e {
+            pki::PkiError::Crypto(_) | pki::PkiError::KeyMismatch => {
+                Error::Internal(anyhow::Error::new(e).context("PKI operation failed"))
+            }
+            other => Error::BadRequest(other.to_string()),
+        }
+    }
+}

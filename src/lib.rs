@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod error;
+pub mod keystore;
 pub mod openapi;
 pub mod server;
 pub mod service;

@@ -25,6 +25,12 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Re-encrypt every stored private key with a new PRIVATE_KEY_ENCRYPTION_KEY, in one transaction.
+    RotateKey {
+        /// The new Fernet key (URL-safe base64 of 32 bytes).
+        #[arg(long, env = "NEW_PRIVATE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+        new_key: String,
+    },
 }
 
 fn init_logging(level: &str) {
@@ -67,6 +73,16 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve { bind } => fastpki::server::run(settings, &bind).await,
+            Command::RotateKey { new_key } => {
+                fastpki::config::validate_fernet_key(&new_key)?;
+                let db = fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
+                db.migrate().await?;
+                let current = fastpki::keystore::KeyStore::new(settings.private_key_encryption_key.as_deref())?;
+                let new = fastpki::keystore::KeyStore::new(Some(&new_key))?;
+                let n = fastpki::keystore::rotate(&db, &current, &new).await?;
+                println!("re-encrypted {n} private keys: set PRIVATE_KEY_ENCRYPTION_KEY to the new key before the next start");
+                Ok(())
+            }
             Command::Migrate => {
                 let db =
                     fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;

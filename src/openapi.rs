@@ -51,6 +51,13 @@ impl Modify for BearerAuth {
         api::orgs::create, api::orgs::list, api::orgs::read, api::orgs::update, api::orgs::delete,
         api::orgs::add_user, api::orgs::remove_user, api::orgs::members,
         api::audit::list,
+        api::cas::create, api::cas::list, api::cas::read, api::cas::private_key, api::cas::chain,
+        api::cas::children, api::cas::update, api::cas::delete,
+        api::certs::create, api::certs::sign_csr, api::certs::list, api::certs::read, api::certs::private_key,
+        api::certs::revoke,
+        api::export::ca_certificate, api::export::ca_private_key, api::export::certificate,
+        api::export::certificate_private_key, api::export::certificate_chain,
+        api::public::crl, api::public::ca_certificate,
     ),
     components(schemas(ErrorBody, ValidationErrorBody)),
     modifiers(&BearerAuth)
@@ -65,7 +72,17 @@ pub fn document(settings: &Settings) -> Document {
     let paths = std::mem::take(&mut doc.paths.paths);
     doc.paths.paths = paths
         .into_iter()
-        .map(|(path, item): (String, PathItem)| (format!("{}{}", settings.api_prefix, path), item))
+        .map(|(path, item): (String, PathItem)| {
+            let public = path.starts_with("/crl/") || path.starts_with("/ca/");
+            (
+                if public {
+                    path
+                } else {
+                    format!("{}{}", settings.api_prefix, path)
+                },
+                item,
+            )
+        })
         .collect();
     doc
 }

@@ -14,7 +14,9 @@ use crate::store::Db;
 pub async fn prepare(settings: Settings) -> Result<AppState> {
     let db = Db::connect(&settings.database_url, settings.backend).await?;
     db.migrate().await?;
-    AppState::new(settings, db)
+    let state = AppState::new(settings, db)?;
+    crate::keystore::check_at_start(&state.db, &state.keys).await?;
+    Ok(state)
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves.
@@ -24,6 +26,7 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     crate::service::sessions::spawn_cleanup(state.clone(), Duration::from_secs(600));
+    crate::service::crl::spawn_refresh(state.clone(), Duration::from_secs(600));
     let db = state.db.clone();
     let app = crate::api::app(state);
     let service =

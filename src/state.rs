@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use crate::auth::{jwt::JwtKeys, password::Hasher, ratelimit::RateLimiter};
 use crate::config::Settings;
+use crate::keystore::KeyStore;
+use crate::service::crl::CrlCache;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -13,6 +15,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub hasher: Hasher,
     pub login_limiter: Arc<RateLimiter>,
+    pub keys: KeyStore,
+    /// Bounds concurrent key generation and signing on the blocking pool.
+    pub cpu: Arc<tokio::sync::Semaphore>,
+    pub crls: Arc<CrlCache>,
 }
 
 impl AppState {
@@ -24,12 +30,19 @@ impl AppState {
         )?;
         let hasher = Hasher::new(settings.bcrypt_cost)?;
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
+        let keys = KeyStore::new(settings.private_key_encryption_key.as_deref())?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(AppState {
             settings: Arc::new(settings),
             db,
             jwt,
             hasher,
             login_limiter,
+            keys,
+            cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
+            crls: Arc::new(CrlCache::default()),
         })
     }
 }

@@ -48,26 +48,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 kind: "missing".into(),
             }]));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(v) => Ok(Json(v)),
-            Err(e) => {
-                let inner = e.inner();
-                let kind = if inner.is_syntax() || inner.is_eof() {
-                    "json_invalid"
-                } else {
-                    "value_error"
-                };
-                let msg = inner.to_string();
-                let loc = serde_loc("body", e.path());
-                Err(Error::Validation(vec![FieldError {
-                    loc,
-                    msg,
-                    kind: kind.into(),
-                }]))
-            }
-        }
+        parse_json(&bytes).map(Json)
     }
+}
+
+/// A JSON body that may be absent: an empty body is `T::default()`.
+pub struct JsonOrDefault<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrDefault<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrDefault(T::default()));
+        }
+        parse_json(&bytes).map(JsonOrDefault)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let inner = e.inner();
+        let kind = if inner.is_syntax() || inner.is_eof() {
+            "json_invalid"
+        } else {
+            "value_error"
+        };
+        Error::Validation(vec![FieldError {
+            loc: serde_loc("body", e.path()),
+            msg: inner.to_string(),
+            kind: kind.into(),
+        }])
+    })
 }
 
 /// An `application/x-www-form-urlencoded` body.
@@ -175,5 +189,43 @@ where
         Caller::from_request_parts(parts, state)
             .await
             .map(|c| MaybeCaller(Some(c.0)))
+    }
+}
+
+/// The server's public base URL: `PUBLIC_BASE_URL`, or scheme and host of the
+/// request (`X-Forwarded-Proto` honoured), as CDP and AIA URLs need it.
+pub struct BaseUrl(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BaseUrl
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        if let Some(base) = &state.settings.public_base_url {
+            return Ok(BaseUrl(base.clone()));
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let host = header("host")
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+            })
+            .ok_or_else(|| Error::BadRequest("Missing or invalid Host header".into()))?;
+        let scheme = match header("x-forwarded-proto") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        Ok(BaseUrl(format!("{scheme}://{host}")))
     }
 }

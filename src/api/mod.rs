@@ -3,9 +3,13 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod cas;
+pub(crate) mod certs;
+pub(crate) mod export;
 pub mod extract;
 mod meta;
 pub(crate) mod orgs;
+pub(crate) mod public;
 pub(crate) mod users;
 
 use std::time::Duration;
@@ -65,10 +69,14 @@ fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(orgs::router())
-        .merge(audit::router());
+        .merge(audit::router())
+        .merge(cas::router())
+        .merge(certs::router())
+        .merge(export::router());
     let mut app = Router::new()
         .nest(&settings.api_prefix, api)
         .merge(meta::router(&settings))
+        .merge(public::router())
         .fallback(|| async { Error::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async {
             (

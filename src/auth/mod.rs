@@ -73,6 +73,25 @@ impl Principal {
         }
     }
 
+    /// The caller as the authorization function sees it.
+    pub fn authz_subject(&self) -> crate::authz::Subject {
+        crate::authz::Subject {
+            role: self.role(),
+            organization_id: self.organization_id(),
+            capabilities: self.capabilities(),
+            creator: match self {
+                Principal::User { user, .. } => crate::authz::Creator::User(user.id),
+            },
+        }
+    }
+
+    /// `(created_by_user_id, created_by_service_account_id)` for what this caller creates.
+    pub fn creator_ids(&self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Principal::User { user, .. } => (Some(user.id), None),
+        }
+    }
+
     /// The caller as an audit entry records it.
     pub fn audit_entry(&self, action: &'static str) -> store::audit::NewAuditEntry {
         let user = self.user();

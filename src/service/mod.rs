@@ -2,8 +2,14 @@
 //! authorizes, and writes its change together with its audit entry.
 
 pub mod audit;
+pub mod cas;
+pub mod certs;
+pub mod crl;
+pub mod export;
 pub mod orgs;
+pub mod public;
 pub mod sessions;
+pub mod signing;
 pub mod users;
 
 use crate::error::Error;

@@ -8,7 +8,6 @@ use crate::state::AppState;
 use crate::store::{self, orgs::Organization, users::User};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct OrgCreate {
     pub name: String,
     #[serde(default)]
@@ -16,7 +15,6 @@ pub struct OrgCreate {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct OrgUpdate {
     #[serde(default)]
     pub name: Option<String>,

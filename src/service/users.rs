@@ -9,7 +9,6 @@ use crate::state::AppState;
 use crate::store::{self, users::Capabilities, users::NewUser, users::User};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub username: String,
     pub email: String,
@@ -40,7 +39,6 @@ where
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     pub email: Option<String>,
     pub password: Option<String>,

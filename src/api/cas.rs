@@ -1,0 +1,109 @@
+//! `/cas`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use super::extract::{BaseUrl, Caller, Json, Path, Query};
+use super::users::Page;
+use crate::error::Result;
+use crate::service::{self, cas, cas::CaOut};
+use crate::state::AppState;
+
+#[utoipa::path(post, path = "/cas/", tag = "cas", request_body = cas::CaCreate, security(("bearer" = [])),
+    responses((status = 201, body = CaOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    BaseUrl(base): BaseUrl,
+    Json(body): Json<cas::CaCreate>,
+) -> Result<(StatusCode, axum::Json<CaOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(cas::create(&state, &caller, body, &base).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/cas/", tag = "cas", params(Page), security(("bearer" = [])),
+    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<Page>,
+) -> Result<axum::Json<Vec<CaOut>>> {
+    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    Ok(axum::Json(cas::list(&state, &caller, skip, limit).await?))
+}
+
+#[utoipa::path(get, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CaOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CaOut>> {
+    Ok(axum::Json(cas::get(&state, &caller, id).await?))
+}
+
+#[utoipa::path(get, path = "/cas/{id}/private-key", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CaOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn private_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CaOut>> {
+    Ok(axum::Json(cas::private_key(&state, &caller, id).await?))
+}
+
+#[utoipa::path(get, path = "/cas/{id}/chain", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn chain(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Vec<CaOut>>> {
+    Ok(axum::Json(cas::chain(&state, &caller, id).await?))
+}
+
+#[utoipa::path(get, path = "/cas/{id}/children", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn children(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Vec<CaOut>>> {
+    Ok(axum::Json(cas::children(&state, &caller, id).await?))
+}
+
+#[utoipa::path(patch, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), request_body = cas::CaUpdate, security(("bearer" = [])),
+    responses((status = 200, body = CaOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<cas::CaUpdate>,
+) -> Result<axum::Json<CaOut>> {
+    Ok(axum::Json(cas::update(&state, &caller, id, body).await?))
+}
+
+#[utoipa::path(delete, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted with its certificates"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    cas::delete(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/cas", get(list).post(create))
+        .route("/cas/{id}", get(read).patch(update).delete(delete))
+        .route("/cas/{id}/private-key", get(private_key))
+        .route("/cas/{id}/chain", get(chain))
+        .route("/cas/{id}/children", get(children))
+}

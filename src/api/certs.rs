@@ -1,0 +1,110 @@
+//! `/certificates`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
+use crate::error::{Error, Result};
+use crate::service::{self, certs, certs::CertOut, query_error};
+use crate::state::AppState;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CertQuery {
+    /// The issuing CA (required when creating; a filter when listing).
+    ca_id: Option<i64>,
+    skip: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/certificates/", tag = "certificates", params(CertQuery), request_body = certs::CertCreate, security(("bearer" = [])),
+    responses((status = 201, body = CertOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    BaseUrl(base): BaseUrl,
+    Query(q): Query<CertQuery>,
+    Json(body): Json<certs::CertCreate>,
+) -> Result<(StatusCode, axum::Json<CertOut>)> {
+    let ca_id = q
+        .ca_id
+        .ok_or_else(|| Error::Validation(vec![query_error("ca_id", "Field required")]))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(certs::create(&state, &caller, ca_id, body, &base).await?),
+    ))
+}
+
+#[utoipa::path(post, path = "/certificates/sign-csr", tag = "certificates", request_body = certs::SignCsr, security(("bearer" = [])),
+    responses((status = 201, body = CertOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn sign_csr(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    BaseUrl(base): BaseUrl,
+    Json(body): Json<certs::SignCsr>,
+) -> Result<(StatusCode, axum::Json<CertOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(certs::sign_csr(&state, &caller, body, &base).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/certificates/", tag = "certificates", params(CertQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<CertOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<CertQuery>,
+) -> Result<axum::Json<Vec<CertOut>>> {
+    let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
+    let ca_id = certs::check_ca_filter(q.ca_id)?;
+    Ok(axum::Json(
+        certs::list(&state, &caller, ca_id, skip, limit).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/certificates/{id}", tag = "certificates", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CertOut>> {
+    Ok(axum::Json(certs::get(&state, &caller, id).await?))
+}
+
+#[utoipa::path(get, path = "/certificates/{id}/private-key", tag = "certificates", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn private_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CertOut>> {
+    Ok(axum::Json(certs::private_key(&state, &caller, id).await?.0))
+}
+
+#[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates", params(("id" = i64, Path)), request_body = certs::Revoke, security(("bearer" = [])),
+    responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "Already revoked", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    JsonOrDefault(body): JsonOrDefault<certs::Revoke>,
+) -> Result<axum::Json<CertOut>> {
+    Ok(axum::Json(certs::revoke(&state, &caller, id, body).await?))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/certificates", get(list).post(create))
+        .route("/certificates/sign-csr", post(sign_csr))
+        .route("/certificates/{id}", get(read))
+        .route("/certificates/{id}/private-key", get(private_key))
+        .route("/certificates/{id}/revoke", post(revoke))
+}

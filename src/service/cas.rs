@@ -1,0 +1,562 @@
+//! Certificate authorities: create (root or intermediate), read, chain,
+//! children, adopt into an organization, delete.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::authz::{self, Action, Owner};
+use crate::error::{Error, Result};
+use crate::service::signing::{self, ca_key_pem, cpu, issuer_from_pem};
+use crate::service::users::nullable;
+use crate::state::AppState;
+use crate::store::{self, cas::CaRow, cas::NewCa};
+
+/// RSA sizes the crypto library can generate.
+pub const RSA_SIZES: [u32; 4] = [2048, 3072, 4096, 8192];
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CaCreate {
+    pub name: String,
+    pub subject_dn: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `rsa` (default), `ecdsa-p256`, `ecdsa-p384` or `ed25519`.
+    #[serde(default)]
+    pub key_algorithm: Option<String>,
+    #[serde(default)]
+    pub key_size: Option<u32>,
+    #[serde(default)]
+    pub valid_days: Option<i64>,
+    #[serde(default)]
+    pub parent_ca_id: Option<i64>,
+    #[serde(default)]
+    pub path_length: Option<i64>,
+    #[serde(default)]
+    pub allow_leaf_certs: Option<bool>,
+    #[serde(default)]
+    pub crl_base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CaUpdate {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub organization_id: Option<Option<i64>>,
+    #[serde(default)]
+    pub cascade: bool,
+}
+
+/// A CA as the API shows it; `private_key` only where the contract returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaOut {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub subject_dn: String,
+    pub key_algorithm: String,
+    pub key_size: i64,
+    pub valid_days: i64,
+    pub certificate: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub parent_ca_id: Option<i64>,
+    pub path_length: Option<i64>,
+    pub allow_leaf_certs: bool,
+    pub crl_base_url: Option<String>,
+    pub is_root: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
+impl From<CaRow> for CaOut {
+    fn from(r: CaRow) -> Self {
+        CaOut {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            subject_dn: r.subject_dn,
+            key_algorithm: r.key_algorithm,
+            key_size: r.key_size,
+            valid_days: r.valid_days,
+            certificate: r.certificate,
+            serial_number: r.serial_number,
+            not_before: r.not_before,
+            not_after: r.not_after,
+            organization_id: r.organization_id,
+            created_by_user_id: r.created_by_user_id,
+            created_by_service_account_id: r.created_by_service_account_id,
+            parent_ca_id: r.parent_ca_id,
+            path_length: r.path_length,
+            allow_leaf_certs: r.allow_leaf_certs,
+            crl_base_url: r.crl_base_url,
+            is_root: r.is_root,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            private_key: None,
+        }
+    }
+}
+
+/// Who owns a CA, for authorization.
+pub fn owner(ca: &CaRow) -> Owner {
+    Owner {
+        organization_id: ca.organization_id,
+        creator: match (ca.created_by_user_id, ca.created_by_service_account_id) {
+            (Some(u), _) => Some(authz::Creator::User(u)),
+            (None, Some(s)) => Some(authz::Creator::ServiceAccount(s)),
+            _ => None,
+        },
+    }
+}
+
+fn denied() -> Error {
+    Error::Forbidden("Insufficient permissions".into())
+}
+
+/// Loads a CA or 404.
+pub async fn load(state: &AppState, id: i64) -> Result<CaRow> {
+    let mut c = state.db.read().await?;
+    store::cas::get(&mut c, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("CA not found".into()))
+}
+
+/// Loads a CA the caller may act on, or 404/403.
+pub async fn load_for(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    action: Action,
+) -> Result<CaRow> {
+    let ca = load(state, id).await?;
+    if !authz::allows(&caller.authz_subject(), &owner(&ca), action) {
+        return Err(denied());
+    }
+    Ok(ca)
+}
+
+/// Parses `key_algorithm` and `key_size` into what the crypto library generates.
+pub fn key_algorithm(
+    name: Option<&str>,
+    key_size: Option<u32>,
+    default_rsa: u32,
+) -> Result<pki::KeyAlgorithm> {
+    let name = name.unwrap_or("rsa");
+    let bits = key_size.unwrap_or(default_rsa);
+    let alg = pki::KeyAlgorithm::parse(name, bits).map_err(|_| {
+        Error::validation(
+            "key_algorithm",
+            format!(
+                "Unsupported key algorithm {name:?}: use rsa, ecdsa-p256, ecdsa-p384 or ed25519"
+            ),
+        )
+    })?;
+    if alg.is_rsa() && !RSA_SIZES.contains(&bits) {
+        return Err(Error::validation(
+            "key_size",
+            "RSA key_size must be 2048, 3072, 4096 or 8192",
+        ));
+    }
+    Ok(alg)
+}
+
+/// Checks `valid_days` (1 to 100 years).
+pub fn check_days(days: i64) -> Result<i64> {
+    if !(1..=36_500).contains(&days) {
+        return Err(Error::validation(
+            "valid_days",
+            "valid_days must be between 1 and 36500",
+        ));
+    }
+    Ok(days)
+}
+
+fn check_url(url: Option<&str>) -> Result<Option<String>> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 1024
+        && !url.contains(|c: char| {
+            c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>'
+        });
+    if !ok {
+        return Err(Error::validation(
+            "crl_base_url",
+            "crl_base_url must be an http:// or https:// URL",
+        ));
+    }
+    Ok(Some(url.trim_end_matches('/').to_string()))
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    input: CaCreate,
+    base_url: &str,
+) -> Result<CaOut> {
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(Error::validation(
+            "name",
+            "name must be 1 to 255 printable characters",
+        ));
+    }
+    let subject = pki::parse_dn(&input.subject_dn)?;
+    let alg = key_algorithm(
+        input.key_algorithm.as_deref(),
+        input.key_size,
+        state.settings.ca_key_size,
+    )?;
+    let days = check_days(
+        input
+            .valid_days
+            .unwrap_or(i64::from(state.settings.ca_cert_days)),
+    )?;
+    if input.path_length.is_some_and(|p| !(0..=32).contains(&p)) {
+        return Err(Error::validation(
+            "path_length",
+            "path_length must be between 0 and 32",
+        ));
+    }
+    let crl_base_url = check_url(input.crl_base_url.as_deref())?;
+    let subject_authz = caller.authz_subject();
+    // Creating a CA puts it in the caller's organization.
+    let own = Owner {
+        organization_id: caller.organization_id(),
+        creator: None,
+    };
+    if !authz::allows(&subject_authz, &own, Action::CreateCa) {
+        return Err(denied());
+    }
+
+    let parent = match input.parent_ca_id {
+        Some(pid) => {
+            let parent = load(state, pid)
+                .await
+                .map_err(|_| Error::NotFound("Parent CA not found".into()))?;
+            if !authz::allows(&subject_authz, &owner(&parent), Action::CreateCa) {
+                return Err(denied());
+            }
+            Some(parent)
+        }
+        None => None,
+    };
+    let path_length = match (&parent, input.path_length) {
+        (Some(p), requested) => match p.path_length {
+            Some(0) => {
+                return Err(Error::BadRequest(format!(
+                    "Parent CA '{}' has path length 0 and cannot sign subordinate CAs",
+                    p.name
+                )));
+            }
+            Some(pl) => match requested {
+                Some(r) if r > pl - 1 => {
+                    return Err(Error::BadRequest(format!(
+                        "path_length {r} exceeds what the parent allows (at most {})",
+                        pl - 1
+                    )));
+                }
+                Some(r) => Some(r),
+                None => Some(pl - 1),
+            },
+            None => requested,
+        },
+        (None, requested) => requested,
+    };
+
+    let now = Utc::now();
+    let parent_end = parent.as_ref().and_then(|p| store::parse_ts(&p.not_after));
+    let (not_before, not_after) = signing::validity(now, days, parent_end)?;
+    let (crl_url, ca_issuers_url) = match &parent {
+        Some(p) => {
+            let (crl, cert) = signing::public_urls(base_url, p);
+            (Some(crl), Some(cert))
+        }
+        None => (None, None),
+    };
+    let parent_material = match &parent {
+        Some(p) => Some((p.certificate.clone(), ca_key_pem(state, p)?)),
+        None => None,
+    };
+    let path_len_u8 = path_length.map(|p| p as u8);
+    let subject_for_issue = subject.clone();
+    let crl_days = state.settings.crl_validity_days;
+    let (key_pem, cert, empty_crl) = cpu(state, move || {
+        let key = pki::PrivateKey::generate(alg)?;
+        let spki = key.public_key_der();
+        let serial = pki::random_serial();
+        let no_sans = pki::Sans::default();
+        let mut req = pki::CertRequest {
+            subject: &subject_for_issue,
+            public_key_der: &spki,
+            profile: pki::Profile::RootCa {
+                path_len: path_len_u8,
+            },
+            sans: &no_sans,
+            serial: &serial,
+            not_before,
+            not_after,
+            crl_url: crl_url.as_deref(),
+            ca_issuers_url: ca_issuers_url.as_deref(),
+        };
+        let cert = match parent_material {
+            Some((pcert, pkey)) => {
+                req.profile = pki::Profile::IntermediateCa {
+                    path_len: path_len_u8,
+                };
+                let issuer = issuer_from_pem(&pcert, &pkey)?;
+                pki::issue(&req, pki::Signer::Issuer(&issuer))?
+            }
+            None => pki::issue(&req, pki::Signer::SelfSigned(&key))?,
+        };
+        let key_pem = key.to_pem();
+        // The first CRL (empty, number 1) is signed now so that anonymous
+        // requests never have to wait for a signature.
+        let own_issuer = pki::Issuer::new(&cert.pem, key)?;
+        let crl_end = not_before + chrono::Duration::days(crl_days);
+        let crl = pki::build_crl(&own_issuer, &[], 1, not_before, crl_end)?;
+        Ok((key_pem, cert, (crl, crl_end)))
+    })
+    .await?;
+
+    let (created_by_user_id, created_by_service_account_id) = caller.creator_ids();
+    let stored_key = state.keys.seal(&key_pem);
+    let now_s = store::now_ts();
+    let new = NewCa {
+        name: &name,
+        description: input.description.as_deref(),
+        subject_dn: &subject.to_string(),
+        key_algorithm: alg.name(),
+        key_size: i64::from(alg.key_size()),
+        valid_days: signing::days_between(cert.not_before, cert.not_after),
+        certificate: &cert.pem,
+        private_key: &stored_key,
+        serial_number: &cert.serial_hex,
+        not_before: &store::ts(cert.not_before),
+        not_after: &store::ts(cert.not_after),
+        organization_id: caller.organization_id(),
+        created_by_user_id,
+        created_by_service_account_id,
+        parent_ca_id: parent.as_ref().map(|p| p.id),
+        path_length,
+        allow_leaf_certs: input.allow_leaf_certs.unwrap_or(true),
+        crl_base_url: crl_base_url.as_deref(),
+        is_root: parent.is_none(),
+    };
+    let mut tx = state.db.begin().await?;
+    let row = store::cas::insert(&mut tx, &new, &now_s)
+        .await
+        .map_err(|e| {
+            if store::is_foreign_key_violation(&e) {
+                Error::NotFound("Parent CA not found".into())
+            } else {
+                e.into()
+            }
+        })?;
+    let (crl, crl_end) = empty_crl;
+    store::cas::store_crl(
+        &mut tx,
+        row.id,
+        1,
+        &crl.der,
+        &store::ts(cert.not_before),
+        &store::ts(crl_end),
+    )
+    .await?;
+    if let Some(p) = &parent {
+        store::cas::set_allow_leaf_certs(&mut tx, p.id, false, &now_s).await?;
+    }
+    let mut entry = caller.audit_entry("ca_create");
+    entry.resource_type = Some("ca");
+    entry.resource_id = Some(row.id);
+    entry.detail = Some(match &parent {
+        Some(p) => format!("Created intermediate CA '{}' under '{}'", row.name, p.name),
+        None => format!("Created root CA '{}'", row.name),
+    });
+    store::audit::insert(&mut tx, &entry, &now_s).await?;
+    tx.commit().await?;
+    let mut out = CaOut::from(row);
+    out.private_key = Some(key_pem);
+    Ok(out)
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<CaOut>> {
+    let mut c = state.db.read().await?;
+    let rows = store::cas::list(
+        &mut c,
+        caller.organization_id(),
+        caller.is_superuser(),
+        skip,
+        limit,
+    )
+    .await?;
+    Ok(rows.into_iter().map(CaOut::from).collect())
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CaOut> {
+    Ok(load_for(state, caller, id, Action::Read).await?.into())
+}
+
+/// The CA with its decrypted private key; audited.
+pub async fn private_key(state: &AppState, caller: &Principal, id: i64) -> Result<CaOut> {
+    let ca = load_for(state, caller, id, Action::ExportPrivateKey).await?;
+    let key = ca_key_pem(state, &ca)?;
+    audit_export(state, caller, &ca).await?;
+    let mut out = CaOut::from(ca);
+    out.private_key = Some(key);
+    Ok(out)
+}
+
+/// Records a CA key export.
+pub async fn audit_export(state: &AppState, caller: &Principal, ca: &CaRow) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    let mut entry = caller.audit_entry("ca_export_private_key");
+    entry.resource_type = Some("ca");
+    entry.resource_id = Some(ca.id);
+    entry.detail = Some(format!("Exported the private key of CA '{}'", ca.name));
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// This CA, then each issuer up to the root.
+pub async fn chain_rows(state: &AppState, start: CaRow) -> Result<Vec<CaRow>> {
+    let mut c = state.db.read().await?;
+    let mut chain = vec![start];
+    while let Some(parent_id) = chain.last().and_then(|ca| ca.parent_ca_id) {
+        if chain.len() > 64 || chain.iter().any(|ca| ca.id == parent_id) {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "CA chain loops or is too deep at CA {parent_id}"
+            )));
+        }
+        match store::cas::get(&mut c, parent_id).await? {
+            Some(p) => chain.push(p),
+            None => break,
+        }
+    }
+    Ok(chain)
+}
+
+pub async fn chain(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<CaOut>> {
+    let ca = load_for(state, caller, id, Action::Read).await?;
+    Ok(chain_rows(state, ca)
+        .await?
+        .into_iter()
+        .map(CaOut::from)
+        .collect())
+}
+
+pub async fn children(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<CaOut>> {
+    load_for(state, caller, id, Action::Read).await?;
+    let mut c = state.db.read().await?;
+    Ok(store::cas::children(&mut c, id)
+        .await?
+        .into_iter()
+        .map(CaOut::from)
+        .collect())
+}
+
+/// Superuser: adopt an organization-less CA (and, with `cascade`, its
+/// organization-less descendants and certificates) into an organization.
+pub async fn update(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: CaUpdate,
+) -> Result<CaOut> {
+    if !caller.is_superuser() {
+        return Err(Error::Forbidden(
+            "The user doesn't have sufficient privileges".into(),
+        ));
+    }
+    let ca = load(state, id).await?;
+    let Some(Some(org_id)) = input.organization_id else {
+        return Err(Error::validation(
+            "organization_id",
+            "organization_id is required",
+        ));
+    };
+    let mut tx = state.db.begin().await?;
+    if store::orgs::get(&mut tx, org_id).await?.is_none() {
+        return Err(Error::BadRequest("Organization not found".into()));
+    }
+    if ca.organization_id.is_some_and(|o| o != org_id) {
+        return Err(Error::BadRequest(
+            "CA already belongs to another organization".into(),
+        ));
+    }
+    let now = store::now_ts();
+    let mut adopted_cas = 0;
+    let mut adopted_certs = 0;
+    let mut queue = vec![ca.id];
+    while let Some(next) = queue.pop() {
+        store::cas::set_organization(&mut tx, next, org_id, &now).await?;
+        adopted_cas += 1;
+        adopted_certs += store::certs::adopt_of_issuer(&mut tx, next, org_id, &now).await?;
+        if input.cascade {
+            // Descend only through CAs without an organization: another organization's subtree is left alone.
+            for child in store::cas::children(&mut tx, next).await? {
+                if child.organization_id.is_none() || child.organization_id == Some(org_id) {
+                    queue.push(child.id);
+                }
+            }
+        }
+    }
+    let mut entry = caller.audit_entry("ca_update");
+    entry.organization_id = Some(org_id);
+    entry.resource_type = Some("ca");
+    entry.resource_id = Some(id);
+    entry.detail = Some(format!(
+        "Moved CA '{}' into organization {org_id} ({adopted_cas} CA(s), {adopted_certs} certificate(s))",
+        ca.name
+    ));
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    let row = store::cas::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("CA not found".into()))?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
+    let ca = load_for(state, caller, id, Action::DeleteCa).await?;
+    let mut tx = state.db.begin().await?;
+    if store::cas::count_children(&mut tx, id).await? > 0 {
+        return Err(Error::Conflict(
+            "CA has child CAs: delete them first".into(),
+        ));
+    }
+    let removed = store::certs::delete_of_issuer(&mut tx, id).await?;
+    store::cas::delete(&mut tx, id).await.map_err(|e| {
+        if store::is_foreign_key_violation(&e) {
+            Error::Conflict("CA gained children or certificates meanwhile: try again".into())
+        } else {
+            e.into()
+        }
+    })?;
+    let mut entry = caller.audit_entry("ca_delete");
+    entry.organization_id = ca.organization_id.or(caller.organization_id());
+    entry.resource_type = Some("ca");
+    entry.resource_id = Some(id);
+    entry.detail = Some(format!(
+        "Deleted CA '{}' and its {removed} certificate(s)",
+        ca.name
+    ));
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    tx.commit().await?;
+    state.crls.forget(id);
+    Ok(())
+}

@@ -1,0 +1,779 @@
+//! Certificates: issue with a server-made key, sign a CSR, read, export the
+//! key, revoke (and re-sign the CRL in the same transaction).
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::authz::{self, Action, Owner};
+use crate::error::{Error, Result};
+use crate::service::cas::{self, check_days, key_algorithm};
+use crate::service::signing::{self, ca_key_pem, cpu, issuer_from_pem};
+use crate::service::{crl, query_error};
+use crate::state::AppState;
+use crate::store::{self, cas::CaRow, certs::CertRow, certs::NewCert};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CertCreate {
+    pub common_name: String,
+    #[serde(default)]
+    pub subject_dn: Option<String>,
+    /// `server`, `client`, `dual_purpose` or `ca`.
+    pub certificate_type: CertType,
+    #[serde(default)]
+    pub key_algorithm: Option<String>,
+    #[serde(default)]
+    pub key_size: Option<u32>,
+    #[serde(default)]
+    pub valid_days: Option<i64>,
+    #[serde(default)]
+    pub include_private_key: Option<bool>,
+    #[serde(default)]
+    pub san_dns_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub san_ip_addresses: Option<Vec<String>>,
+    #[serde(default)]
+    pub san_email_addresses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SignCsr {
+    pub csr: String,
+    #[serde(default)]
+    pub ca_id: Option<i64>,
+    #[serde(default)]
+    pub ca_name: Option<String>,
+    #[serde(default)]
+    pub certificate_type: Option<CertType>,
+    #[serde(default)]
+    pub valid_days: Option<i64>,
+    #[serde(default)]
+    pub common_name: Option<String>,
+    #[serde(default)]
+    pub subject_dn: Option<String>,
+    #[serde(default)]
+    pub san_dns_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub san_ip_addresses: Option<Vec<String>>,
+    #[serde(default)]
+    pub san_email_addresses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct Revoke {
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// RFC 5280 CRLReason code (0-6, 9, 10).
+    #[serde(default)]
+    pub reason_code: Option<i64>,
+}
+
+/// The certificate types of the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertType {
+    Server,
+    Client,
+    DualPurpose,
+    Ca,
+}
+
+impl CertType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertType::Server => "server",
+            CertType::Client => "client",
+            CertType::DualPurpose => "dual_purpose",
+            CertType::Ca => "ca",
+        }
+    }
+
+    fn profile(self) -> pki::Profile {
+        match self {
+            CertType::Server => pki::Profile::Server,
+            CertType::Client => pki::Profile::Client,
+            CertType::DualPurpose => pki::Profile::DualPurpose,
+            CertType::Ca => pki::Profile::LeafCa,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CertType> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+/// A certificate as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CertOut {
+    pub id: i64,
+    pub common_name: String,
+    pub subject_dn: String,
+    pub certificate_type: String,
+    pub key_algorithm: String,
+    pub key_size: i64,
+    pub valid_days: i64,
+    /// `valid`, `revoked` or `expired`.
+    pub status: String,
+    pub certificate: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    pub revocation_reason_code: Option<i64>,
+    pub issuer_id: i64,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub renewed_from_id: Option<i64>,
+    pub renewed_to_ids: Vec<i64>,
+    pub san_dns_names: Vec<String>,
+    pub san_ip_addresses: Vec<String>,
+    pub san_email_addresses: Vec<String>,
+    /// `server` (the key was made here) or `csr`.
+    pub key_origin: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Present on creation (null when not kept) and on the private-key route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub private_key: Option<Option<String>>,
+}
+
+fn json_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// `valid`, or `expired` once `not_after` has passed; `revoked` stays.
+fn effective_status(row: &CertRow) -> String {
+    if row.status == "valid" && store::parse_ts(&row.not_after).is_some_and(|t| t <= Utc::now()) {
+        "expired".into()
+    } else {
+        row.status.clone()
+    }
+}
+
+impl CertOut {
+    pub fn from_row(r: CertRow, renewed_to_ids: Vec<i64>) -> Self {
+        CertOut {
+            status: effective_status(&r),
+            san_dns_names: json_list(&r.san_dns_names),
+            san_ip_addresses: json_list(&r.san_ip_addresses),
+            san_email_addresses: json_list(&r.san_email_addresses),
+            id: r.id,
+            common_name: r.common_name,
+            subject_dn: r.subject_dn,
+            certificate_type: r.certificate_type,
+            key_algorithm: r.key_algorithm,
+            key_size: r.key_size,
+            valid_days: r.valid_days,
+            certificate: r.certificate,
+            serial_number: r.serial_number,
+            not_before: r.not_before,
+            not_after: r.not_after,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.revocation_reason,
+            revocation_reason_code: r.revocation_reason_code,
+            issuer_id: r.issuer_id,
+            organization_id: r.organization_id,
+            created_by_user_id: r.created_by_user_id,
+            created_by_service_account_id: r.created_by_service_account_id,
+            renewed_from_id: r.renewed_from_id,
+            renewed_to_ids,
+            key_origin: r.key_origin,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            private_key: None,
+        }
+    }
+}
+
+pub fn owner(c: &CertRow) -> Owner {
+    Owner {
+        organization_id: c.organization_id,
+        creator: match (c.created_by_user_id, c.created_by_service_account_id) {
+            (Some(u), _) => Some(authz::Creator::User(u)),
+            (None, Some(s)) => Some(authz::Creator::ServiceAccount(s)),
+            _ => None,
+        },
+    }
+}
+
+/// Loads a certificate the caller may act on, or 404/403.
+pub async fn load_for(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    action: Action,
+) -> Result<CertRow> {
+    let row = {
+        let mut c = state.db.read().await?;
+        store::certs::get(&mut c, id)
+            .await?
+            .ok_or_else(|| Error::NotFound("Certificate not found".into()))?
+    };
+    if !authz::allows(&caller.authz_subject(), &owner(&row), action) {
+        return Err(Error::Forbidden("Insufficient permissions".into()));
+    }
+    Ok(row)
+}
+
+async fn with_lineage(state: &AppState, row: CertRow) -> Result<CertOut> {
+    let mut c = state.db.read().await?;
+    let to = store::certs::renewed_to(&mut c, row.id).await?;
+    Ok(CertOut::from_row(row, to))
+}
+
+/// The names a certificate asks for, before defaults and checks.
+#[derive(Clone, Debug, Default)]
+pub struct RequestedNames {
+    pub dns: Vec<String>,
+    pub ips: Vec<String>,
+    pub emails: Vec<String>,
+}
+
+/// Applies the SAN defaults and type rules of the contract; returns checked SANs.
+pub fn effective_sans(
+    cert_type: CertType,
+    common_name: Option<&str>,
+    names: RequestedNames,
+) -> Result<pki::Sans> {
+    let RequestedNames {
+        mut dns,
+        ips,
+        mut emails,
+    } = names;
+    let mut ips: Vec<IpAddr> = ips
+        .iter()
+        .map(|ip| {
+            ip.trim()
+                .parse()
+                .map_err(|_| Error::BadRequest(format!("Invalid IP address in SANs: {ip:?}")))
+        })
+        .collect::<Result<_>>()?;
+    match cert_type {
+        CertType::Server if !emails.is_empty() => {
+            return Err(Error::BadRequest(
+                "Server certificates cannot carry e-mail SANs".into(),
+            ));
+        }
+        CertType::Client if !dns.is_empty() || !ips.is_empty() => {
+            return Err(Error::BadRequest(
+                "Client certificates cannot carry DNS or IP SANs".into(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(cn) = common_name.map(str::trim).filter(|cn| !cn.is_empty()) {
+        match cert_type {
+            CertType::Server | CertType::DualPurpose if dns.is_empty() => {
+                // The common name becomes the DNS name; a common name that is an IP address becomes an IP SAN.
+                if let Ok(ip) = cn.parse::<IpAddr>() {
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                } else if pki::validate_dns_name(cn).is_ok() {
+                    dns.push(cn.to_string());
+                }
+            }
+            CertType::Client if emails.is_empty() && pki::validate_email(cn).is_ok() => {
+                emails.push(cn.to_string())
+            }
+            _ => {}
+        }
+    }
+    for d in &dns {
+        pki::validate_dns_name(d)
+            .map_err(|_| Error::BadRequest(format!("Invalid DNS name in SANs: {d:?}")))?;
+    }
+    for e in &emails {
+        pki::validate_email(e)
+            .map_err(|_| Error::BadRequest(format!("Invalid e-mail address in SANs: {e:?}")))?;
+    }
+    Ok(pki::Sans { dns, ips, emails }.normalized()?)
+}
+
+/// The subject: `subject_dn` as given (CN added first when it has none), or `CN=<common name>`.
+pub fn effective_subject(
+    subject_dn: Option<&str>,
+    common_name: &str,
+) -> Result<pki::DistinguishedName> {
+    let parsed = match subject_dn.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => pki::parse_dn(s)?,
+        None => pki::DistinguishedName::new(),
+    };
+    if parsed.common_name().is_some() || common_name.trim().is_empty() {
+        return Ok(parsed);
+    }
+    let mut with_cn = pki::DistinguishedName::new();
+    with_cn.push("CN", common_name.trim())?;
+    for a in parsed.attributes() {
+        with_cn.push(&a.key(), a.value())?;
+    }
+    Ok(with_cn)
+}
+
+/// What to issue, once the request is resolved.
+pub struct Issue {
+    pub ca: CaRow,
+    pub cert_type: CertType,
+    pub common_name: String,
+    pub subject: pki::DistinguishedName,
+    pub sans: pki::Sans,
+    pub days: i64,
+    /// A CSR's public key, or None to make a key here.
+    pub csr_key: Option<(Vec<u8>, pki::KeyAlgorithm)>,
+    /// Key to make when `csr_key` is None.
+    pub new_key: Option<pki::KeyAlgorithm>,
+    pub keep_key: bool,
+    pub renewed_from_id: Option<i64>,
+}
+
+/// Checks the CA may issue this, signs, and stores certificate and audit entry.
+pub async fn issue(
+    state: &AppState,
+    caller: &Principal,
+    req: Issue,
+    base_url: &str,
+) -> Result<CertOut> {
+    let ca = &req.ca;
+    if !ca.allow_leaf_certs && req.cert_type != CertType::Ca {
+        return Err(Error::BadRequest(format!(
+            "CA '{}' does not allow leaf certificates",
+            ca.name
+        )));
+    }
+    if req.cert_type == CertType::Ca && ca.path_length == Some(0) {
+        return Err(Error::BadRequest(format!(
+            "CA '{}' has path length 0 and cannot issue CA certificates",
+            ca.name
+        )));
+    }
+    let (not_before, not_after) =
+        signing::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
+    let (crl_url, ca_issuers_url) = signing::public_urls(base_url, ca);
+    let (ca_cert, ca_key) = (ca.certificate.clone(), ca_key_pem(state, ca)?);
+    let profile = req.cert_type.profile();
+    let (subject, sans, csr_key, new_key) = (
+        req.subject.clone(),
+        req.sans.clone(),
+        req.csr_key.clone(),
+        req.new_key,
+    );
+    let (cert, key_pem, alg) = cpu(state, move || {
+        let issuer = issuer_from_pem(&ca_cert, &ca_key)?;
+        let (spki, key_pem, alg) = match (csr_key, new_key) {
+            (Some((spki, alg)), _) => (spki, None, alg),
+            (None, Some(alg)) => {
+                let key = pki::PrivateKey::generate(alg)?;
+                (key.public_key_der(), Some(key.to_pem()), alg)
+            }
+            (None, None) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "no key for the certificate"
+                )));
+            }
+        };
+        let serial = pki::random_serial();
+        let cert = pki::issue(
+            &pki::CertRequest {
+                subject: &subject,
+                public_key_der: &spki,
+                profile,
+                sans: &sans,
+                serial: &serial,
+                not_before,
+                not_after,
+                crl_url: Some(&crl_url),
+                ca_issuers_url: Some(&ca_issuers_url),
+            },
+            pki::Signer::Issuer(&issuer),
+        )?;
+        Ok((cert, key_pem, alg))
+    })
+    .await?;
+
+    let kept_key = key_pem.as_ref().filter(|_| req.keep_key);
+    let stored_key = kept_key.map(|k| state.keys.seal(k));
+    let (created_by_user_id, created_by_service_account_id) = caller.creator_ids();
+    let ips: Vec<String> = req.sans.ips.iter().map(ToString::to_string).collect();
+    let to_json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let new = NewCert {
+        common_name: &req.common_name,
+        subject_dn: &req.subject.to_string(),
+        certificate_type: req.cert_type.as_str(),
+        key_algorithm: alg.name(),
+        key_size: i64::from(alg.key_size()),
+        valid_days: signing::days_between(cert.not_before, cert.not_after),
+        certificate: &cert.pem,
+        private_key: stored_key.as_deref(),
+        key_origin: if req.csr_key.is_some() {
+            "csr"
+        } else {
+            "server"
+        },
+        serial_number: &cert.serial_hex,
+        not_before: &store::ts(cert.not_before),
+        not_after: &store::ts(cert.not_after),
+        san_dns_names: &to_json(&req.sans.dns),
+        san_ip_addresses: &to_json(&ips),
+        san_email_addresses: &to_json(&req.sans.emails),
+        issuer_id: ca.id,
+        organization_id: caller.organization_id(),
+        created_by_user_id,
+        created_by_service_account_id,
+        renewed_from_id: req.renewed_from_id,
+    };
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    let row = store::certs::insert(&mut tx, &new, &now)
+        .await
+        .map_err(|e| {
+            if store::is_foreign_key_violation(&e) {
+                Error::NotFound("CA not found".into())
+            } else if store::is_unique_violation(&e) {
+                // 2^-127 odds: the serial repeated; the client may simply retry.
+                Error::Conflict("Serial number collision, please retry".into())
+            } else {
+                e.into()
+            }
+        })?;
+    let mut entry = caller.audit_entry("cert_create");
+    entry.resource_type = Some("certificate");
+    entry.resource_id = Some(row.id);
+    entry.detail = Some(match req.renewed_from_id {
+        Some(old) => format!(
+            "Renewed certificate {old} as '{}' (serial {})",
+            row.common_name, row.serial_number
+        ),
+        None => format!(
+            "Issued {} certificate '{}' from CA '{}' (serial {})",
+            row.certificate_type, row.common_name, ca.name, row.serial_number
+        ),
+    });
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    tx.commit().await?;
+    let mut out = CertOut::from_row(row, vec![]);
+    if req.csr_key.is_none() {
+        out.private_key = Some(kept_key.cloned());
+    }
+    Ok(out)
+}
+
+/// `POST /certificates/?ca_id=`.
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    ca_id: i64,
+    input: CertCreate,
+    base_url: &str,
+) -> Result<CertOut> {
+    let ca = cas::load(state, ca_id).await?;
+    if !authz::allows(
+        &caller.authz_subject(),
+        &cas::owner(&ca),
+        Action::CreateCert,
+    ) {
+        return Err(Error::Forbidden("Insufficient permissions".into()));
+    }
+    if input.common_name.trim().is_empty() || input.common_name.chars().count() > 64 {
+        return Err(Error::validation(
+            "common_name",
+            "common_name must be 1 to 64 characters",
+        ));
+    }
+    let alg = key_algorithm(
+        input.key_algorithm.as_deref(),
+        input.key_size,
+        state.settings.cert_key_size,
+    )?;
+    let days = check_days(
+        input
+            .valid_days
+            .unwrap_or(i64::from(state.settings.cert_days)),
+    )?;
+    let subject = effective_subject(input.subject_dn.as_deref(), &input.common_name)?;
+    let names = RequestedNames {
+        dns: input.san_dns_names.unwrap_or_default(),
+        ips: input.san_ip_addresses.unwrap_or_default(),
+        emails: input.san_email_addresses.unwrap_or_default(),
+    };
+    let sans = effective_sans(input.certificate_type, Some(&input.common_name), names)?;
+    let req = Issue {
+        ca,
+        cert_type: input.certificate_type,
+        common_name: input.common_name.trim().to_string(),
+        subject,
+        sans,
+        days,
+        csr_key: None,
+        new_key: Some(alg),
+        keep_key: input.include_private_key.unwrap_or(true),
+        renewed_from_id: None,
+    };
+    issue(state, caller, req, base_url).await
+}
+
+/// Resolves `ca_id` / `ca_name` (exactly one) to a CA the caller may issue from.
+pub async fn resolve_ca(
+    state: &AppState,
+    caller: &Principal,
+    ca_id: Option<i64>,
+    ca_name: Option<&str>,
+) -> Result<CaRow> {
+    let ca = match (ca_id, ca_name.map(str::trim).filter(|n| !n.is_empty())) {
+        (Some(id), None) => cas::load(state, id).await?,
+        (None, Some(name)) => {
+            let scope = if caller.is_superuser() {
+                None
+            } else {
+                Some(caller.organization_id())
+            };
+            let mut c = state.db.read().await?;
+            let found = store::cas::find_by_name(&mut c, name, scope).await?;
+            match found.len() {
+                0 => return Err(Error::NotFound(format!("CA named '{name}' not found"))),
+                1 => found
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::NotFound("CA not found".into()))?,
+                _ => {
+                    return Err(Error::BadRequest(format!(
+                        "Several CAs are named '{name}': use ca_id"
+                    )));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::BadRequest(
+                "Give exactly one of ca_id and ca_name".into(),
+            ));
+        }
+    };
+    if !authz::allows(
+        &caller.authz_subject(),
+        &cas::owner(&ca),
+        Action::CreateCert,
+    ) {
+        return Err(Error::Forbidden("Insufficient permissions".into()));
+    }
+    Ok(ca)
+}
+
+/// A verified CSR, parsed on the blocking pool.
+pub async fn parse_csr(state: &AppState, pem: &str) -> Result<pki::CsrInfo> {
+    let pem = pem.to_string();
+    cpu(state, move || Ok(pki::parse_csr(&pem)?)).await
+}
+
+/// `POST /certificates/sign-csr`.
+pub async fn sign_csr(
+    state: &AppState,
+    caller: &Principal,
+    input: SignCsr,
+    base_url: &str,
+) -> Result<CertOut> {
+    let cert_type = input.certificate_type.unwrap_or(CertType::Server);
+    if cert_type == CertType::Ca {
+        return Err(Error::BadRequest(
+            "A CSR cannot be signed as a CA certificate".into(),
+        ));
+    }
+    let ca = resolve_ca(state, caller, input.ca_id, input.ca_name.as_deref()).await?;
+    let days = check_days(
+        input
+            .valid_days
+            .unwrap_or(i64::from(state.settings.cert_days)),
+    )?;
+    let csr = parse_csr(state, &input.csr).await?;
+    let common_name = input
+        .common_name
+        .clone()
+        .or_else(|| csr.common_name.clone())
+        .unwrap_or_default();
+    let subject = match input.subject_dn.as_deref() {
+        Some(dn) => effective_subject(Some(dn), &common_name)?,
+        None if input.common_name.is_some() => {
+            // A new common name replaces the CSR's.
+            let mut dn = pki::DistinguishedName::new();
+            dn.push("CN", common_name.trim())?;
+            for a in csr.subject.attributes().iter().filter(|a| a.key() != "CN") {
+                dn.push(&a.key(), a.value())?;
+            }
+            dn
+        }
+        None => csr.subject.clone(),
+    };
+    let names = RequestedNames {
+        dns: input.san_dns_names.unwrap_or_else(|| csr.sans.dns.clone()),
+        ips: input
+            .san_ip_addresses
+            .unwrap_or_else(|| csr.sans.ips.iter().map(ToString::to_string).collect()),
+        emails: input
+            .san_email_addresses
+            .unwrap_or_else(|| csr.sans.emails.clone()),
+    };
+    let sans = effective_sans(cert_type, Some(&common_name), names)?;
+    let req = Issue {
+        ca,
+        cert_type,
+        common_name: if common_name.is_empty() {
+            subject.to_string()
+        } else {
+            common_name
+        },
+        subject,
+        sans,
+        days,
+        csr_key: Some((csr.public_key_der, csr.algorithm)),
+        new_key: None,
+        keep_key: false,
+        renewed_from_id: None,
+    };
+    issue(state, caller, req, base_url).await
+}
+
+/// Scoped list; `ca_id` filters by issuer.
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    ca_id: Option<i64>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<CertOut>> {
+    let filter = store::certs::CertFilter {
+        all_organizations: caller.is_superuser(),
+        organization_id: caller.organization_id(),
+        issuer_id: ca_id,
+        skip,
+        limit,
+    };
+    let mut c = state.db.read().await?;
+    let rows = store::certs::list(&mut c, &filter).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut lineage = store::certs::renewed_to_many(&mut c, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let to = lineage.remove(&r.id).unwrap_or_default();
+            CertOut::from_row(r, to)
+        })
+        .collect())
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CertOut> {
+    let row = load_for(state, caller, id, Action::Read).await?;
+    with_lineage(state, row).await
+}
+
+/// The certificate with its private key (404 when none is kept); audited.
+pub async fn private_key(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+) -> Result<(CertOut, String)> {
+    let row = load_for(state, caller, id, Action::ExportPrivateKey).await?;
+    let stored = row
+        .private_key
+        .clone()
+        .ok_or_else(|| Error::NotFound("Certificate has no stored private key".into()))?;
+    let pem = state.keys.open(&stored).map_err(|e| {
+        Error::Internal(anyhow::Error::new(e).context(format!("private key of certificate {id}")))
+    })?;
+    let mut tx = state.db.begin().await?;
+    let mut entry = caller.audit_entry("cert_export_private_key");
+    entry.resource_type = Some("certificate");
+    entry.resource_id = Some(id);
+    entry.detail = Some(format!(
+        "Exported the private key of certificate '{}'",
+        row.common_name
+    ));
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    tx.commit().await?;
+    let mut out = with_lineage(state, row).await?;
+    out.private_key = Some(Some(pem.clone()));
+    Ok((out, pem))
+}
+
+/// Reason text and code: the code given, or the one the text names (RFC 5280).
+fn revocation_reason(input: &Revoke) -> Result<(Option<String>, Option<i64>)> {
+    let text = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if text.is_some_and(|t| t.chars().count() > 512) {
+        return Err(Error::validation(
+            "reason",
+            "reason must be at most 512 characters",
+        ));
+    }
+    let code = match input.reason_code {
+        Some(c) if matches!(c, 0..=6 | 9 | 10) => Some(c),
+        Some(_) => {
+            return Err(Error::Validation(vec![crate::error::FieldError::body(
+                "reason_code",
+                "reason_code must be an RFC 5280 CRLReason: 0-6, 9 or 10 (8, removeFromCRL, only exists in delta CRLs)",
+            )]));
+        }
+        None => text
+            .and_then(pki::reason_code_from_text)
+            .filter(|c| *c != 8)
+            .map(i64::from),
+    };
+    let text = text.map(str::to_string).or_else(|| {
+        code.and_then(|c| pki::reason_code_name(c as u8))
+            .map(str::to_string)
+    });
+    Ok((text, code))
+}
+
+/// `POST /certificates/{id}/revoke`: exactly one concurrent call wins; the CRL is re-signed in the same transaction.
+pub async fn revoke(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: Revoke,
+) -> Result<CertOut> {
+    let row = load_for(state, caller, id, Action::RevokeCert).await?;
+    let (reason, code) = revocation_reason(&input)?;
+    let ca = cas::load(state, row.issuer_id).await?;
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    if !store::certs::revoke(&mut tx, id, &now, reason.as_deref(), code).await? {
+        return Err(Error::Conflict("Certificate is already revoked".into()));
+    }
+    crl::rebuild(state, &mut tx, &ca).await?;
+    let mut entry = caller.audit_entry("cert_revoke");
+    entry.resource_type = Some("certificate");
+    entry.resource_id = Some(id);
+    entry.detail = Some(format!(
+        "Revoked certificate '{}' (serial {}){}",
+        row.common_name,
+        row.serial_number,
+        reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    ));
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    let row = store::certs::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("Certificate not found".into()))?;
+    tx.commit().await?;
+    state.crls.forget(ca.id);
+    with_lineage(state, row).await
+}
+
+/// `ca_id` query filter: positive integer.
+pub fn check_ca_filter(ca_id: Option<i64>) -> Result<Option<i64>> {
+    match ca_id {
+        Some(id) if id < 1 => Err(Error::Validation(vec![query_error(
+            "ca_id",
+            "ca_id must be a positive integer",
+        )])),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,146 @@
+//! Signed CRLs: rebuilt when a revocation lands or nextUpdate nears, kept in
+//! the database with their number, and served from memory. An anonymous
+//! request never causes a signature.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use chrono::Utc;
+
+use crate::error::{Error, Result};
+use crate::service::signing::{ca_key_pem, cpu, issuer_from_pem};
+use crate::state::AppState;
+use crate::store::{self, Tx, cas::CaRow};
+
+/// How long a served CRL may come from memory before the database is asked
+/// again: the bound within which every server sees another server's revocation.
+pub const CACHE_FRESHNESS: Duration = Duration::from_secs(5);
+
+/// The last CRL read from the database, per CA.
+#[derive(Default)]
+pub struct CrlCache {
+    entries: Mutex<HashMap<i64, (Instant, Bytes)>>,
+}
+
+impl CrlCache {
+    fn get(&self, ca_id: i64) -> Option<Bytes> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&ca_id)
+            .filter(|(at, _)| at.elapsed() < CACHE_FRESHNESS)
+            .map(|(_, der)| der.clone())
+    }
+
+    fn put(&self, ca_id: i64, der: Bytes) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(ca_id, (Instant::now(), der));
+    }
+
+    /// Drops a CA's entry (after its CRL changed or the CA went away).
+    pub fn forget(&self, ca_id: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ca_id);
+    }
+}
+
+/// Signs a new CRL for `ca` inside `tx`, with the next CRL number. The number
+/// is taken by an UPDATE, which also serializes concurrent rebuilds of one CA.
+pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
+    let number: i64 = sqlx::query_scalar(
+        "UPDATE certificate_authorities SET crl_number = crl_number + 1 WHERE id = $1 RETURNING crl_number",
+    )
+    .bind(ca.id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let revoked = store::certs::revoked_of(tx, ca.id).await?;
+    let entries: Vec<pki::RevokedEntry> = revoked
+        .into_iter()
+        .map(|r| pki::RevokedEntry {
+            serial_hex: r.serial_number,
+            revoked_at: r
+                .revoked_at
+                .as_deref()
+                .and_then(store::parse_ts)
+                .unwrap_or_else(Utc::now),
+            reason_code: r.revocation_reason_code.and_then(|c| u8::try_from(c).ok()),
+        })
+        .collect();
+    let now = Utc::now();
+    let next = now + chrono::Duration::days(state.settings.crl_validity_days);
+    let (cert_pem, key_pem) = (ca.certificate.clone(), ca_key_pem(state, ca)?);
+    let crl = cpu(state, move || {
+        let issuer = issuer_from_pem(&cert_pem, &key_pem)?;
+        Ok(pki::build_crl(&issuer, &entries, number as u64, now, next)?)
+    })
+    .await?;
+    store::cas::store_crl(
+        tx,
+        ca.id,
+        number,
+        &crl.der,
+        &store::ts(now),
+        &store::ts(next),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The current CRL of a CA (DER), from memory or the database; None if it has none.
+pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Bytes>> {
+    if let Some(der) = state.crls.get(ca_id) {
+        return Ok(Some(der));
+    }
+    let mut c = state.db.read().await?;
+    match store::cas::crl(&mut c, ca_id).await? {
+        Some(store::cas::StoredCrl {
+            crl_der: Some(der), ..
+        }) => {
+            let der = Bytes::from(der);
+            state.crls.put(ca_id, der.clone());
+            Ok(Some(der))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Rebuilds every CRL that is missing or past half its validity.
+pub async fn refresh_due(state: &AppState) -> Result<usize> {
+    let horizon = Utc::now() + chrono::Duration::hours(state.settings.crl_validity_days * 12);
+    let due = {
+        let mut c = state.db.read().await?;
+        store::cas::crls_due(&mut c, &store::ts(horizon)).await?
+    };
+    let mut done = 0;
+    for id in due {
+        let mut tx = state.db.begin().await?;
+        let Some(ca) = store::cas::get(&mut tx, id).await? else {
+            continue;
+        };
+        rebuild(state, &mut tx, &ca).await?;
+        tx.commit().await?;
+        state.crls.forget(id);
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Keeps CRLs fresh in the background, every `period`.
+pub fn spawn_refresh(state: AppState, period: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            match refresh_due(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(crls = n, "re-signed CRLs before their nextUpdate"),
+                Err(Error::Internal(e)) => {
+                    tracing::warn!(error = format!("{e:#}"), "CRL refresh failed")
+                }
+                Err(e) => tracing::warn!(error = %e, "CRL refresh failed"),
+            }
+        }
+    });
+}

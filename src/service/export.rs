@@ -1,0 +1,74 @@
+//! PEM downloads: certificates, keys and chains, with the contract's file names.
+
+use crate::auth::Principal;
+use crate::authz::Action;
+use crate::error::{Error, Result};
+use crate::service::{cas, certs, signing::ca_key_pem};
+use crate::state::AppState;
+
+/// A file to download.
+pub struct PemFile {
+    pub filename: String,
+    pub body: String,
+}
+
+pub async fn ca_certificate(state: &AppState, caller: &Principal, id: i64) -> Result<PemFile> {
+    let ca = cas::load_for(state, caller, id, Action::Read).await?;
+    Ok(PemFile {
+        filename: format!("ca_{id}_certificate.pem"),
+        body: ca.certificate,
+    })
+}
+
+pub async fn ca_private_key(state: &AppState, caller: &Principal, id: i64) -> Result<PemFile> {
+    let ca = cas::load_for(state, caller, id, Action::ExportPrivateKey).await?;
+    let body = ca_key_pem(state, &ca)?;
+    cas::audit_export(state, caller, &ca).await?;
+    Ok(PemFile {
+        filename: format!("ca_{id}_private_key.pem"),
+        body,
+    })
+}
+
+pub async fn certificate(state: &AppState, caller: &Principal, id: i64) -> Result<PemFile> {
+    let row = certs::load_for(state, caller, id, Action::Read).await?;
+    Ok(PemFile {
+        filename: format!("certificate_{id}.pem"),
+        body: row.certificate,
+    })
+}
+
+pub async fn certificate_private_key(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+) -> Result<PemFile> {
+    let (_, pem) = certs::private_key(state, caller, id).await?;
+    Ok(PemFile {
+        filename: format!("certificate_{id}_private_key.pem"),
+        body: pem,
+    })
+}
+
+/// The certificate, then each CA up to the root.
+pub async fn certificate_chain(state: &AppState, caller: &Principal, id: i64) -> Result<PemFile> {
+    let row = certs::load_for(state, caller, id, Action::Read).await?;
+    let issuer = cas::load(state, row.issuer_id)
+        .await
+        .map_err(|_| Error::NotFound("Issuing CA not found".into()))?;
+    let mut body = ensure_newline(row.certificate);
+    for ca in cas::chain_rows(state, issuer).await? {
+        body.push_str(&ensure_newline(ca.certificate));
+    }
+    Ok(PemFile {
+        filename: format!("certificate_{id}_chain.pem"),
+        body,
+    })
+}
+
+fn ensure_newline(mut pem: String) -> String {
+    if !pem.ends_with('\n') {
+        pem.push('\n');
+    }
+    pem
+}

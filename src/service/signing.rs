@@ -1,0 +1,116 @@
+//! What CA and certificate use cases share: CPU work off the async runtime,
+//! loading an issuer, public URLs and slugs, response shapes.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::cas::CaRow;
+
+/// Runs CPU-heavy work (key generation, signing) on the blocking pool, a bounded number at a time.
+pub async fn cpu<T, F>(state: &AppState, work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let _permit = state
+        .cpu
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// The PEM of a CA's private key, decrypted.
+pub fn ca_key_pem(state: &AppState, ca: &CaRow) -> Result<String> {
+    state.keys.open(&ca.private_key).map_err(|e| {
+        Error::Internal(anyhow::Error::new(e).context(format!("private key of CA {}", ca.id)))
+    })
+}
+
+/// A CA ready to sign (parsed certificate and key). Call inside `cpu`.
+pub fn issuer_from_pem(cert_pem: &str, key_pem: &str) -> Result<pki::Issuer> {
+    let key =
+        pki::PrivateKey::from_pem(key_pem).map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
+    pki::Issuer::new(cert_pem, key).map_err(|e| Error::Internal(anyhow::Error::new(e)))
+}
+
+/// `{slug(name)}-{id}`: lowercase; only letters, digits, `_`, `-` and spaces
+/// kept; runs of spaces, underscores and hyphens become one hyphen; trimmed.
+pub fn slug(name: &str, id: i64) -> String {
+    let kept: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+        .collect();
+    let mut out = String::with_capacity(kept.len());
+    let mut pending_hyphen = false;
+    for c in kept.chars() {
+        if matches!(c, '_' | '-' | ' ') {
+            pending_hyphen = true;
+        } else {
+            if pending_hyphen && !out.is_empty() {
+                out.push('-');
+            }
+            pending_hyphen = false;
+            out.push(c);
+        }
+    }
+    format!("{out}-{id}")
+}
+
+/// A CA's CRL and certificate URLs, on its own `crl_base_url` or the request's base URL.
+pub fn public_urls(base_url: &str, ca: &CaRow) -> (String, String) {
+    let base = ca
+        .crl_base_url
+        .as_deref()
+        .unwrap_or(base_url)
+        .trim_end_matches('/');
+    let slug = slug(&ca.name, ca.id);
+    (
+        format!("{base}/crl/{slug}"),
+        format!("{base}/ca/{slug}.crt"),
+    )
+}
+
+/// Whole days between two instants, rounded up (what `valid_days` reports).
+pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    let secs = (to - from).num_seconds().max(0);
+    (secs + 86_399) / 86_400
+}
+
+/// Validity from now for `days`, never past the issuer's end.
+pub fn validity(
+    now: DateTime<Utc>,
+    days: i64,
+    issuer_not_after: Option<DateTime<Utc>>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut not_after = now + chrono::Duration::days(days);
+    if let Some(limit) = issuer_not_after {
+        if limit <= now {
+            return Err(Error::BadRequest("The issuing CA has expired".into()));
+        }
+        not_after = not_after.min(limit);
+    }
+    Ok((now, not_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("Acme Issuing CA", 3), "acme-issuing-ca-3");
+        assert_eq!(slug("  Weird__Name--é!! ", 7), "weird-name-é-7");
+        assert_eq!(slug("a/../b", 1), "ab-1");
+        assert_eq!(slug("!!!", 2), "-2");
+    }
+
+    #[test]
+    fn days_round_up() {
+        let t = Utc::now();
+        assert_eq!(days_between(t, t + chrono::Duration::days(30)), 30);
+        assert_eq!(days_between(t, t + chrono::Duration::hours(25)), 2);
+    }
+}

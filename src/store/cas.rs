@@ -1,0 +1,291 @@
+//! Certificate authorities, and each CA's cached signed CRL.
+
+use sqlx::{AnyConnection, FromRow};
+
+/// A stored CA. `private_key` is PEM or a Fernet token (see `keystore`).
+#[derive(Clone, Debug, FromRow)]
+pub struct CaRow {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub subject_dn: String,
+    pub key_algorithm: String,
+    pub key_size: i64,
+    pub valid_days: i64,
+    pub certificate: String,
+    pub private_key: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub parent_ca_id: Option<i64>,
+    pub path_length: Option<i64>,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub allow_leaf_certs: bool,
+    pub crl_base_url: Option<String>,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub is_root: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+macro_rules! ca_columns {
+    () => {
+        "id, name, description, subject_dn, key_algorithm, key_size, valid_days, certificate, private_key, \
+         serial_number, not_before, not_after, organization_id, created_by_user_id, \
+         created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
+         created_at, updated_at"
+    };
+}
+
+/// Everything a new CA row needs.
+pub struct NewCa<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub subject_dn: &'a str,
+    pub key_algorithm: &'a str,
+    pub key_size: i64,
+    pub valid_days: i64,
+    pub certificate: &'a str,
+    pub private_key: &'a str,
+    pub serial_number: &'a str,
+    pub not_before: &'a str,
+    pub not_after: &'a str,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub parent_ca_id: Option<i64>,
+    pub path_length: Option<i64>,
+    pub allow_leaf_certs: bool,
+    pub crl_base_url: Option<&'a str>,
+    pub is_root: bool,
+}
+
+pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<CaRow, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO certificate_authorities (name, description, subject_dn, key_algorithm, key_size, valid_days, \
+         certificate, private_key, serial_number, not_before, not_after, organization_id, created_by_user_id, \
+         created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $20) RETURNING ",
+        ca_columns!()
+    );
+    sqlx::query_as(sql)
+        .bind(n.name)
+        .bind(n.description)
+        .bind(n.subject_dn)
+        .bind(n.key_algorithm)
+        .bind(n.key_size)
+        .bind(n.valid_days)
+        .bind(n.certificate)
+        .bind(n.private_key)
+        .bind(n.serial_number)
+        .bind(n.not_before)
+        .bind(n.not_after)
+        .bind(n.organization_id)
+        .bind(n.created_by_user_id)
+        .bind(n.created_by_service_account_id)
+        .bind(n.parent_ca_id)
+        .bind(n.path_length)
+        .bind(n.allow_leaf_certs)
+        .bind(n.crl_base_url)
+        .bind(n.is_root)
+        .bind(now)
+        .fetch_one(c)
+        .await
+}
+
+pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CaRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        ca_columns!(),
+        " FROM certificate_authorities WHERE id = $1"
+    );
+    sqlx::query_as(sql).bind(id).fetch_optional(c).await
+}
+
+/// CAs named `name`, in `org` (or anywhere when `org` is None).
+pub async fn find_by_name(
+    c: &mut AnyConnection,
+    name: &str,
+    org: Option<Option<i64>>,
+) -> Result<Vec<CaRow>, sqlx::Error> {
+    match org {
+        None => {
+            let sql = concat!(
+                "SELECT ",
+                ca_columns!(),
+                " FROM certificate_authorities WHERE name = $1 ORDER BY id LIMIT 2"
+            );
+            sqlx::query_as(sql).bind(name).fetch_all(c).await
+        }
+        Some(org) => {
+            let sql = concat!(
+                "SELECT ",
+                ca_columns!(),
+                " FROM certificate_authorities WHERE name = $1 AND organization_id = $2 ORDER BY id LIMIT 2"
+            );
+            sqlx::query_as(sql).bind(name).bind(org).fetch_all(c).await
+        }
+    }
+}
+
+/// A page of CAs; `org` None lists all (superusers).
+pub async fn list(
+    c: &mut AnyConnection,
+    org: Option<i64>,
+    all: bool,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<CaRow>, sqlx::Error> {
+    if all {
+        let sql = concat!(
+            "SELECT ",
+            ca_columns!(),
+            " FROM certificate_authorities ORDER BY id LIMIT $1 OFFSET $2"
+        );
+        return sqlx::query_as(sql)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(c)
+            .await;
+    }
+    let sql = concat!(
+        "SELECT ",
+        ca_columns!(),
+        " FROM certificate_authorities WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    );
+    sqlx::query_as(sql)
+        .bind(org)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(c)
+        .await
+}
+
+pub async fn children(c: &mut AnyConnection, id: i64) -> Result<Vec<CaRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        ca_columns!(),
+        " FROM certificate_authorities WHERE parent_ca_id = $1 ORDER BY id"
+    );
+    sqlx::query_as(sql).bind(id).fetch_all(c).await
+}
+
+pub async fn count_children(c: &mut AnyConnection, id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM certificate_authorities WHERE parent_ca_id = $1")
+        .bind(id)
+        .fetch_one(c)
+        .await
+}
+
+pub async fn set_allow_leaf_certs(
+    c: &mut AnyConnection,
+    id: i64,
+    allow: bool,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE certificate_authorities SET allow_leaf_certs = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(allow)
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_organization(
+    c: &mut AnyConnection,
+    id: i64,
+    org: i64,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE certificate_authorities SET organization_id = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(org)
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(c: &mut AnyConnection, id: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM certificate_authorities WHERE id = $1")
+            .bind(id)
+            .execute(c)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Every CA's id and stored private key (for key encryption checks and rotation).
+pub async fn all_keys(c: &mut AnyConnection) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, private_key FROM certificate_authorities ORDER BY id")
+        .fetch_all(c)
+        .await
+}
+
+pub async fn set_private_key(c: &mut AnyConnection, id: i64, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE certificate_authorities SET private_key = $1 WHERE id = $2")
+        .bind(key)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// A CA's cached signed CRL.
+#[derive(Clone, Debug, FromRow)]
+pub struct StoredCrl {
+    pub crl_number: i64,
+    pub crl_der: Option<Vec<u8>>,
+    pub crl_next_update: Option<String>,
+}
+
+pub async fn crl(c: &mut AnyConnection, id: i64) -> Result<Option<StoredCrl>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT crl_number, crl_der, crl_next_update FROM certificate_authorities WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await
+}
+
+pub async fn store_crl(
+    c: &mut AnyConnection,
+    id: i64,
+    number: i64,
+    der: &[u8],
+    this_update: &str,
+    next_update: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE certificate_authorities SET crl_number = $1, crl_der = $2, crl_this_update = $3, crl_next_update = $4 \
+         WHERE id = $5",
+    )
+    .bind(number)
+    .bind(der)
+    .bind(this_update)
+    .bind(next_update)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// CAs whose CRL runs out before `before` (or has never been built).
+pub async fn crls_due(c: &mut AnyConnection, before: &str) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM certificate_authorities WHERE crl_next_update IS NULL OR crl_next_update < $1 ORDER BY id",
+    )
+    .bind(before)
+    .fetch_all(c)
+    .await
+}

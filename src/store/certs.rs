@@ -1,0 +1,300 @@
+//! Certificates and their revocation.
+
+use sqlx::{AnyConnection, FromRow};
+
+#[derive(Clone, Debug, FromRow)]
+pub struct CertRow {
+    pub id: i64,
+    pub common_name: String,
+    pub subject_dn: String,
+    pub certificate_type: String,
+    pub key_algorithm: String,
+    pub key_size: i64,
+    pub valid_days: i64,
+    pub status: String,
+    pub certificate: String,
+    pub private_key: Option<String>,
+    pub key_origin: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub san_dns_names: String,
+    pub san_ip_addresses: String,
+    pub san_email_addresses: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    pub revocation_reason_code: Option<i64>,
+    pub issuer_id: i64,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub renewed_from_id: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+macro_rules! cert_columns {
+    () => {
+        "id, common_name, subject_dn, certificate_type, key_algorithm, key_size, valid_days, status, certificate, \
+         private_key, key_origin, serial_number, not_before, not_after, san_dns_names, san_ip_addresses, \
+         san_email_addresses, revoked_at, revocation_reason, revocation_reason_code, issuer_id, organization_id, \
+         created_by_user_id, created_by_service_account_id, renewed_from_id, created_at, updated_at"
+    };
+}
+
+pub struct NewCert<'a> {
+    pub common_name: &'a str,
+    pub subject_dn: &'a str,
+    pub certificate_type: &'a str,
+    pub key_algorithm: &'a str,
+    pub key_size: i64,
+    pub valid_days: i64,
+    pub certificate: &'a str,
+    pub private_key: Option<&'a str>,
+    pub key_origin: &'a str,
+    pub serial_number: &'a str,
+    pub not_before: &'a str,
+    pub not_after: &'a str,
+    pub san_dns_names: &'a str,
+    pub san_ip_addresses: &'a str,
+    pub san_email_addresses: &'a str,
+    pub issuer_id: i64,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub renewed_from_id: Option<i64>,
+}
+
+pub async fn insert(
+    c: &mut AnyConnection,
+    n: &NewCert<'_>,
+    now: &str,
+) -> Result<CertRow, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO certificates (common_name, subject_dn, certificate_type, key_algorithm, key_size, valid_days, \
+         status, certificate, private_key, key_origin, serial_number, not_before, not_after, san_dns_names, \
+         san_ip_addresses, san_email_addresses, issuer_id, organization_id, created_by_user_id, \
+         created_by_service_account_id, renewed_from_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, \
+         'valid', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) RETURNING ",
+        cert_columns!()
+    );
+    sqlx::query_as(sql)
+        .bind(n.common_name)
+        .bind(n.subject_dn)
+        .bind(n.certificate_type)
+        .bind(n.key_algorithm)
+        .bind(n.key_size)
+        .bind(n.valid_days)
+        .bind(n.certificate)
+        .bind(n.private_key)
+        .bind(n.key_origin)
+        .bind(n.serial_number)
+        .bind(n.not_before)
+        .bind(n.not_after)
+        .bind(n.san_dns_names)
+        .bind(n.san_ip_addresses)
+        .bind(n.san_email_addresses)
+        .bind(n.issuer_id)
+        .bind(n.organization_id)
+        .bind(n.created_by_user_id)
+        .bind(n.created_by_service_account_id)
+        .bind(n.renewed_from_id)
+        .bind(now)
+        .fetch_one(c)
+        .await
+}
+
+pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        cert_columns!(),
+        " FROM certificates WHERE id = $1"
+    );
+    sqlx::query_as(sql).bind(id).fetch_optional(c).await
+}
+
+/// Filters of the certificate list; `organization_id` is the caller's scope.
+#[derive(Clone, Debug, Default)]
+pub struct CertFilter {
+    pub all_organizations: bool,
+    pub organization_id: Option<i64>,
+    pub issuer_id: Option<i64>,
+    pub skip: i64,
+    pub limit: i64,
+}
+
+pub async fn list(c: &mut AnyConnection, f: &CertFilter) -> Result<Vec<CertRow>, sqlx::Error> {
+    match (f.all_organizations, f.issuer_id) {
+        (true, None) => {
+            let sql = concat!(
+                "SELECT ",
+                cert_columns!(),
+                " FROM certificates ORDER BY id LIMIT $1 OFFSET $2"
+            );
+            sqlx::query_as(sql)
+                .bind(f.limit)
+                .bind(f.skip)
+                .fetch_all(c)
+                .await
+        }
+        (true, Some(ca)) => {
+            let sql = concat!(
+                "SELECT ",
+                cert_columns!(),
+                " FROM certificates WHERE issuer_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+            );
+            sqlx::query_as(sql)
+                .bind(ca)
+                .bind(f.limit)
+                .bind(f.skip)
+                .fetch_all(c)
+                .await
+        }
+        (false, None) => {
+            let sql = concat!(
+                "SELECT ",
+                cert_columns!(),
+                " FROM certificates WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+            );
+            sqlx::query_as(sql)
+                .bind(f.organization_id)
+                .bind(f.limit)
+                .bind(f.skip)
+                .fetch_all(c)
+                .await
+        }
+        (false, Some(ca)) => {
+            let sql = concat!(
+                "SELECT ",
+                cert_columns!(),
+                " FROM certificates WHERE organization_id = $1 AND issuer_id = $2 ORDER BY id LIMIT $3 OFFSET $4"
+            );
+            sqlx::query_as(sql)
+                .bind(f.organization_id)
+                .bind(ca)
+                .bind(f.limit)
+                .bind(f.skip)
+                .fetch_all(c)
+                .await
+        }
+    }
+}
+
+/// Ids of the certificates renewed from `id`.
+pub async fn renewed_to(c: &mut AnyConnection, id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM certificates WHERE renewed_from_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(c)
+        .await
+}
+
+/// Marks a certificate revoked unless it already is; true when this call did it.
+pub async fn revoke(
+    c: &mut AnyConnection,
+    id: i64,
+    at: &str,
+    reason: Option<&str>,
+    reason_code: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, \
+         revocation_reason_code = $3, updated_at = $1 WHERE id = $4 AND status <> 'revoked'",
+    )
+    .bind(at)
+    .bind(reason)
+    .bind(reason_code)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// One revoked certificate of a CA, for its CRL.
+#[derive(Clone, Debug, FromRow)]
+pub struct RevokedRow {
+    pub serial_number: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason_code: Option<i64>,
+}
+
+pub async fn revoked_of(
+    c: &mut AnyConnection,
+    issuer_id: i64,
+) -> Result<Vec<RevokedRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT serial_number, revoked_at, revocation_reason_code FROM certificates \
+         WHERE issuer_id = $1 AND status = 'revoked' ORDER BY revoked_at, id",
+    )
+    .bind(issuer_id)
+    .fetch_all(c)
+    .await
+}
+
+pub async fn delete_of_issuer(c: &mut AnyConnection, issuer_id: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM certificates WHERE issuer_id = $1")
+        .bind(issuer_id)
+        .execute(c)
+        .await?
+        .rows_affected())
+}
+
+/// Adopts organization-less certificates of a CA into `org`.
+pub async fn adopt_of_issuer(
+    c: &mut AnyConnection,
+    issuer_id: i64,
+    org: i64,
+    now: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE certificates SET organization_id = $1, updated_at = $2 WHERE issuer_id = $3 AND organization_id IS NULL",
+    )
+    .bind(org)
+    .bind(now)
+    .bind(issuer_id)
+    .execute(c)
+    .await?
+    .rows_affected())
+}
+
+/// Every certificate id and stored private key, for key encryption checks and rotation.
+pub async fn all_keys(c: &mut AnyConnection) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, private_key FROM certificates WHERE private_key IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(c)
+    .await
+}
+
+pub async fn set_private_key(c: &mut AnyConnection, id: i64, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE certificates SET private_key = $1 WHERE id = $2")
+        .bind(key)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// For each id, the certificates renewed from it (one query for a whole page).
+pub async fn renewed_to_many(
+    c: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<i64>>, sqlx::Error> {
+    let mut out: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    // Only numbered placeholders are spliced in; the values are bound.
+    let sql = format!(
+        "SELECT renewed_from_id, id FROM certificates WHERE renewed_from_id IN ({}) ORDER BY id",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(*id);
+    }
+    for (from, id) in q.fetch_all(c).await? {
+        out.entry(from).or_default().push(id);
+    }
+    Ok(out)
+}
