@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod keystore;
 pub mod openapi;
+pub mod policy;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -100,6 +100,22 @@ pub(crate) async fn revoke(
     Ok(axum::Json(certs::revoke(&state, &caller, id, body).await?))
 }
 
+#[utoipa::path(post, path = "/certificates/{id}/renew", tag = "certificates", params(("id" = i64, Path)), request_body = certs::Renew, security(("bearer" = [])),
+    responses((status = 201, body = CertOut), (status = 400, description = "csr_required_for_csr_origin_cert, csr_not_allowed_for_server_key_cert, policy_violation", body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn renew(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<i64>,
+    JsonOrDefault(body): JsonOrDefault<certs::Renew>,
+) -> Result<(StatusCode, axum::Json<CertOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(certs::renew(&state, &caller, id, body, &base).await?),
+    ))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/certificates", get(list).post(create))
@@ -107,4 +123,5 @@ pub fn router() -> Router<AppState> {
         .route("/certificates/{id}", get(read))
         .route("/certificates/{id}/private-key", get(private_key))
         .route("/certificates/{id}/revoke", post(revoke))
+        .route("/certificates/{id}/renew", post(renew))
 }

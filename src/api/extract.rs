@@ -166,7 +166,7 @@ where
         let state = AppState::from_ref(state);
         let token = bearer(parts).ok_or_else(|| Error::Unauthorized("Not authenticated".into()))?;
         let principal = auth::authenticate(&state, token).await?;
-        if !principal.user().is_active {
+        if principal.user().is_some_and(|u| !u.is_active) {
             return Err(Error::BadRequest("Inactive user".into()));
         }
         Ok(Caller(principal))

@@ -10,6 +10,7 @@ pub mod extract;
 mod meta;
 pub(crate) mod orgs;
 pub(crate) mod public;
+pub(crate) mod service_accounts;
 pub(crate) mod users;
 
 use std::time::Duration;
@@ -72,7 +73,8 @@ fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(cas::router())
         .merge(certs::router())
-        .merge(export::router());
+        .merge(export::router())
+        .merge(service_accounts::router());
     let mut app = Router::new()
         .nest(&settings.api_prefix, api)
         .merge(meta::router(&settings))

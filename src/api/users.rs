@@ -40,8 +40,8 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = User), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
-pub(crate) async fn me(Caller(caller): Caller) -> axum::Json<User> {
-    axum::Json(caller.user().clone())
+pub(crate) async fn me(Caller(caller): Caller) -> Result<axum::Json<User>> {
+    Ok(axum::Json(caller.require_user()?.clone()))
 }
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]

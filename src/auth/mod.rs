@@ -4,11 +4,12 @@
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
+pub mod service_tokens;
 pub mod tokens;
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{self, users::Capabilities, users::User};
+use crate::store::{self, service_accounts::ServiceAccount, users::Capabilities, users::User};
 
 /// The three roles, strongest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,16 +38,25 @@ impl Role {
     }
 }
 
-/// An authenticated caller.
+/// An authenticated caller: a user with a JWT, or a service account with its token.
 #[derive(Clone, Debug)]
 pub enum Principal {
-    User { user: User, token: jwt::Claims },
+    User {
+        user: User,
+        token: jwt::Claims,
+    },
+    ServiceAccount {
+        account: ServiceAccount,
+        token_id: i64,
+    },
 }
 
 impl Principal {
+    /// A service account acts as a `user`-role member of its organization.
     pub fn role(&self) -> Role {
         match self {
             Principal::User { user, .. } => Role::parse(&user.role).unwrap_or(Role::User),
+            Principal::ServiceAccount { .. } => Role::User,
         }
     }
 
@@ -57,20 +67,35 @@ impl Principal {
     pub fn organization_id(&self) -> Option<i64> {
         match self {
             Principal::User { user, .. } => user.organization_id,
+            Principal::ServiceAccount { account, .. } => account.organization_id,
         }
     }
 
     pub fn capabilities(&self) -> Capabilities {
         match self {
             Principal::User { user, .. } => user.capabilities(),
+            Principal::ServiceAccount { account, .. } => account.capabilities(),
         }
     }
 
-    /// The human user behind the call.
-    pub fn user(&self) -> &User {
+    /// The human user behind the call, if it is one.
+    pub fn user(&self) -> Option<&User> {
         match self {
-            Principal::User { user, .. } => user,
+            Principal::User { user, .. } => Some(user),
+            Principal::ServiceAccount { .. } => None,
         }
+    }
+
+    /// The human user behind the call, or 403 for a service account.
+    pub fn require_user(&self) -> Result<&User> {
+        self.user().ok_or_else(|| {
+            Error::Forbidden("This route is for users; service-account tokens cannot use it".into())
+        })
+    }
+
+    /// True when the caller is the user `id`.
+    pub fn is_user(&self, id: i64) -> bool {
+        self.user().is_some_and(|u| u.id == id)
     }
 
     /// The caller as the authorization function sees it.
@@ -81,6 +106,9 @@ impl Principal {
             capabilities: self.capabilities(),
             creator: match self {
                 Principal::User { user, .. } => crate::authz::Creator::User(user.id),
+                Principal::ServiceAccount { account, .. } => {
+                    crate::authz::Creator::ServiceAccount(account.id)
+                }
             },
         }
     }
@@ -89,18 +117,27 @@ impl Principal {
     pub fn creator_ids(&self) -> (Option<i64>, Option<i64>) {
         match self {
             Principal::User { user, .. } => (Some(user.id), None),
+            Principal::ServiceAccount { account, .. } => (None, Some(account.id)),
         }
     }
 
     /// The caller as an audit entry records it.
     pub fn audit_entry(&self, action: &'static str) -> store::audit::NewAuditEntry {
-        let user = self.user();
-        store::audit::NewAuditEntry {
-            action,
-            user_id: Some(user.id),
-            username: Some(user.username.clone()),
-            organization_id: user.organization_id,
-            ..Default::default()
+        match self {
+            Principal::User { user, .. } => store::audit::NewAuditEntry {
+                action,
+                user_id: Some(user.id),
+                username: Some(user.username.clone()),
+                organization_id: user.organization_id,
+                ..Default::default()
+            },
+            Principal::ServiceAccount { account, .. } => store::audit::NewAuditEntry {
+                action,
+                organization_id: account.organization_id,
+                service_account_id: Some(account.id),
+                service_account_name: Some(account.name.clone()),
+                ..Default::default()
+            },
         }
     }
 }
@@ -111,6 +148,9 @@ fn invalid_credentials() -> Error {
 
 /// Turns a bearer token into a principal, or 401.
 pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
+    if let Some(rest) = bearer.strip_prefix(service_tokens::PREFIX) {
+        return service_tokens::authenticate(state, rest).await;
+    }
     let claims = state.jwt.verify(bearer).ok_or_else(invalid_credentials)?;
     let mut conn = state.db.read().await?;
     if store::sessions::is_blocklisted(&mut conn, &claims.jti).await? {

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
+use crate::policy;
 use crate::service::cas::{self, check_days, key_algorithm};
 use crate::service::signing::{self, ca_key_pem, cpu, issuer_from_pem};
-use crate::service::{crl, query_error};
+use crate::service::{crl, query_error, service_accounts};
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, certs::CertRow, certs::NewCert};
 
@@ -328,6 +329,8 @@ pub struct Issue {
     /// Key to make when `csr_key` is None.
     pub new_key: Option<pki::KeyAlgorithm>,
     pub keep_key: bool,
+    /// Return a server-made key in the response (even if not kept).
+    pub return_key: bool,
     pub renewed_from_id: Option<i64>,
 }
 
@@ -353,6 +356,20 @@ pub async fn issue(
     }
     let (not_before, not_after) =
         signing::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
+    service_accounts::enforce(
+        state,
+        caller,
+        &policy::Request {
+            ca_id: ca.id,
+            certificate_type: req.cert_type.as_str(),
+            valid_days: req.days,
+            common_name: &req.common_name,
+            dns: &req.sans.dns,
+            ips: &req.sans.ips,
+            emails: &req.sans.emails,
+        },
+    )
+    .await?;
     let (crl_url, ca_issuers_url) = signing::public_urls(base_url, ca);
     let (ca_cert, ca_key) = (ca.certificate.clone(), ca_key_pem(state, ca)?);
     let profile = req.cert_type.profile();
@@ -457,7 +474,7 @@ pub async fn issue(
     tx.commit().await?;
     let mut out = CertOut::from_row(row, vec![]);
     if req.csr_key.is_none() {
-        out.private_key = Some(kept_key.cloned());
+        out.private_key = Some(key_pem.filter(|_| req.return_key));
     }
     Ok(out)
 }
@@ -511,6 +528,7 @@ pub async fn create(
         csr_key: None,
         new_key: Some(alg),
         keep_key: input.include_private_key.unwrap_or(true),
+        return_key: input.include_private_key.unwrap_or(true),
         renewed_from_id: None,
     };
     issue(state, caller, req, base_url).await
@@ -630,6 +648,7 @@ pub async fn sign_csr(
         csr_key: Some((csr.public_key_der, csr.algorithm)),
         new_key: None,
         keep_key: false,
+        return_key: false,
         renewed_from_id: None,
     };
     issue(state, caller, req, base_url).await
@@ -776,4 +795,94 @@ pub fn check_ca_filter(ca_id: Option<i64>) -> Result<Option<i64>> {
         )])),
         other => Ok(other),
     }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct Renew {
+    /// Required when the certificate was issued from a CSR; refused otherwise.
+    #[serde(default)]
+    pub csr: Option<String>,
+}
+
+fn coded(code: &str) -> Error {
+    Error::Coded(
+        axum::http::StatusCode::BAD_REQUEST,
+        serde_json::json!({ "code": code }),
+    )
+}
+
+/// `POST /certificates/{id}/renew`: same subject, SANs, CA, type and validity
+/// length, starting now; a new server-made key, or the key of a new CSR.
+pub async fn renew(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: Renew,
+    base_url: &str,
+) -> Result<CertOut> {
+    let old = load_for(state, caller, id, Action::Read).await?;
+    let ca = cas::load(state, old.issuer_id).await?;
+    if !authz::allows(
+        &caller.authz_subject(),
+        &cas::owner(&ca),
+        Action::CreateCert,
+    ) {
+        return Err(Error::Forbidden("Insufficient permissions".into()));
+    }
+    if old.status == "revoked" {
+        return Err(Error::BadRequest(
+            "A revoked certificate cannot be renewed".into(),
+        ));
+    }
+    let cert_type = CertType::parse(&old.certificate_type)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("certificate {id} has an unknown type")))?;
+    let from_csr = old.key_origin == "csr";
+    let (csr_key, new_key) = match (
+        from_csr,
+        input
+            .csr
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty()),
+    ) {
+        (true, None) => return Err(coded("csr_required_for_csr_origin_cert")),
+        (false, Some(_)) => return Err(coded("csr_not_allowed_for_server_key_cert")),
+        (true, Some(pem)) => {
+            // Only the CSR's key is used: subject and names come from the certificate renewed.
+            let csr = parse_csr(state, pem).await?;
+            (Some((csr.public_key_der, csr.algorithm)), None)
+        }
+        (false, None) => {
+            let bits = u32::try_from(old.key_size).unwrap_or(state.settings.cert_key_size);
+            (
+                None,
+                Some(key_algorithm(
+                    Some(&old.key_algorithm),
+                    Some(bits),
+                    state.settings.cert_key_size,
+                )?),
+            )
+        }
+    };
+    let req = Issue {
+        ca,
+        cert_type,
+        common_name: old.common_name.clone(),
+        subject: pki::parse_dn(&old.subject_dn)?,
+        sans: pki::Sans {
+            dns: json_list(&old.san_dns_names),
+            ips: json_list(&old.san_ip_addresses)
+                .iter()
+                .filter_map(|ip| ip.parse().ok())
+                .collect(),
+            emails: json_list(&old.san_email_addresses),
+        },
+        days: old.valid_days.max(1),
+        csr_key,
+        new_key,
+        keep_key: old.private_key.is_some(),
+        return_key: true,
+        renewed_from_id: Some(old.id),
+    };
+    issue(state, caller, req, base_url).await
 }

@@ -8,6 +8,7 @@ pub mod crl;
 pub mod export;
 pub mod orgs;
 pub mod public;
+pub mod service_accounts;
 pub mod sessions;
 pub mod signing;
 pub mod users;

@@ -121,7 +121,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair>
 }
 
 pub async fn logout(state: &AppState, principal: &Principal, refresh_token: &str) -> Result<()> {
-    let Principal::User { user, token } = principal;
+    let Principal::User { user, token } = principal else {
+        return Err(Error::Forbidden(
+            "Service-account tokens are revoked through their account, not logged out".into(),
+        ));
+    };
     let digest = tokens::sha256_hex(refresh_token);
     let mut tx = state.db.begin().await?;
     let owner = store::sessions::refresh_owner(&mut tx, &digest).await?;
@@ -147,7 +151,7 @@ pub async fn invalidate_all(tx: &mut Tx, user_id: i64) -> Result<()> {
 
 pub async fn invalidate(state: &AppState, principal: &Principal) -> Result<()> {
     let mut tx = state.db.begin().await?;
-    invalidate_all(&mut tx, principal.user().id).await?;
+    invalidate_all(&mut tx, principal.require_user()?.id).await?;
     tx.commit().await?;
     Ok(())
 }

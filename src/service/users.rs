@@ -272,7 +272,7 @@ fn admin_of(caller: &Principal, target: &User) -> bool {
 
 pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<User> {
     let user = load(state, id).await?;
-    if caller.is_superuser() || caller.user().id == id || admin_of(caller, &user) {
+    if caller.is_superuser() || caller.is_user(id) || admin_of(caller, &user) {
         Ok(user)
     } else {
         Err(Error::Forbidden("Not enough permissions".into()))
@@ -302,7 +302,7 @@ pub async fn update(
 ) -> Result<User> {
     let target = load(state, id).await?;
     let is_super = caller.is_superuser();
-    let is_self = caller.user().id == id;
+    let is_self = caller.is_user(id);
     // An admin manages plain users of its own organization, and itself.
     let admin_over =
         admin_of(caller, &target) && (Role::parse(&target.role) == Some(Role::User) || is_self);
@@ -455,7 +455,7 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
         ));
     }
     load(state, id).await?;
-    if caller.user().id == id {
+    if caller.is_user(id) {
         return Err(Error::BadRequest(
             "Superusers cannot delete themselves".into(),
         ));

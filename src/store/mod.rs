@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cas;
 pub mod certs;
 pub mod orgs;
+pub mod service_accounts;
 pub mod sessions;
 pub mod users;
 

@@ -1,0 +1,409 @@
+//! Issuance policies of service accounts: deny by default, evaluated on the
+//! effective request (after CSR extraction, overrides and defaults).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// What a service account may ask for. An empty list allows nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Policy {
+    /// Shell globs the common name must match (case-sensitive).
+    #[serde(default)]
+    pub cn_patterns: Vec<String>,
+    /// Shell globs every DNS SAN must match (case-insensitive).
+    #[serde(default)]
+    pub san_dns_patterns: Vec<String>,
+    /// CIDRs (IPv4 or IPv6) every IP SAN must fall in.
+    #[serde(default)]
+    pub san_ip_cidrs: Vec<String>,
+    /// Domains every e-mail SAN must be at (exactly; no subdomains).
+    #[serde(default)]
+    pub san_email_domains: Vec<String>,
+    #[serde(default)]
+    pub allowed_ca_ids: Vec<i64>,
+    /// `server`, `client`, `dual_purpose`, `ca`.
+    #[serde(default)]
+    pub allowed_certificate_types: Vec<String>,
+    /// Longest validity, in days; none means no limit beyond the server's.
+    #[serde(default)]
+    pub max_validity_days: Option<i64>,
+}
+
+/// The effective request a policy judges.
+pub struct Request<'a> {
+    pub ca_id: i64,
+    pub certificate_type: &'a str,
+    pub valid_days: i64,
+    pub common_name: &'a str,
+    pub dns: &'a [String],
+    pub ips: &'a [IpAddr],
+    pub emails: &'a [String],
+}
+
+/// The first constraint a request breaks: the request field and its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub field: &'static str,
+    pub value: String,
+}
+
+fn violation(field: &'static str, value: impl ToString) -> Violation {
+    Violation {
+        field,
+        value: value.to_string(),
+    }
+}
+
+/// Checks a policy is well formed (patterns, CIDRs, types); returns the first problem.
+pub fn validate(p: &Policy) -> Result<(), String> {
+    for c in &p.san_ip_cidrs {
+        parse_cidr(c).ok_or_else(|| {
+            format!("san_ip_cidrs: {c:?} is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+        })?;
+    }
+    for t in &p.allowed_certificate_types {
+        if !matches!(t.as_str(), "server" | "client" | "dual_purpose" | "ca") {
+            return Err(format!("allowed_certificate_types: unknown type {t:?}"));
+        }
+    }
+    if p.max_validity_days
+        .is_some_and(|d| !(1..=36_500).contains(&d))
+    {
+        return Err("max_validity_days must be between 1 and 36500".into());
+    }
+    let lists = [&p.cn_patterns, &p.san_dns_patterns, &p.san_email_domains];
+    if lists
+        .iter()
+        .any(|l| l.iter().any(|s| s.is_empty() || s.len() > 253))
+    {
+        return Err("patterns and domains must be 1 to 253 characters".into());
+    }
+    if [
+        &p.cn_patterns,
+        &p.san_dns_patterns,
+        &p.san_ip_cidrs,
+        &p.san_email_domains,
+    ]
+    .iter()
+    .any(|l| l.len() > 1000)
+        || p.allowed_ca_ids.len() > 1000
+    {
+        return Err("at most 1000 entries per list".into());
+    }
+    Ok(())
+}
+
+/// Allows the request, or names the first constraint it breaks.
+pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
+    if !p.allowed_ca_ids.contains(&r.ca_id) {
+        return Err(violation("ca_id", r.ca_id));
+    }
+    if !p
+        .allowed_certificate_types
+        .iter()
+        .any(|t| t == r.certificate_type)
+    {
+        return Err(violation("certificate_type", r.certificate_type));
+    }
+    if p.max_validity_days.is_some_and(|max| r.valid_days > max) {
+        return Err(violation("valid_days", r.valid_days));
+    }
+    if !p
+        .cn_patterns
+        .iter()
+        .any(|pat| glob(pat, r.common_name, false))
+    {
+        return Err(violation("common_name", r.common_name));
+    }
+    for name in r.dns {
+        if !p.san_dns_patterns.iter().any(|pat| glob(pat, name, true)) {
+            return Err(violation("san_dns_names", name));
+        }
+    }
+    for ip in r.ips {
+        if !p
+            .san_ip_cidrs
+            .iter()
+            .filter_map(|c| parse_cidr(c))
+            .any(|(net, bits)| in_cidr(*ip, net, bits))
+        {
+            return Err(violation("san_ip_addresses", ip));
+        }
+    }
+    for email in r.emails {
+        let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        if !p
+            .san_email_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+        {
+            return Err(violation("san_email_addresses", email));
+        }
+    }
+    Ok(())
+}
+
+/// Shell-style glob: `*` any run (including none), `?` one character, `[...]` a set.
+pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let fold = |s: &str| {
+        if ignore_case {
+            s.to_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
+    let (p, t): (Vec<char>, Vec<char>) = (
+        fold(pattern).chars().collect(),
+        fold(text).chars().collect(),
+    );
+    // Iterative matcher with backtracking to the last star: linear in practice, no recursion.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some('?') => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            Some('[') => {
+                if let Some((matched, next)) = class(&p, pi, t[ti]) {
+                    if matched {
+                        pi = next;
+                        ti += 1;
+                        continue;
+                    }
+                } else if t[ti] == '[' {
+                    pi += 1;
+                    ti += 1;
+                    continue;
+                }
+            }
+            Some(c) if *c == t[ti] => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, st)) => {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Matches `c` against the bracket expression at `p[start]`; None when the bracket is not closed.
+fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = matches!(p.get(i), Some('!') | Some('^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while let Some(&pc) = p.get(i) {
+        if pc == ']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|e| *e != ']') {
+            let end = p[i + 2];
+            matched |= pc <= c && c <= end;
+            i += 3;
+        } else {
+            matched |= pc == c;
+            i += 1;
+        }
+    }
+    None
+}
+
+/// `addr/bits` (a bare address is a single host).
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, bits) = match s.trim().split_once('/') {
+        Some((a, b)) => (a.parse::<IpAddr>().ok()?, b.parse::<u8>().ok()?),
+        None => {
+            let a = s.trim().parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (bits <= max).then_some((addr, bits))
+}
+
+fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            cn_patterns: vec!["*.svc.example.com".into(), "build-?".into()],
+            san_dns_patterns: vec!["*.svc.example.com".into()],
+            san_ip_cidrs: vec!["10.0.0.0/24".into(), "fd00::/64".into()],
+            san_email_domains: vec!["example.com".into()],
+            allowed_ca_ids: vec![1],
+            allowed_certificate_types: vec!["server".into(), "client".into()],
+            max_validity_days: Some(30),
+        }
+    }
+
+    fn req<'a>(
+        cn: &'a str,
+        dns: &'a [String],
+        ips: &'a [IpAddr],
+        emails: &'a [String],
+    ) -> Request<'a> {
+        Request {
+            ca_id: 1,
+            certificate_type: "server",
+            valid_days: 30,
+            common_name: cn,
+            dns,
+            ips,
+            emails,
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("*.svc.example.com", "api.svc.example.com", true));
+        assert!(!glob("*.svc.example.com", "svc.example.com", true));
+        assert!(glob("*.svc.example.com", "API.SVC.example.com", true));
+        assert!(!glob("*.svc.example.com", "API.SVC.example.com", false));
+        assert!(glob("*.example.com", "a.b.example.com", true));
+        assert!(glob("build-?", "build-7", false));
+        assert!(!glob("build-?", "build-17", false));
+        assert!(glob("node[0-9]", "node4", false));
+        assert!(!glob("node[!0-9]", "node4", false));
+        assert!(glob("*", "", false));
+        assert!(!glob("a*b*c", "aXbYd", false));
+        assert!(glob("a*b*c", "aXbYc", false));
+        // A pathological pattern is answered (backtracking is bounded by one star at a time).
+        let long = "a".repeat(5000);
+        assert!(!glob(&format!("{}b", "*a".repeat(50)), &long, false));
+    }
+
+    #[test]
+    fn cidrs() {
+        let (n, b) = parse_cidr("10.0.0.0/24").unwrap();
+        assert!(in_cidr("10.0.0.255".parse().unwrap(), n, b));
+        assert!(!in_cidr("10.0.1.0".parse().unwrap(), n, b));
+        let (n, b) = parse_cidr("fd00::/64").unwrap();
+        assert!(in_cidr("fd00::1".parse().unwrap(), n, b));
+        assert!(!in_cidr("fd00:0:0:1::1".parse().unwrap(), n, b));
+        assert!(!in_cidr("10.0.0.1".parse().unwrap(), n, b));
+        assert!(parse_cidr("10.0.0.0/33").is_none());
+        assert!(parse_cidr("nonsense").is_none());
+        assert_eq!(parse_cidr("192.168.1.1").unwrap().1, 32);
+    }
+
+    #[test]
+    fn allows_inside_and_names_the_first_violation() {
+        let p = policy();
+        let dns = vec!["api.svc.example.com".to_string()];
+        let ips: Vec<IpAddr> = vec!["10.0.0.7".parse().unwrap(), "fd00::9".parse().unwrap()];
+        let emails = vec!["ops@example.com".to_string()];
+        assert_eq!(
+            evaluate(&p, &req("api.svc.example.com", &dns, &ips, &emails)),
+            Ok(())
+        );
+
+        let bad_dns = vec!["svc.example.com".to_string()];
+        assert_eq!(
+            evaluate(&p, &req("api.svc.example.com", &bad_dns, &[], &[]))
+                .unwrap_err()
+                .field,
+            "san_dns_names"
+        );
+        let bad_ip: Vec<IpAddr> = vec!["10.0.1.1".parse().unwrap()];
+        let v = evaluate(&p, &req("api.svc.example.com", &[], &bad_ip, &[])).unwrap_err();
+        assert_eq!(
+            (v.field, v.value.as_str()),
+            ("san_ip_addresses", "10.0.1.1")
+        );
+        let sub = vec!["ops@mail.example.com".to_string()];
+        assert_eq!(
+            evaluate(&p, &req("build-1", &[], &[], &sub))
+                .unwrap_err()
+                .field,
+            "san_email_addresses"
+        );
+        assert_eq!(
+            evaluate(&p, &req("other.example.com", &[], &[], &[]))
+                .unwrap_err()
+                .field,
+            "common_name"
+        );
+
+        let mut r = req("build-1", &[], &[], &[]);
+        r.valid_days = 31;
+        assert_eq!(evaluate(&p, &r).unwrap_err(), violation("valid_days", 31));
+        r.valid_days = 30;
+        r.certificate_type = "ca";
+        assert_eq!(evaluate(&p, &r).unwrap_err().field, "certificate_type");
+        r.ca_id = 2;
+        assert_eq!(evaluate(&p, &r).unwrap_err().field, "ca_id");
+    }
+
+    #[test]
+    fn empty_policy_denies_everything() {
+        let r = req("x", &[], &[], &[]);
+        assert_eq!(evaluate(&Policy::default(), &r).unwrap_err().field, "ca_id");
+        let mut p = policy();
+        p.cn_patterns.clear();
+        assert_eq!(
+            evaluate(&p, &req("build-1", &[], &[], &[]))
+                .unwrap_err()
+                .field,
+            "common_name"
+        );
+    }
+
+    #[test]
+    fn validation() {
+        assert!(validate(&policy()).is_ok());
+        let mut p = policy();
+        p.san_ip_cidrs.push("10.0.0.0/40".into());
+        assert!(validate(&p).is_err());
+        let mut p = policy();
+        p.allowed_certificate_types.push("root".into());
+        assert!(validate(&p).is_err());
+        let mut p = policy();
+        p.max_validity_days = Some(0);
+        assert!(validate(&p).is_err());
+    }
+}

@@ -1,0 +1,563 @@
+//! Service accounts: CRUD, tokens and issuance policies. Managed only by
+//! admin and superuser users; another organization's account is 404.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Principal, Role, service_tokens};
+use crate::error::{Error, Result};
+use crate::policy::{self, Policy};
+use crate::state::AppState;
+use crate::store::{
+    self, service_accounts as sa_store, service_accounts::ServiceAccount, users::Capabilities,
+};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AccountCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub organization_id: Option<i64>,
+    #[serde(default)]
+    pub can_create_ca: bool,
+    #[serde(default)]
+    pub can_create_cert: bool,
+    #[serde(default)]
+    pub can_revoke_cert: bool,
+    #[serde(default)]
+    pub can_export_private_key: bool,
+    #[serde(default)]
+    pub can_delete_ca: bool,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct AccountUpdate {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub can_create_ca: Option<bool>,
+    pub can_create_cert: Option<bool>,
+    pub can_revoke_cert: Option<bool>,
+    pub can_export_private_key: Option<bool>,
+    pub can_delete_ca: Option<bool>,
+    /// true disables the account (its tokens stop working); false enables it.
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct TokenCreate {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// ISO-8601; none means the token does not expire.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// Token metadata; `token` appears once, on creation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenOut {
+    pub id: i64,
+    pub public_id: String,
+    pub name: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked: bool,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl From<sa_store::TokenRow> for TokenOut {
+    fn from(t: sa_store::TokenRow) -> Self {
+        TokenOut {
+            id: t.id,
+            public_id: t.public_id,
+            name: t.name,
+            expires_at: t.expires_at,
+            revoked: t.revoked_at.is_some(),
+            revoked_at: t.revoked_at,
+            last_used_at: t.last_used_at,
+            created_at: t.created_at,
+            token: None,
+        }
+    }
+}
+
+/// A stored policy and when it was last set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyOut {
+    pub service_account_id: i64,
+    #[serde(flatten)]
+    pub policy: Policy,
+    pub updated_at: String,
+}
+
+/// The caller, if it may manage service accounts at all.
+fn manager(caller: &Principal) -> Result<()> {
+    caller.require_user()?;
+    match caller.role() {
+        Role::Superuser => Ok(()),
+        Role::Admin if caller.organization_id().is_some() => Ok(()),
+        Role::Admin => Err(Error::Forbidden(
+            "An admin without an organization cannot manage service accounts".into(),
+        )),
+        Role::User => Err(Error::Forbidden(
+            "Only admins and superusers manage service accounts".into(),
+        )),
+    }
+}
+
+/// Loads an account the caller manages; another organization's is 404.
+async fn load(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccount> {
+    manager(caller)?;
+    let mut c = state.db.read().await?;
+    let account = sa_store::get(&mut c, id).await?;
+    match account {
+        Some(a) if caller.is_superuser() || a.organization_id == caller.organization_id() => Ok(a),
+        _ => Err(Error::NotFound("Service account not found".into())),
+    }
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 150 || name.chars().any(char::is_control) {
+        return Err(Error::validation(
+            "name",
+            "name must be 1 to 150 printable characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn audit(
+    caller: &Principal,
+    action: &'static str,
+    account: &ServiceAccount,
+    detail: String,
+) -> store::audit::NewAuditEntry {
+    let mut e = caller.audit_entry(action);
+    e.organization_id = account.organization_id;
+    e.resource_type = Some("service_account");
+    e.resource_id = Some(account.id);
+    e.detail = Some(detail);
+    e
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    input: AccountCreate,
+) -> Result<ServiceAccount> {
+    manager(caller)?;
+    let name = check_name(&input.name)?;
+    // An account lives in the caller's organization unless a superuser names another.
+    let org = if caller.is_superuser() {
+        input.organization_id.or(caller.organization_id())
+    } else {
+        match input.organization_id {
+            Some(o) if Some(o) != caller.organization_id() => {
+                return Err(Error::Forbidden(
+                    "Only superusers choose a service account's organization".into(),
+                ));
+            }
+            _ => caller.organization_id(),
+        }
+    };
+    let caps = Capabilities {
+        can_create_ca: input.can_create_ca,
+        can_create_cert: input.can_create_cert,
+        can_revoke_cert: input.can_revoke_cert,
+        can_export_private_key: input.can_export_private_key,
+        can_delete_ca: input.can_delete_ca,
+    };
+    let mut tx = state.db.begin().await?;
+    if let Some(o) = org
+        && store::orgs::get(&mut tx, o).await?.is_none()
+    {
+        return Err(Error::BadRequest("Organization not found".into()));
+    }
+    let taken = || {
+        Error::BadRequest(
+            "A service account with this name already exists in the organization".into(),
+        )
+    };
+    if sa_store::name_taken(&mut tx, org, &name, 0).await? {
+        return Err(taken());
+    }
+    let now = store::now_ts();
+    let (user_id, _) = caller.creator_ids();
+    let account = sa_store::insert(
+        &mut tx,
+        &name,
+        input.description.as_deref(),
+        org,
+        caps,
+        user_id,
+        &now,
+    )
+    .await
+    .map_err(|e| {
+        if store::is_unique_violation(&e) {
+            taken()
+        } else {
+            e.into()
+        }
+    })?;
+    let entry = audit(
+        caller,
+        "service_account_create",
+        &account,
+        format!("Created service account '{}'", account.name),
+    );
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    tx.commit().await?;
+    Ok(account)
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<ServiceAccount>> {
+    manager(caller)?;
+    let mut c = state.db.read().await?;
+    Ok(sa_store::list(
+        &mut c,
+        caller.organization_id(),
+        caller.is_superuser(),
+        skip,
+        limit,
+    )
+    .await?)
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccount> {
+    load(state, caller, id).await
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: AccountUpdate,
+) -> Result<ServiceAccount> {
+    let mut account = load(state, caller, id).await?;
+    let mut changed = Vec::new();
+    let mut tx = state.db.begin().await?;
+    if let Some(name) = &input.name {
+        let name = check_name(name)?;
+        if sa_store::name_taken(&mut tx, account.organization_id, &name, id).await? {
+            return Err(Error::BadRequest(
+                "A service account with this name already exists in the organization".into(),
+            ));
+        }
+        account.name = name;
+        changed.push("name");
+    }
+    if let Some(d) = input.description {
+        account.description = d;
+        changed.push("description");
+    }
+    let flags: [(&str, &mut bool, Option<bool>); 5] = [
+        (
+            "can_create_ca",
+            &mut account.can_create_ca,
+            input.can_create_ca,
+        ),
+        (
+            "can_create_cert",
+            &mut account.can_create_cert,
+            input.can_create_cert,
+        ),
+        (
+            "can_revoke_cert",
+            &mut account.can_revoke_cert,
+            input.can_revoke_cert,
+        ),
+        (
+            "can_export_private_key",
+            &mut account.can_export_private_key,
+            input.can_export_private_key,
+        ),
+        (
+            "can_delete_ca",
+            &mut account.can_delete_ca,
+            input.can_delete_ca,
+        ),
+    ];
+    for (name, slot, value) in flags {
+        if let Some(v) = value {
+            *slot = v;
+            changed.push(name);
+        }
+    }
+    let now = store::now_ts();
+    match input.disabled {
+        Some(true) if account.disabled_at.is_none() => {
+            account.disabled_at = Some(now.clone());
+            changed.push("disabled");
+        }
+        Some(false) if account.disabled_at.is_some() => {
+            account.disabled_at = None;
+            changed.push("enabled");
+        }
+        _ => {}
+    }
+    account.updated_at = now.clone();
+    let account = sa_store::update(&mut tx, &account).await.map_err(|e| {
+        if store::is_unique_violation(&e) {
+            Error::BadRequest(
+                "A service account with this name already exists in the organization".into(),
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    let entry = audit(
+        caller,
+        "service_account_update",
+        &account,
+        format!(
+            "Updated service account '{}': {}",
+            account.name,
+            changed.join(", ")
+        ),
+    );
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    tx.commit().await?;
+    Ok(account)
+}
+
+pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
+    let account = load(state, caller, id).await?;
+    let mut tx = state.db.begin().await?;
+    sa_store::delete(&mut tx, id).await?;
+    let entry = audit(
+        caller,
+        "service_account_delete",
+        &account,
+        format!("Deleted service account '{}'", account.name),
+    );
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn parse_expiry(s: &str) -> Result<DateTime<Utc>> {
+    let t = DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|n| n.and_utc())
+        })
+        .map_err(|_| {
+            Error::validation("expires_at", "expires_at must be an ISO-8601 date and time")
+        })?;
+    if t <= Utc::now() {
+        return Err(Error::validation(
+            "expires_at",
+            "expires_at must be in the future",
+        ));
+    }
+    Ok(t)
+}
+
+pub async fn create_token(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: TokenCreate,
+) -> Result<TokenOut> {
+    let account = load(state, caller, id).await?;
+    if input
+        .name
+        .as_deref()
+        .is_some_and(|n| n.chars().count() > 150)
+    {
+        return Err(Error::validation(
+            "name",
+            "name must be at most 150 characters",
+        ));
+    }
+    let expires = input.expires_at.as_deref().map(parse_expiry).transpose()?;
+    let (public_id, secret, token) = service_tokens::new_token()?;
+    let digest = service_tokens::digest(&state.settings.service_account_token_pepper, &secret);
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    let row = sa_store::insert_token(
+        &mut tx,
+        id,
+        &public_id,
+        &digest,
+        input.name.as_deref(),
+        expires.map(store::ts).as_deref(),
+        &now,
+    )
+    .await?;
+    let entry = audit(
+        caller,
+        "service_account_token_create",
+        &account,
+        format!(
+            "Created token {public_id} for service account '{}'",
+            account.name
+        ),
+    );
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    tx.commit().await?;
+    let mut out = TokenOut::from(row);
+    out.token = Some(token);
+    Ok(out)
+}
+
+pub async fn tokens(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<TokenOut>> {
+    load(state, caller, id).await?;
+    let mut c = state.db.read().await?;
+    Ok(sa_store::tokens(&mut c, id)
+        .await?
+        .into_iter()
+        .map(TokenOut::from)
+        .collect())
+}
+
+pub async fn revoke_token(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    token_id: i64,
+) -> Result<()> {
+    let account = load(state, caller, id).await?;
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    match sa_store::revoke_token(&mut tx, id, token_id, &now).await? {
+        None => return Err(Error::NotFound("Token not found".into())),
+        Some(false) => return Ok(()),
+        Some(true) => {}
+    }
+    let entry = audit(
+        caller,
+        "service_account_token_revoke",
+        &account,
+        format!(
+            "Revoked token {token_id} of service account '{}'",
+            account.name
+        ),
+    );
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn to_row(p: &Policy, now: &str) -> sa_store::PolicyRow {
+    let j = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sa_store::PolicyRow {
+        cn_patterns: j(&p.cn_patterns),
+        san_dns_patterns: j(&p.san_dns_patterns),
+        san_ip_cidrs: j(&p.san_ip_cidrs),
+        san_email_domains: j(&p.san_email_domains),
+        allowed_ca_ids: serde_json::to_string(&p.allowed_ca_ids).unwrap_or_else(|_| "[]".into()),
+        allowed_certificate_types: j(&p.allowed_certificate_types),
+        max_validity_days: p.max_validity_days,
+        updated_at: now.to_string(),
+    }
+}
+
+fn from_row(r: &sa_store::PolicyRow) -> Policy {
+    let j = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+    Policy {
+        cn_patterns: j(&r.cn_patterns),
+        san_dns_patterns: j(&r.san_dns_patterns),
+        san_ip_cidrs: j(&r.san_ip_cidrs),
+        san_email_domains: j(&r.san_email_domains),
+        allowed_ca_ids: serde_json::from_str(&r.allowed_ca_ids).unwrap_or_default(),
+        allowed_certificate_types: j(&r.allowed_certificate_types),
+        max_validity_days: r.max_validity_days,
+    }
+}
+
+pub async fn put_policy(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    p: Policy,
+) -> Result<PolicyOut> {
+    let account = load(state, caller, id).await?;
+    policy::validate(&p).map_err(|m| Error::validation("policy", m))?;
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    sa_store::put_policy(&mut tx, id, &to_row(&p, &now)).await?;
+    let entry = audit(
+        caller,
+        "service_account_update",
+        &account,
+        format!("Set the issuance policy of '{}'", account.name),
+    );
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    tx.commit().await?;
+    Ok(PolicyOut {
+        service_account_id: id,
+        policy: p,
+        updated_at: now,
+    })
+}
+
+pub async fn get_policy(state: &AppState, caller: &Principal, id: i64) -> Result<PolicyOut> {
+    load(state, caller, id).await?;
+    let mut c = state.db.read().await?;
+    let row = sa_store::policy(&mut c, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("Service account has no policy".into()))?;
+    Ok(PolicyOut {
+        service_account_id: id,
+        policy: from_row(&row),
+        updated_at: row.updated_at,
+    })
+}
+
+pub async fn delete_policy(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
+    let account = load(state, caller, id).await?;
+    let mut tx = state.db.begin().await?;
+    if sa_store::delete_policy(&mut tx, id).await? == 0 {
+        return Err(Error::NotFound("Service account has no policy".into()));
+    }
+    let entry = audit(
+        caller,
+        "service_account_update",
+        &account,
+        format!("Cleared the issuance policy of '{}'", account.name),
+    );
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The policy that binds a service-account caller (users are not bound).
+pub async fn enforce(
+    state: &AppState,
+    caller: &Principal,
+    request: &policy::Request<'_>,
+) -> Result<()> {
+    let Principal::ServiceAccount { account, .. } = caller else {
+        return Ok(());
+    };
+    let row = {
+        let mut c = state.db.read().await?;
+        sa_store::policy(&mut c, account.id).await?
+    };
+    let Some(row) = row else {
+        return Err(Error::Coded(
+            axum::http::StatusCode::FORBIDDEN,
+            serde_json::json!({"code": "service_account_has_no_policy", "message": "This service account has no issuance policy"}),
+        ));
+    };
+    policy::evaluate(&from_row(&row), request).map_err(|v| {
+        Error::Coded(
+            axum::http::StatusCode::BAD_REQUEST,
+            serde_json::json!({"code": "policy_violation", "field": v.field, "value": v.value}),
+        )
+    })
+}
