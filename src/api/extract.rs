@@ -52,7 +52,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// A JSON body that may be absent: an empty body is `T::default()`.
+/// A JSON body that may be absent: an empty body (or `null`) is `T::default()`.
 pub struct JsonOrDefault<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrDefault<T> {
@@ -60,7 +60,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrDef
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let text = bytes.trim_ascii();
+        if text.is_empty() || text == b"null" {
             return Ok(JsonOrDefault(T::default()));
         }
         parse_json(&bytes).map(JsonOrDefault)

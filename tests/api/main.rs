@@ -6,4 +6,6 @@ mod auth;
 mod common;
 mod conventions;
 mod orgs;
+mod renew;
+mod service_accounts;
 mod users;
