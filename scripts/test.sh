@@ -15,7 +15,10 @@ need_apt() {
 }
 
 command -v openssl >/dev/null || need_apt openssl
+# pkilint lints issued certificates and CRLs; cryptography (a pkilint dependency)
+# checks Fernet interoperability with Python.
 command -v lint_pkix_cert >/dev/null || python3 -m pip install --quiet --disable-pip-version-check pkilint
+python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check cryptography
 
 echo "== all tests (SQLite)"
 env -u FASTPKI_TEST_DATABASE_URL cargo test --workspace

@@ -148,3 +148,156 @@ fn unreachable_database_is_a_clear_error() {
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
     assert!(!err.contains("secretpw"), "password leaked: {err}");
 }
+
+const FERNET_A: &str = "ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=";
+const FERNET_B: &str = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
+
+/// Starts the server, creates a user and a CA, stops it; returns the DB URL.
+fn server_with_a_ca(dir: &std::path::Path, extra: &[(&str, &str)]) -> String {
+    let url = format!("sqlite:///{}/k.db", dir.display());
+    let port = free_port();
+    let mut cmd = fastpki(dir);
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &url)
+        .env("BCRYPT_COST", "4")
+        .env("CA_KEY_SIZE", "2048")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    assert!(wait_ready(port));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let base = format!("http://127.0.0.1:{port}/api/v1");
+        let c = reqwest::Client::new();
+        let body = serde_json::json!({"username": "root", "email": "r@example.com", "password": "password123", "role": "superuser"});
+        assert!(c.post(format!("{base}/users/")).json(&body).send().await.unwrap().status().is_success());
+        let t: serde_json::Value = c
+            .post(format!("{base}/auth/token"))
+            .form(&[("username", "root"), ("password", "password123")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = t["access_token"].as_str().unwrap();
+        let r = c
+            .post(format!("{base}/cas/"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"name": "K", "subject_dn": "CN=K", "key_algorithm": "ecdsa-p256"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    url
+}
+
+fn stored_ca_key(url: &str) -> String {
+    let path = url.trim_start_matches("sqlite://");
+    let out = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select private_key from certificate_authorities').fetchone()[0])", path])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn start_and_collect(dir: &std::path::Path, url: &str, key: Option<&str>) -> (bool, String) {
+    let port = free_port();
+    let mut cmd = fastpki(dir);
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(k) = key {
+        cmd.env("PRIVATE_KEY_ENCRYPTION_KEY", k);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut ready = false;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if wait_ready_once(port) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (ready, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn wait_ready_once(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200")
+}
+
+#[test]
+fn keys_are_encrypted_at_rest_checked_at_start_and_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    // Created without a key: stored as PEM.
+    let url = server_with_a_ca(dir.path(), &[]);
+    assert!(stored_ca_key(&url).starts_with("-----BEGIN PRIVATE KEY-----"));
+    // Started with a key: plaintext keys are encrypted at start.
+    let (ready, log) = start_and_collect(dir.path(), &url, Some(FERNET_A));
+    assert!(ready, "{log}");
+    let sealed = stored_ca_key(&url);
+    assert!(sealed.starts_with("gAAAAA"), "{sealed}");
+    assert!(!sealed.contains("PRIVATE KEY"));
+    // Python's cryptography opens what we sealed (and so interoperates both ways).
+    let out = Command::new("python3")
+        .args(["-c", "import sys; from cryptography.fernet import Fernet; print(Fernet(sys.argv[1].encode()).decrypt(sys.argv[2].strip().encode()).decode())", FERNET_A, &sealed])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("BEGIN PRIVATE KEY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A wrong key, or none, stops the server naming the first resource that fails.
+    let (ready, log) = start_and_collect(dir.path(), &url, Some(FERNET_B));
+    assert!(!ready);
+    assert!(log.contains("certificate authority 1"), "{log}");
+    let (ready, log) = start_and_collect(dir.path(), &url, None);
+    assert!(!ready);
+    assert!(
+        log.contains("PRIVATE_KEY_ENCRYPTION_KEY is not set"),
+        "{log}"
+    );
+    // rotate-key re-encrypts everything with the new key.
+    let out = fastpki(dir.path())
+        .args(["rotate-key", "--new-key", FERNET_B])
+        .env("DATABASE_URL", &url)
+        .env("PRIVATE_KEY_ENCRYPTION_KEY", FERNET_A)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 1 private keys"));
+    let (ready, log) = start_and_collect(dir.path(), &url, Some(FERNET_B));
+    assert!(ready, "{log}");
+    let (ready, _) = start_and_collect(dir.path(), &url, Some(FERNET_A));
+    assert!(!ready, "the old key no longer opens the keys");
+}
