@@ -52,6 +52,7 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub max_body_bytes: usize,
     pub crl_validity_days: i64,
+    pub key_pool_size: usize,
     pub public_base_url: Option<String>,
     pub data_dir: PathBuf,
 }
@@ -179,6 +180,7 @@ impl Settings {
             bcrypt_cost: parse_num(&var, "BCRYPT_COST", 12)?,
             max_body_bytes: parse_num(&var, "MAX_BODY_BYTES", 1024 * 1024)?,
             crl_validity_days: parse_num(&var, "CRL_VALIDITY_DAYS", 7)?,
+            key_pool_size: parse_num(&var, "KEY_POOL_SIZE", 8)?,
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             data_dir,
@@ -227,6 +229,12 @@ impl Settings {
         };
         if let Some(u) = self.public_base_url.as_ref().filter(|u| bad_url(u)) {
             bail!("PUBLIC_BASE_URL must be an http(s) URL, got {u:?}");
+        }
+        if self.key_pool_size > 1024 {
+            bail!(
+                "KEY_POOL_SIZE must be at most 1024, got {}",
+                self.key_pool_size
+            );
         }
         if self.max_body_bytes < 1024 {
             bail!("MAX_BODY_BYTES must be at least 1024");

@@ -6,6 +6,8 @@ use crate::auth::{jwt::JwtKeys, password::Hasher, ratelimit::RateLimiter};
 use crate::config::Settings;
 use crate::keystore::KeyStore;
 use crate::service::crl::CrlCache;
+use crate::service::keypool::KeyPool;
+use crate::service::signing::IssuerCache;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -19,6 +21,8 @@ pub struct AppState {
     /// Bounds concurrent key generation and signing on the blocking pool.
     pub cpu: Arc<tokio::sync::Semaphore>,
     pub crls: Arc<CrlCache>,
+    pub issuers: Arc<IssuerCache>,
+    pub key_pool: Arc<KeyPool>,
 }
 
 impl AppState {
@@ -31,6 +35,7 @@ impl AppState {
         let hasher = Hasher::new(settings.bcrypt_cost)?;
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
         let keys = KeyStore::new(settings.private_key_encryption_key.as_deref())?;
+        let settings_key_pool = settings.key_pool_size;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -43,6 +48,8 @@ impl AppState {
             keys,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             crls: Arc::new(CrlCache::default()),
+            issuers: Arc::new(IssuerCache::default()),
+            key_pool: KeyPool::new(settings_key_pool),
         })
     }
 }

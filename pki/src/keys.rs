@@ -121,6 +121,8 @@ pub struct PrivateKey {
     pkcs8: Vec<u8>,
     algorithm: KeyAlgorithm,
     spki: Vec<u8>,
+    /// Parsed once: loading an RSA key validates it, which costs more than a signature.
+    loaded: std::sync::Arc<LoadedKey>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -181,13 +183,13 @@ impl PrivateKey {
                 Ed25519KeyPair::generate().map_err(|_| crypto_err("Ed25519 key generation"))?,
             ),
         };
-        Self::from_loaded(&loaded)
+        Self::from_loaded(loaded)
     }
 
     /// Builds the canonical form (PKCS#8 v1 + SPKI) from a parsed key pair.
-    fn from_loaded(loaded: &LoadedKey) -> Result<Self, PkiError> {
+    fn from_loaded(loaded: LoadedKey) -> Result<Self, PkiError> {
         let bad = || PkiError::InvalidKey("could not serialize the key".into());
-        let (pkcs8, spki): (Vec<u8>, PublicKeyX509Der<'static>) = match loaded {
+        let (pkcs8, spki): (Vec<u8>, PublicKeyX509Der<'static>) = match &loaded {
             LoadedKey::Rsa(k) => (
                 AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(k)
                     .map_err(|_| bad())?
@@ -211,6 +213,7 @@ impl PrivateKey {
             pkcs8,
             algorithm: info.algorithm,
             spki,
+            loaded: std::sync::Arc::new(loaded),
         })
     }
 
@@ -231,7 +234,7 @@ impl PrivateKey {
                         "unusable PKCS#1 RSA key ({e}); RSA keys must be 2048-8192 bits"
                     ))
                 })?;
-                Self::from_loaded(&LoadedKey::Rsa(k))
+                Self::from_loaded(LoadedKey::Rsa(k))
             }
             "EC PRIVATE KEY" => {
                 let k = EcdsaKeyPair::from_private_key_der(
@@ -249,7 +252,7 @@ impl PrivateKey {
                         "unusable SEC1 EC key; only P-256 and P-384 are supported".into(),
                     )
                 })?;
-                Self::from_loaded(&LoadedKey::Ecdsa(k))
+                Self::from_loaded(LoadedKey::Ecdsa(k))
             }
             "ENCRYPTED PRIVATE KEY" => Err(PkiError::InvalidKey(
                 "encrypted private keys are not supported; decrypt it first".into(),
@@ -278,7 +281,7 @@ impl PrivateKey {
                     .into(),
             ));
         };
-        Self::from_loaded(&loaded)
+        Self::from_loaded(loaded)
     }
 
     /// The key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
@@ -306,22 +309,6 @@ impl PrivateKey {
         &self.spki
     }
 
-    fn load(&self) -> Result<LoadedKey, PkiError> {
-        let bad = || crypto_err("could not load the signing key");
-        Ok(match self.algorithm {
-            KeyAlgorithm::Rsa { .. } => {
-                LoadedKey::Rsa(RsaKeyPair::from_pkcs8(&self.pkcs8).map_err(|_| bad())?)
-            }
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
-                let ec = ec_alg(self.algorithm).ok_or_else(bad)?;
-                LoadedKey::Ecdsa(EcdsaKeyPair::from_pkcs8(ec, &self.pkcs8).map_err(|_| bad())?)
-            }
-            KeyAlgorithm::Ed25519 => {
-                LoadedKey::Ed25519(Ed25519KeyPair::from_pkcs8(&self.pkcs8).map_err(|_| bad())?)
-            }
-        })
-    }
-
     /// Signs a TBSCertificate / TBSCertList: `SEQUENCE { tbs, signatureAlgorithm, signature }`.
     pub(crate) fn sign_tbs(&self, tbs: &[u8]) -> Result<Vec<u8>, PkiError> {
         let signature = self.sign(tbs)?;
@@ -332,7 +319,7 @@ impl PrivateKey {
     /// Signs `msg` with this key's certificate signature algorithm (see `signature_algorithm_der`).
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, PkiError> {
         let rng = SystemRandom::new();
-        match self.load()? {
+        match self.loaded.as_ref() {
             LoadedKey::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
                 k.sign(&RSA_PKCS1_SHA256, &rng, msg, &mut sig)

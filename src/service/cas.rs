@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
-use crate::service::signing::{self, ca_key_pem, cpu, issuer_from_pem};
+use crate::service::signing::{self, ca_key_pem, cpu};
 use crate::service::users::nullable;
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, cas::NewCa};
@@ -282,8 +282,8 @@ pub async fn create(
         }
         None => (None, None),
     };
-    let parent_material = match &parent {
-        Some(p) => Some((p.certificate.clone(), ca_key_pem(state, p)?)),
+    let parent_issuer = match &parent {
+        Some(p) => Some(signing::issuer(state, p).await?),
         None => None,
     };
     let path_len_u8 = path_length.map(|p| p as u8);
@@ -307,12 +307,11 @@ pub async fn create(
             crl_url: crl_url.as_deref(),
             ca_issuers_url: ca_issuers_url.as_deref(),
         };
-        let cert = match parent_material {
-            Some((pcert, pkey)) => {
+        let cert = match parent_issuer {
+            Some(issuer) => {
                 req.profile = pki::Profile::IntermediateCa {
                     path_len: path_len_u8,
                 };
-                let issuer = issuer_from_pem(&pcert, &pkey)?;
                 pki::issue(&req, pki::Signer::Issuer(&issuer))?
             }
             None => pki::issue(&req, pki::Signer::SelfSigned(&key))?,
@@ -558,5 +557,6 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
     tx.commit().await?;
     state.crls.forget(id);
+    state.issuers.forget(id);
     Ok(())
 }

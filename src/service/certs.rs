@@ -11,7 +11,7 @@ use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
 use crate::policy;
 use crate::service::cas::{self, check_days, key_algorithm};
-use crate::service::signing::{self, ca_key_pem, cpu, issuer_from_pem};
+use crate::service::signing::{self, cpu};
 use crate::service::{crl, query_error, service_accounts};
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, certs::CertRow, certs::NewCert};
@@ -371,7 +371,8 @@ pub async fn issue(
     )
     .await?;
     let (crl_url, ca_issuers_url) = signing::public_urls(base_url, ca);
-    let (ca_cert, ca_key) = (ca.certificate.clone(), ca_key_pem(state, ca)?);
+    let issuer = signing::issuer(state, ca).await?;
+    let pooled = req.new_key.and_then(|alg| state.key_pool.take(alg));
     let profile = req.cert_type.profile();
     let (subject, sans, csr_key, new_key) = (
         req.subject.clone(),
@@ -380,11 +381,13 @@ pub async fn issue(
         req.new_key,
     );
     let (cert, key_pem, alg) = cpu(state, move || {
-        let issuer = issuer_from_pem(&ca_cert, &ca_key)?;
         let (spki, key_pem, alg) = match (csr_key, new_key) {
             (Some((spki, alg)), _) => (spki, None, alg),
             (None, Some(alg)) => {
-                let key = pki::PrivateKey::generate(alg)?;
+                let key = match pooled {
+                    Some(key) => key,
+                    None => pki::PrivateKey::generate(alg)?,
+                };
                 (key.public_key_der(), Some(key.to_pem()), alg)
             }
             (None, None) => {

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use chrono::Utc;
 
 use crate::error::{Error, Result};
-use crate::service::signing::{ca_key_pem, cpu, issuer_from_pem};
+use crate::service::signing::{self, cpu};
 use crate::state::AppState;
 use crate::store::{self, Tx, cas::CaRow};
 
@@ -70,9 +70,8 @@ pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
         .collect();
     let now = Utc::now();
     let next = now + chrono::Duration::days(state.settings.crl_validity_days);
-    let (cert_pem, key_pem) = (ca.certificate.clone(), ca_key_pem(state, ca)?);
+    let issuer = signing::issuer(state, ca).await?;
     let crl = cpu(state, move || {
-        let issuer = issuer_from_pem(&cert_pem, &key_pem)?;
         Ok(pki::build_crl(&issuer, &entries, number as u64, now, next)?)
     })
     .await?;

@@ -6,6 +6,7 @@ pub mod cas;
 pub mod certs;
 pub mod crl;
 pub mod export;
+pub mod keypool;
 pub mod orgs;
 pub mod public;
 pub mod service_accounts;

@@ -1,6 +1,8 @@
 //! What CA and certificate use cases share: CPU work off the async runtime,
 //! loading an issuer, public URLs and slugs, response shapes.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
@@ -26,6 +28,59 @@ pub fn ca_key_pem(state: &AppState, ca: &CaRow) -> Result<String> {
     state.keys.open(&ca.private_key).map_err(|e| {
         Error::Internal(anyhow::Error::new(e).context(format!("private key of CA {}", ca.id)))
     })
+}
+
+/// Parsed CAs, ready to sign, keyed by CA id and checked against the stored
+/// certificate and key (so a rotated key or a replaced CA is re-read).
+#[derive(Default)]
+pub struct IssuerCache {
+    entries: std::sync::Mutex<std::collections::HashMap<i64, (u64, Arc<pki::Issuer>)>>,
+}
+
+fn fingerprint(ca: &CaRow) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    ca.certificate.hash(&mut h);
+    ca.private_key.hash(&mut h);
+    h.finish()
+}
+
+/// The CA as a signer, from the cache or parsed (off the async runtime).
+pub async fn issuer(state: &AppState, ca: &CaRow) -> Result<Arc<pki::Issuer>> {
+    let fp = fingerprint(ca);
+    if let Some(hit) = state.issuers.get(ca.id, fp) {
+        return Ok(hit);
+    }
+    let (cert_pem, key_pem) = (ca.certificate.clone(), ca_key_pem(state, ca)?);
+    let parsed = Arc::new(cpu(state, move || issuer_from_pem(&cert_pem, &key_pem)).await?);
+    state.issuers.put(ca.id, fp, parsed.clone());
+    Ok(parsed)
+}
+
+impl IssuerCache {
+    fn get(&self, id: i64, fp: u64) -> Option<Arc<pki::Issuer>> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&id)
+            .filter(|(f, _)| *f == fp)
+            .map(|(_, i)| i.clone())
+    }
+
+    fn put(&self, id: i64, fp: u64, issuer: Arc<pki::Issuer>) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a deployment with very many CAs simply re-parses the cold ones.
+        if map.len() >= 1024 {
+            map.clear();
+        }
+        map.insert(id, (fp, issuer));
+    }
+
+    /// Drops a CA (deleted).
+    pub fn forget(&self, id: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
 }
 
 /// A CA ready to sign (parsed certificate and key). Call inside `cpu`.

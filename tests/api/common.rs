@@ -68,6 +68,8 @@ impl Server {
             ("BCRYPT_COST", "4"),
             ("AUTH_RATE_LIMIT", "10000/minute"),
             ("CA_KEY_SIZE", "2048"),
+            // Tests turn the background key pool off unless they test it: it burns CPU.
+            ("KEY_POOL_SIZE", "0"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -226,3 +226,31 @@ async fn renewal_needs_create_cert_on_the_ca() {
     );
     expect(s.post(&path, Some(&w.user_a.1), json!({})).await, 201);
 }
+
+#[tokio::test]
+async fn pooled_keys_are_fresh_for_every_certificate() {
+    let s = Server::start_with(&[("KEY_POOL_SIZE", "2")]).await;
+    let root = s.bootstrap().await;
+    let ca = expect(
+        s.post(
+            "/cas/",
+            Some(&root),
+            json!({"name": "CA", "subject_dn": "CN=CA", "key_algorithm": "ecdsa-p256"}),
+        )
+        .await,
+        201,
+    );
+    let mut keys = std::collections::HashSet::new();
+    for i in 0..5 {
+        let c = expect(
+            s.post(&format!("/certificates/?ca_id={}", ca["id"]), Some(&root), json!({
+                "common_name": format!("h{i}.example.com"), "certificate_type": "server", "key_algorithm": "ed25519"}))
+            .await,
+            201,
+        );
+        assert!(
+            keys.insert(c["private_key"].as_str().unwrap().to_string()),
+            "a key was handed out twice"
+        );
+    }
+}
