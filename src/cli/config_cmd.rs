@@ -97,12 +97,16 @@ pub fn run(a: ConfigArgs) -> Res<()> {
                 println!("\nConfig file: {path}");
             }
         }
+        // Text stays raw unless `-o json` is given, so `$(fastpki config get server.url)` works
+        // whatever defaults.output_format says.
         ConfigCmd::Get { key } => match cfg.get(&key) {
             None => {
                 eprintln!("{key} is not set.");
                 return Err(Failure::Silent);
             }
-            Some(Value::String(s)) if !out.is_json() => println!("{s}"),
+            Some(Value::String(s)) if a.output.output != Some(super::Format::Json) => {
+                println!("{s}")
+            }
             Some(v @ (Value::Object(_) | Value::Array(_))) => out.json(v),
             Some(v) => println!("{v}"),
         },

@@ -279,6 +279,17 @@ impl Api {
         self.call(Method::POST, path, &[], Body::Json(body))
     }
 
+    /// POST with the token when there is one, anonymously otherwise: the very first
+    /// user of a new server is created without a token.
+    pub fn post_maybe_anonymous(&mut self, path: &str, body: Value) -> Res<Value> {
+        if self.token.is_some() {
+            return self.post(path, body);
+        }
+        let resp = self.send(Method::POST, path, &[], Body::Json(body), false)?;
+        resp.json()
+            .map_err(|e| Failure::Other(format!("the server's answer is not JSON: {e}")))
+    }
+
     pub fn post_query(&mut self, path: &str, query: &[(&str, String)], body: Value) -> Res<Value> {
         self.call(Method::POST, path, query, Body::Json(body))
     }

@@ -30,7 +30,7 @@ enum UserCmd {
         /// User ID
         user_id: i64,
     },
-    /// Create a new user.
+    /// Create a new user (without a login only for a new server's first user).
     Create {
         #[arg(short = 'u', long)]
         username: Option<String>,
@@ -175,7 +175,7 @@ pub fn run(a: UserArgs) -> Res<()> {
                 ("can_delete_ca", Some(json!(can_delete_ca))),
                 ("organization_id", org_id.map(Value::from)),
             ]);
-            let data = ctx.api.post("/users/", payload)?;
+            let data = ctx.api.post_maybe_anonymous("/users/", payload)?;
             ctx.out.detail(&data, DETAIL, "User Created");
         }
         UserCmd::Update {
