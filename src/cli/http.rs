@@ -457,8 +457,8 @@ impl Api {
         }
         self.cfg = cfg;
         let why = match failure {
-            Failure::Api { detail, .. } => detail,
-            other => format!("{other:?}"),
+            Failure::Api { detail, .. } | Failure::Other(detail) | Failure::Usage(detail) => detail,
+            Failure::Aborted | Failure::Silent => String::new(),
         };
         Err(Failure::Api {
             status: 401,
