@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, the HTTP suite on SQLite, the interop tests
-# (openssl, pkilint), and the HTTP suite again on PostgreSQL when
+# Runs every test: unit tests, the HTTP and CLI suites on SQLite, the interop tests
+# (openssl, pkilint, the Python client), and the HTTP suite again on PostgreSQL when
 # FASTPKI_TEST_DATABASE_URL names a database the tests may create databases from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ need_apt() {
 }
 
 command -v openssl >/dev/null || need_apt openssl
+command -v curl >/dev/null || need_apt curl
 # pkilint lints issued certificates and CRLs; cryptography (a pkilint dependency)
 # checks Fernet interoperability with Python.
 command -v lint_pkix_cert >/dev/null || python3 -m pip install --quiet --disable-pip-version-check pkilint
@@ -22,6 +23,9 @@ python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet -
 
 echo "== all tests (SQLite)"
 env -u FASTPKI_TEST_DATABASE_URL cargo test --workspace
+
+echo "== the published Python client (pip install fastpki==0.4.0) against the server"
+./scripts/python-client-interop.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
     echo "== HTTP tests (PostgreSQL)"

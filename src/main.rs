@@ -1,4 +1,7 @@
-//! The `fastpki` binary: `serve` runs the server; other subcommands are admin tasks.
+//! The `fastpki` binary: `serve` runs the server, `migrate` is an admin task, and the
+//! other subcommands are the command-line client (`src/cli`), which talks HTTP only.
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +34,8 @@ enum Command {
         #[arg(long, env = "NEW_PRIVATE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         new_key: String,
     },
+    #[command(flatten)]
+    Client(Box<cli::ClientCommand>),
 }
 
 fn init_logging(level: &str) {
@@ -55,6 +60,11 @@ fn main() -> std::process::ExitCode {
     // `.env` first, so that it can set `FASTPKI_BIND` too; then logging, so secret generation can warn.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    let command = match cli.command {
+        // The client never loads server settings: no SECRET_KEY, no ./data.
+        Command::Client(c) => return cli::run(*c),
+        other => other,
+    };
     init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "INFO".into()));
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -71,7 +81,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve { bind } => fastpki::server::run(settings, &bind).await,
             Command::RotateKey { new_key } => {
                 fastpki::config::validate_fernet_key(&new_key)?;
@@ -83,6 +93,7 @@ fn main() -> std::process::ExitCode {
                 println!("re-encrypted {n} private keys: set PRIVATE_KEY_ENCRYPTION_KEY to the new key before the next start");
                 Ok(())
             }
+            Command::Client(_) => unreachable!("client commands return before the runtime starts"),
             Command::Migrate => {
                 let db =
                     fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
