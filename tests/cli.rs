@@ -3,8 +3,6 @@
 //! stdout, stderr, exit codes and configuration file are checked, in both output formats.
 //!
 //! The server runs in this process on 127.0.0.1 with a fresh SQLite file, like tests/api.
-//! Tests of routes main does not have yet (/cas, /certificates, /export,
-//! /service-accounts) are `#[ignore]`d until they land.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -962,7 +960,7 @@ fn generate_key_writes_a_private_key_and_never_overwrites_one() {
     assert_eq!(key.algorithm(), pki::KeyAlgorithm::Rsa { bits: 3072 });
 }
 
-// ---- Routes main is building now (SPEC.md): ignored until they are merged. ----
+// ---- CAs, certificates, exports, service accounts. ----
 
 /// Creates a root CA and an intermediate; returns their ids.
 fn two_cas(root: &User) -> (String, String) {
@@ -999,7 +997,7 @@ fn two_cas(root: &User) -> (String, String) {
 }
 
 #[test]
-#[ignore = "needs /cas routes from main"]
+
 fn cas_in_both_formats() {
     let (_server, root) = root_session();
     root.run(&["config", "set", "defaults.ca_key_size", "2048"])
@@ -1066,7 +1064,6 @@ fn cas_in_both_formats() {
 }
 
 #[test]
-#[ignore = "needs /cas and /certificates routes from main"]
 fn certificates_in_both_formats() {
     let (_server, root) = root_session();
     let (_root_id, ca) = two_cas(&root);
@@ -1219,7 +1216,6 @@ fn certificates_in_both_formats() {
 }
 
 #[test]
-#[ignore = "needs /cas, /certificates and /export routes from main"]
 fn exports_write_pem_files() {
     let (_server, root) = root_session();
     let (root_id, ca) = two_cas(&root);
@@ -1293,7 +1289,6 @@ fn exports_write_pem_files() {
 }
 
 #[test]
-#[ignore = "needs /cas, /certificates and /service-accounts routes from main"]
 fn service_accounts_tokens_and_policies() {
     let (server, root) = root_session();
     let org = root.json(&["org", "create", "-n", "ops"])["id"]
