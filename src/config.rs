@@ -194,8 +194,10 @@ impl Settings {
             ("CA_KEY_SIZE", self.ca_key_size),
             ("CERT_KEY_SIZE", self.cert_key_size),
         ] {
-            if !(2048..=8192).contains(&bits) || bits % 8 != 0 {
-                bail!("{name} must be a multiple of 8 between 2048 and 8192, got {bits}");
+            if ![2048, 3072, 4096, 8192].contains(&bits) {
+                bail!(
+                    "{name} must be 2048, 3072, 4096 or 8192 (the RSA sizes that can be generated), got {bits}"
+                );
             }
         }
         for (name, days) in [

@@ -418,7 +418,7 @@ mod tests {
                 assert_eq!(hex::encode(find_ski(&c).unwrap()), out.ski_hex);
             }
         }
-        // LeafCa: CA TRUE, no EKU, no keyEncipherment even for RSA.
+        // LeafCa: CA TRUE, no EKU; keyEncipherment for an RSA key (the API contract), not for EC.
         let key = PrivateKey::generate(KeyAlgorithm::Rsa { bits: 2048 }).unwrap();
         let out = issue_simple(
             &parse_dn("CN=Leaf CA").unwrap(),
@@ -431,6 +431,18 @@ mod tests {
         let c = parse(&out.der);
         assert!(c.basic_constraints().unwrap().unwrap().value.ca);
         assert!(c.extended_key_usage().unwrap().is_none());
+        let ku = c.key_usage().unwrap().unwrap().value;
+        assert!(ku.key_cert_sign() && ku.crl_sign() && ku.key_encipherment());
+        let ec = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let out = issue_simple(
+            &parse_dn("CN=Leaf CA").unwrap(),
+            &ec.public_key_der(),
+            Profile::LeafCa,
+            &Sans::default(),
+            Signer::Issuer(&ca),
+        )
+        .unwrap();
+        let c = parse(&out.der);
         let ku = c.key_usage().unwrap().unwrap().value;
         assert!(ku.key_cert_sign() && ku.crl_sign() && !ku.key_encipherment());
     }

@@ -176,7 +176,13 @@ pub(crate) fn extensions(
         }
         Profile::LeafCa => {
             exts.push(basic_constraints(true, None));
-            exts.push(key_usage(ca_ku));
+            // The API contract: an RSA-keyed `ca` certificate also gets keyEncipherment.
+            let ku = if input.subject_key.is_rsa() {
+                ca_ku | KU_KEY_ENCIPHERMENT
+            } else {
+                ca_ku
+            };
+            exts.push(key_usage(ku));
             (true, true)
         }
         Profile::Server | Profile::Client | Profile::DualPurpose => {

@@ -150,6 +150,12 @@ pub fn key_algorithm(
 ) -> Result<pki::KeyAlgorithm> {
     let name = name.unwrap_or("rsa");
     let bits = key_size.unwrap_or(default_rsa);
+    if name.trim().eq_ignore_ascii_case("rsa") && !RSA_SIZES.contains(&bits) {
+        return Err(Error::validation(
+            "key_size",
+            "RSA key_size must be 2048, 3072, 4096 or 8192",
+        ));
+    }
     let alg = pki::KeyAlgorithm::parse(name, bits).map_err(|_| {
         Error::validation(
             "key_algorithm",
@@ -158,12 +164,6 @@ pub fn key_algorithm(
             ),
         )
     })?;
-    if alg.is_rsa() && !RSA_SIZES.contains(&bits) {
-        return Err(Error::validation(
-            "key_size",
-            "RSA key_size must be 2048, 3072, 4096 or 8192",
-        ));
-    }
     Ok(alg)
 }
 
@@ -461,9 +461,11 @@ pub async fn chain(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<
 pub async fn children(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<CaOut>> {
     load_for(state, caller, id, Action::Read).await?;
     let mut c = state.db.read().await?;
+    let subject = caller.authz_subject();
     Ok(store::cas::children(&mut c, id)
         .await?
         .into_iter()
+        .filter(|child| authz::allows(&subject, &owner(child), Action::Read))
         .map(CaOut::from)
         .collect())
 }

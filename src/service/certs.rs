@@ -342,7 +342,7 @@ pub async fn issue(
     base_url: &str,
 ) -> Result<CertOut> {
     let ca = &req.ca;
-    if !ca.allow_leaf_certs && req.cert_type != CertType::Ca {
+    if !ca.allow_leaf_certs {
         return Err(Error::BadRequest(format!(
             "CA '{}' does not allow leaf certificates",
             ca.name
@@ -356,20 +356,33 @@ pub async fn issue(
     }
     let (not_before, not_after) =
         signing::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
-    service_accounts::enforce(
-        state,
-        caller,
-        &policy::Request {
-            ca_id: ca.id,
-            certificate_type: req.cert_type.as_str(),
-            valid_days: req.days,
-            common_name: &req.common_name,
-            dns: &req.sans.dns,
-            ips: &req.sans.ips,
-            emails: &req.sans.emails,
-        },
-    )
-    .await?;
+    // The policy judges every common name involved: the `common_name` field and
+    // each CN the subject written into the certificate carries.
+    let subject_cns: Vec<&str> = req
+        .subject
+        .attributes()
+        .iter()
+        .filter(|a| a.key() == "CN")
+        .map(|a| a.value())
+        .collect();
+    for cn in std::iter::once(req.common_name.as_str())
+        .chain(subject_cns.into_iter().filter(|cn| *cn != req.common_name))
+    {
+        service_accounts::enforce(
+            state,
+            caller,
+            &policy::Request {
+                ca_id: ca.id,
+                certificate_type: req.cert_type.as_str(),
+                valid_days: req.days,
+                common_name: cn,
+                dns: &req.sans.dns,
+                ips: &req.sans.ips,
+                emails: &req.sans.emails,
+            },
+        )
+        .await?;
+    }
     let (crl_url, ca_issuers_url) = signing::public_urls(base_url, ca);
     let issuer = signing::issuer(state, ca).await?;
     let pooled = req.new_key.and_then(|alg| state.key_pool.take(alg));

@@ -121,11 +121,25 @@ pub fn public_urls(base_url: &str, ca: &CaRow) -> (String, String) {
         .as_deref()
         .unwrap_or(base_url)
         .trim_end_matches('/');
-    let slug = slug(&ca.name, ca.id);
+    // Slugs keep non-ASCII letters; URLs in certificates must be ASCII.
+    let slug = percent_encode(&slug(&ca.name, ca.id));
     (
         format!("{base}/crl/{slug}"),
         format!("{base}/ca/{slug}.crt"),
     )
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Whole days between two instants, rounded up (what `valid_days` reports).
@@ -160,6 +174,12 @@ mod tests {
         assert_eq!(slug("  Weird__Name--é!! ", 7), "weird-name-é-7");
         assert_eq!(slug("a/../b", 1), "ab-1");
         assert_eq!(slug("!!!", 2), "-2");
+    }
+
+    #[test]
+    fn urls_in_certificates_are_ascii() {
+        assert_eq!(percent_encode("zürich-ca-4"), "z%C3%BCrich-ca-4");
+        assert_eq!(percent_encode("plain-ca-1"), "plain-ca-1");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod conventions;
 mod orgs;
+mod regressions;
 mod renew;
 mod service_accounts;
 mod users;
