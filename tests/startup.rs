@@ -301,3 +301,125 @@ fn keys_are_encrypted_at_rest_checked_at_start_and_rotated() {
     let (ready, _) = start_and_collect(dir.path(), &url, Some(FERNET_A));
     assert!(!ready, "the old key no longer opens the keys");
 }
+
+/// A full session at DEBUG level: no password, token, secret or private key reaches the log.
+#[test]
+fn no_secret_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let secret_key = "log-test-secret-key-0123456789-abcdefghij";
+    let pepper = "log-test-pepper-0123456789-abcdefghijklmn";
+    let fernet = FERNET_A;
+    let mut child = fastpki(dir.path())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:///{}/l.db", dir.path().display()),
+        )
+        .env("LOG_LEVEL", "TRACE")
+        .env("SECRET_KEY", secret_key)
+        .env("SERVICE_ACCOUNT_TOKEN_PEPPER", pepper)
+        .env("PRIVATE_KEY_ENCRYPTION_KEY", fernet)
+        .env("BCRYPT_COST", "4")
+        .env("KEY_POOL_SIZE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_ready(port));
+    let password = "a-very-secret-password-42";
+    let mut secrets: Vec<String> = vec![
+        secret_key.into(),
+        pepper.into(),
+        fernet.into(),
+        password.into(),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let base = format!("http://127.0.0.1:{port}/api/v1");
+        let c = reqwest::Client::new();
+        let body = serde_json::json!({"username": "root", "email": "r@example.com", "password": password, "role": "superuser"});
+        c.post(format!("{base}/users/")).json(&body).send().await.unwrap();
+        let _ = c.post(format!("{base}/auth/token")).form(&[("username", "root"), ("password", "wrong-password-xyz")]).send().await;
+        let t: serde_json::Value =
+            c.post(format!("{base}/auth/token")).form(&[("username", "root"), ("password", password)]).send().await.unwrap().json().await.unwrap();
+        let token = t["access_token"].as_str().unwrap().to_string();
+        let refresh = t["refresh_token"].as_str().unwrap().to_string();
+        secrets.push(token.clone());
+        secrets.push(refresh.clone());
+        let ca: serde_json::Value = c
+            .post(format!("{base}/cas/"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "L", "subject_dn": "CN=L", "key_algorithm": "ecdsa-p256"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let cert: serde_json::Value = c
+            .post(format!("{base}/certificates/?ca_id={}", ca["id"]))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"common_name": "l.example.com", "certificate_type": "server", "key_algorithm": "ecdsa-p256"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key_body = cert["private_key"].as_str().unwrap().lines().nth(1).unwrap().to_string();
+        secrets.push(key_body);
+        let sa: serde_json::Value = c
+            .post(format!("{base}/service-accounts/"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "bot"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let t: serde_json::Value = c
+            .post(format!("{base}/service-accounts/{}/tokens", sa["id"]))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sa_token = t["token"].as_str().unwrap().to_string();
+        secrets.push(sa_token.clone());
+        let _ = c.get(format!("{base}/cas/{}", ca["id"])).bearer_auth(&sa_token).send().await;
+        let _ = c.get(format!("{base}/cas/{}/private-key", ca["id"])).bearer_auth(&token).send().await;
+        let _ = c.post(format!("{base}/auth/refresh")).json(&serde_json::json!({"refresh_token": refresh})).send().await;
+        let _ = c.get(format!("{base}/users/me?token={token}")).send().await;
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains("FastPKI is listening"),
+        "the log was captured: {log}"
+    );
+    assert!(
+        log.lines().count() > 20,
+        "TRACE logging produced a real log"
+    );
+    for s in &secrets {
+        assert!(
+            !log.contains(s.as_str()),
+            "a secret reached the log: {}…",
+            &s[..8.min(s.len())]
+        );
+    }
+    // SQL text may name columns at TRACE level; values (hashes, keys) must never appear.
+    for marker in ["PRIVATE KEY-----", "$2b$"] {
+        assert!(!log.contains(marker), "{marker} reached the log");
+    }
+}
