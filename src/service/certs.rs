@@ -902,3 +902,77 @@ pub async fn renew(
     };
     issue(state, caller, req, base_url).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, not_after: chrono::DateTime<Utc>) -> CertRow {
+        CertRow {
+            id: 1,
+            common_name: "x".into(),
+            subject_dn: "CN=x".into(),
+            certificate_type: "server".into(),
+            key_algorithm: "ed25519".into(),
+            key_size: 256,
+            valid_days: 1,
+            status: status.into(),
+            certificate: String::new(),
+            private_key: None,
+            key_origin: "server".into(),
+            serial_number: "01".into(),
+            not_before: store::ts(not_after - chrono::Duration::days(1)),
+            not_after: store::ts(not_after),
+            san_dns_names: "[]".into(),
+            san_ip_addresses: "[]".into(),
+            san_email_addresses: "[]".into(),
+            revoked_at: None,
+            revocation_reason: None,
+            revocation_reason_code: None,
+            issuer_id: 1,
+            organization_id: None,
+            created_by_user_id: None,
+            created_by_service_account_id: None,
+            renewed_from_id: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn status_reads_expired_once_not_after_passes() {
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        let future = Utc::now() + chrono::Duration::days(1);
+        assert_eq!(effective_status(&row("valid", past)), "expired");
+        assert_eq!(effective_status(&row("valid", future)), "valid");
+        assert_eq!(effective_status(&row("revoked", past)), "revoked");
+    }
+
+    #[test]
+    fn san_defaults_and_rules() {
+        let none = RequestedNames::default();
+        let s = effective_sans(CertType::Server, Some("api.example.com"), none.clone()).unwrap();
+        assert_eq!(s.dns, vec!["api.example.com"]);
+        let s = effective_sans(CertType::Server, Some("10.0.0.1"), none.clone()).unwrap();
+        assert_eq!(s.ips, vec!["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        let s = effective_sans(CertType::Client, Some("alice@example.com"), none.clone()).unwrap();
+        assert_eq!(s.emails, vec!["alice@example.com"]);
+        let s = effective_sans(CertType::Client, Some("alice"), none.clone()).unwrap();
+        assert!(s.is_empty());
+        let emails = RequestedNames {
+            emails: vec!["a@example.com".into()],
+            ..Default::default()
+        };
+        assert!(effective_sans(CertType::Server, Some("x.example.com"), emails).is_err());
+        let dns = RequestedNames {
+            dns: vec!["x.example.com".into()],
+            ..Default::default()
+        };
+        assert!(effective_sans(CertType::Client, Some("x"), dns).is_err());
+        let bad_ip = RequestedNames {
+            ips: vec!["10.0.0.300".into()],
+            ..Default::default()
+        };
+        assert!(effective_sans(CertType::Server, Some("x.example.com"), bad_ip).is_err());
+    }
+}
