@@ -287,7 +287,7 @@ pub async fn create(
         None => None,
     };
     let path_len_u8 = path_length.map(|p| p as u8);
-    let subject_for_issue = subject.clone();
+    let subject_for_issue = signing::canonical_subject(&subject)?;
     let crl_days = state.settings.crl_validity_days;
     let (key_pem, cert, empty_crl) = cpu(state, move || {
         let key = pki::PrivateKey::generate(alg)?;

@@ -388,7 +388,7 @@ pub async fn issue(
     let pooled = req.new_key.and_then(|alg| state.key_pool.take(alg));
     let profile = req.cert_type.profile();
     let (subject, sans, csr_key, new_key) = (
-        req.subject.clone(),
+        signing::canonical_subject(&req.subject)?,
         req.sans.clone(),
         req.csr_key.clone(),
         req.new_key,
