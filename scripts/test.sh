@@ -29,5 +29,5 @@ echo "== the published Python client (pip install fastpki==0.4.0) against the se
 
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
     echo "== HTTP tests (PostgreSQL)"
-    cargo test --test api
+    cargo test --test api --test crash
 fi
