@@ -19,7 +19,7 @@ fn free_port() -> u16 {
 }
 
 fn start(dir: &std::path::Path, url: &str, port: u16) -> Child {
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -44,6 +44,8 @@ fn start(dir: &std::path::Path, url: &str, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
