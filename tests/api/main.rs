@@ -3,7 +3,13 @@
 
 mod audit;
 mod auth;
+mod cas;
+mod certs;
 mod common;
 mod conventions;
+mod export;
+mod interop;
 mod orgs;
+mod pki_matrix;
+mod public;
 mod users;
