@@ -423,14 +423,21 @@ async fn pkilint_every_profile_and_key_algorithm() {
     };
     let mut cabf = Vec::new();
     for (name, alg) in algorithms() {
+        // Published on a public name, as a deployment would (the test server's
+        // 127.0.0.1 is an "internal name" to the CA/B Forum linter).
+        let public = json!({"crl_base_url": "http://pki.example.com"});
         let root = s
-            .create_ca(a, &format!("Lint Root {name}"), merged(alg.clone(), json!({"path_length": 2})))
+            .create_ca(
+                a,
+                &format!("Lint Root {name}"),
+                merged(merged(alg.clone(), public.clone()), json!({"path_length": 2})),
+            )
             .await;
         let inter = s
             .create_ca(
                 a,
                 &format!("Lint Inter {name}"),
-                merged(alg.clone(), json!({"parent_ca_id": id(&root)})),
+                merged(merged(alg.clone(), public), json!({"parent_ca_id": id(&root)})),
             )
             .await;
         let ca_id = id(&inter);
