@@ -34,7 +34,9 @@ fn id(v: &Value) -> i64 {
 /// `subject=...` / `issuer=...` of a certificate without the prefix.
 fn name_of(pem: &str, which: &str) -> String {
     let line = x509_field(pem, &format!("-{which}"));
-    line.split_once('=').map(|(_, n)| n.trim().to_string()).unwrap()
+    line.split_once('=')
+        .map(|(_, n)| n.trim().to_string())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -79,7 +81,10 @@ async fn create_root_returns_the_ca_and_its_key_once() {
     // The certificate: self-signed, CA:TRUE with the path length, critical key usage, SKI.
     assert_eq!(name_of(cert, "subject"), name_of(cert, "issuer"));
     let text = x509_text(cert);
-    assert!(text.contains("X509v3 Basic Constraints: critical"), "{text}");
+    assert!(
+        text.contains("X509v3 Basic Constraints: critical"),
+        "{text}"
+    );
     assert!(
         text_section(&text, "X509v3 Basic Constraints").contains("CA:TRUE, pathlen:1"),
         "{text}"
@@ -95,7 +100,10 @@ async fn create_root_returns_the_ca_and_its_key_once() {
 
     // Never again without asking for it.
     let ca_id = id(&v);
-    let one = expect(s.get(&format!("/cas/{ca_id}"), Some(&w.admin_a.1)).await, 200);
+    let one = expect(
+        s.get(&format!("/cas/{ca_id}"), Some(&w.admin_a.1)).await,
+        200,
+    );
     assert!(one.get("private_key").is_none(), "{one}");
     assert_eq!(one["certificate"], v["certificate"]);
     let list = expect(s.get("/cas/", Some(&w.admin_a.1)).await, 200);
@@ -104,7 +112,12 @@ async fn create_root_returns_the_ca_and_its_key_once() {
             .await,
         200,
     );
-    for entry in list.as_array().unwrap().iter().chain(chain.as_array().unwrap()) {
+    for entry in list
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(chain.as_array().unwrap())
+    {
         assert!(entry.get("private_key").is_none(), "{entry}");
     }
     let audit = s.audit_for(&w.root, "ca_create", ca_id).await;
@@ -118,10 +131,30 @@ async fn every_key_algorithm_and_the_rsa_default() {
     let s = Server::start().await;
     let root = s.bootstrap().await;
     let cases = [
-        (json!({"key_algorithm": "rsa", "key_size": 2048}), "rsa", 2048, "rsaEncryption"),
-        (json!({"key_algorithm": "ecdsa-p256"}), "ecdsa-p256", 256, "P-256"),
-        (json!({"key_algorithm": "ecdsa-p384"}), "ecdsa-p384", 384, "P-384"),
-        (json!({"key_algorithm": "ed25519"}), "ed25519", 256, "ED25519"),
+        (
+            json!({"key_algorithm": "rsa", "key_size": 2048}),
+            "rsa",
+            2048,
+            "rsaEncryption",
+        ),
+        (
+            json!({"key_algorithm": "ecdsa-p256"}),
+            "ecdsa-p256",
+            256,
+            "P-256",
+        ),
+        (
+            json!({"key_algorithm": "ecdsa-p384"}),
+            "ecdsa-p384",
+            384,
+            "P-384",
+        ),
+        (
+            json!({"key_algorithm": "ed25519"}),
+            "ed25519",
+            256,
+            "ED25519",
+        ),
         // Neither given: RSA of CA_KEY_SIZE (2048 in these tests).
         (json!({"key_algorithm": null}), "rsa", 2048, "rsaEncryption"),
     ];
@@ -174,8 +207,12 @@ async fn malformed_input_is_refused_never_500() {
         &format!("CN={}", "x".repeat(65)),
     ] {
         let v = expect(
-            s.post("/cas/", Some(&root), ca_body("Bad DN", json!({"subject_dn": dn})))
-                .await,
+            s.post(
+                "/cas/",
+                Some(&root),
+                ca_body("Bad DN", json!({"subject_dn": dn})),
+            )
+            .await,
             400,
         );
         assert!(v["detail"].is_string(), "{dn:?} -> {v}");
@@ -286,7 +323,10 @@ async fn intermediate_path_length_and_leaf_rules() {
         s.post(
             "/cas/",
             Some(a),
-            ca_body("Too Long", json!({"parent_ca_id": root_id, "path_length": 2})),
+            ca_body(
+                "Too Long",
+                json!({"parent_ca_id": root_id, "path_length": 2}),
+            ),
         )
         .await,
         400,
@@ -447,12 +487,8 @@ async fn who_may_create_a_ca() {
     assert_eq!(by_maker["organization_id"], w.org_a);
     assert_eq!(by_maker["created_by_user_id"], maker_id);
     // The flag also lets it create under its organization's CAs, not another's.
-    s.create_ca(
-        &maker,
-        "Maker Sub",
-        json!({"parent_ca_id": id(&by_admin)}),
-    )
-    .await;
+    s.create_ca(&maker, "Maker Sub", json!({"parent_ca_id": id(&by_admin)}))
+        .await;
     let (_, maker_b) = s
         .create_user(
             &w.root,
@@ -494,7 +530,13 @@ async fn who_may_create_a_ca() {
             json!({"can_create_ca": true}),
         )
         .await;
-    for token in [&w.user_a.1, &w.user_b.1, &w.orphan.1, &lone_admin, &lone_maker] {
+    for token in [
+        &w.user_a.1,
+        &w.user_b.1,
+        &w.orphan.1,
+        &lone_admin,
+        &lone_maker,
+    ] {
         expect(
             s.post("/cas/", Some(token), ca_body("Nope", json!({})))
                 .await,
@@ -548,7 +590,10 @@ async fn lists_are_scoped_and_paginated() {
         async move { s.get(&path, Some(&root)).await }
     };
     assert_eq!(ids(&expect(page("limit=2").await, 200)), vec![r, a1]);
-    assert_eq!(ids(&expect(page("skip=2&limit=2").await, 200)), vec![a2, b1]);
+    assert_eq!(
+        ids(&expect(page("skip=2&limit=2").await, 200)),
+        vec![a2, b1]
+    );
     assert_eq!(ids(&expect(page("skip=4").await, 200)), Vec::<i64>::new());
     for bad in ["limit=0", "limit=1001", "skip=-1", "limit=abc"] {
         expect(page(bad).await, 422);
@@ -593,7 +638,11 @@ async fn read_and_private_key() {
         expect(s.get(&key_path, Some(token)).await, 403);
     }
     expect(s.get(&key_path, None).await, 401);
-    assert!(s.audit_for(&w.root, "ca_export_private_key", ca_id).await.is_empty());
+    assert!(
+        s.audit_for(&w.root, "ca_export_private_key", ca_id)
+            .await
+            .is_empty()
+    );
     for (token, who) in [
         (&w.admin_a.1, "admin_a"),
         (&exporter, "exporter"),
@@ -609,7 +658,9 @@ async fn read_and_private_key() {
         );
     }
     assert_eq!(
-        s.audit_for(&w.root, "ca_export_private_key", ca_id).await.len(),
+        s.audit_for(&w.root, "ca_export_private_key", ca_id)
+            .await
+            .len(),
         3
     );
 }
@@ -636,7 +687,10 @@ async fn chain_goes_up_to_the_root_and_children_are_direct() {
         get_ids(format!("/cas/{issuing}/chain")).await,
         vec![issuing, inter, root]
     );
-    assert_eq!(get_ids(format!("/cas/{inter}/chain")).await, vec![inter, root]);
+    assert_eq!(
+        get_ids(format!("/cas/{inter}/chain")).await,
+        vec![inter, root]
+    );
     assert_eq!(get_ids(format!("/cas/{root}/chain")).await, vec![root]);
     assert_eq!(get_ids(format!("/cas/{root}/children")).await, vec![inter]);
     assert_eq!(
@@ -679,7 +733,9 @@ async fn superuser_adopts_organization_less_cas() {
     let c1a = id(&s.create_ca(su, "C1a", json!({"parent_ca_id": c1})).await);
     let cb = id(&s.create_ca(su, "CB", json!({"parent_ca_id": r})).await);
     let d = id(&s.create_ca(su, "D", json!({"parent_ca_id": cb})).await);
-    let c1_leaf = id(&s.issue(su, c1a, "c1a.example.com", "server", json!({})).await);
+    let c1_leaf = id(&s
+        .issue(su, c1a, "c1a.example.com", "server", json!({}))
+        .await);
     let d_leaf = id(&s.issue(su, d, "d.example.com", "server", json!({})).await);
     let r_sub = id(&s.issue(su, r, "R Sub", "ca", json!({})).await);
 
@@ -700,8 +756,12 @@ async fn superuser_adopts_organization_less_cas() {
         );
     }
     expect(
-        s.patch(&format!("/cas/{r}"), None, json!({"organization_id": w.org_a}))
-            .await,
+        s.patch(
+            &format!("/cas/{r}"),
+            None,
+            json!({"organization_id": w.org_a}),
+        )
+        .await,
         401,
     );
     expect(adopt(r, json!({"organization_id": 999_999})).await, 400);
@@ -718,7 +778,9 @@ async fn superuser_adopts_organization_less_cas() {
     assert_eq!(v["organization_id"], w.org_b);
     let org_of = |ca: i64| {
         let s = &s;
-        async move { expect(s.get(&format!("/cas/{ca}"), Some(su)).await, 200)["organization_id"].clone() }
+        async move {
+            expect(s.get(&format!("/cas/{ca}"), Some(su)).await, 200)["organization_id"].clone()
+        }
     };
     let cert_org_of = |cert: i64| {
         let s = &s;
@@ -744,7 +806,11 @@ async fn superuser_adopts_organization_less_cas() {
         assert_eq!(org_of(ca).await, json!(w.org_a), "CA {ca}");
     }
     assert_eq!(org_of(cb).await, json!(w.org_b));
-    assert_eq!(org_of(d).await, Value::Null, "below another organization's CA");
+    assert_eq!(
+        org_of(d).await,
+        Value::Null,
+        "below another organization's CA"
+    );
     assert_eq!(cert_org_of(c1_leaf).await, json!(w.org_a));
     assert_eq!(cert_org_of(r_sub).await, json!(w.org_a));
     assert_eq!(cert_org_of(d_leaf).await, Value::Null);
@@ -768,8 +834,12 @@ async fn delete_refuses_parents_and_takes_the_certificates() {
     let a = &w.admin_a.1;
     let root = id(&s.create_ca(a, "Root", json!({})).await);
     let child = id(&s.create_ca(a, "Child", json!({"parent_ca_id": root})).await);
-    let leaf = id(&s.issue(a, child, "leaf.example.com", "server", json!({})).await);
-    let revoked = id(&s.issue(a, child, "gone.example.com", "server", json!({})).await);
+    let leaf = id(&s
+        .issue(a, child, "leaf.example.com", "server", json!({}))
+        .await);
+    let revoked = id(&s
+        .issue(a, child, "gone.example.com", "server", json!({}))
+        .await);
     expect(
         s.post(
             &format!("/certificates/{revoked}/revoke"),
@@ -800,7 +870,10 @@ async fn delete_refuses_parents_and_takes_the_certificates() {
     expect(s.delete("/cas/999999", Some(a)).await, 404);
     expect(s.delete("/cas/abc", Some(a)).await, 422);
     // The flag is enough; the certificates go with the CA.
-    let v = expect(s.delete(&format!("/cas/{child}"), Some(&deleter)).await, 204);
+    let v = expect(
+        s.delete(&format!("/cas/{child}"), Some(&deleter)).await,
+        204,
+    );
     assert_eq!(v, Value::Null);
     expect(s.get(&format!("/cas/{child}"), Some(a)).await, 404);
     for cert in [leaf, revoked] {

@@ -365,7 +365,10 @@ impl Raw {
 impl Server {
     /// Creates a CA (201 expected) from `ca_body(name, extra)`.
     pub async fn create_ca(&self, token: &str, name: &str, extra: Value) -> Value {
-        expect(self.post("/cas/", Some(token), ca_body(name, extra)).await, 201)
+        expect(
+            self.post("/cas/", Some(token), ca_body(name, extra)).await,
+            201,
+        )
     }
 
     /// Issues a certificate (201 expected) from `cert_body(cn, cert_type, extra)`.
@@ -544,7 +547,9 @@ pub fn cert_public_key(pem: &str) -> String {
 pub fn key_public_key(key_pem: &str) -> String {
     let f = Files::new();
     let p = f.write("k.pem", key_pem);
-    openssl_ok(&["pkey", "-in", &p, "-pubout"]).trim().to_string()
+    openssl_ok(&["pkey", "-in", &p, "-pubout"])
+        .trim()
+        .to_string()
 }
 
 /// The PEM blocks (`-----BEGIN ...` to `-----END ...-----`) of a text.

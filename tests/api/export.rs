@@ -12,7 +12,12 @@ fn id(v: &Value) -> i64 {
 /// Asserts a successful PEM download named `filename`; returns its text.
 #[track_caller]
 fn download(raw: &Raw, filename: &str) -> String {
-    assert_eq!(raw.status.as_u16(), 200, "{}", String::from_utf8_lossy(&raw.body));
+    assert_eq!(
+        raw.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&raw.body)
+    );
     assert_eq!(raw.header("content-type"), "application/x-pem-file");
     assert_eq!(
         raw.header("content-disposition"),
@@ -73,17 +78,27 @@ async fn downloads_names_types_and_chain_order() {
     let (ca_id, leaf_id) = (id(&t.issuing), id(&t.leaf));
 
     let pem = download(
-        &s.raw(&format!("/export/ca/{ca_id}/certificate"), Some(&w.user_a.1))
-            .await,
+        &s.raw(
+            &format!("/export/ca/{ca_id}/certificate"),
+            Some(&w.user_a.1),
+        )
+        .await,
         &format!("ca_{ca_id}_certificate.pem"),
     );
-    assert_eq!(pem.trim(), t.issuing["certificate"].as_str().unwrap().trim());
+    assert_eq!(
+        pem.trim(),
+        t.issuing["certificate"].as_str().unwrap().trim()
+    );
 
     let key = download(
-        &s.raw(&format!("/export/ca/{ca_id}/private-key"), Some(a)).await,
+        &s.raw(&format!("/export/ca/{ca_id}/private-key"), Some(a))
+            .await,
         &format!("ca_{ca_id}_private_key.pem"),
     );
-    assert_eq!(key.trim(), t.issuing["private_key"].as_str().unwrap().trim());
+    assert_eq!(
+        key.trim(),
+        t.issuing["private_key"].as_str().unwrap().trim()
+    );
     assert_eq!(
         key_public_key(&key),
         cert_public_key(t.issuing["certificate"].as_str().unwrap())
@@ -97,16 +112,22 @@ async fn downloads_names_types_and_chain_order() {
     assert_eq!(pem.trim(), t.leaf["certificate"].as_str().unwrap().trim());
 
     let key = download(
-        &s.raw(&format!("/export/certificate/{leaf_id}/private-key"), Some(a))
-            .await,
+        &s.raw(
+            &format!("/export/certificate/{leaf_id}/private-key"),
+            Some(a),
+        )
+        .await,
         &format!("certificate_{leaf_id}_private_key.pem"),
     );
     assert_eq!(key.trim(), t.leaf["private_key"].as_str().unwrap().trim());
 
     // The chain: the certificate, then each CA up to the root.
     let chain = download(
-        &s.raw(&format!("/export/certificate/{leaf_id}/chain"), Some(&w.user_a.1))
-            .await,
+        &s.raw(
+            &format!("/export/certificate/{leaf_id}/chain"),
+            Some(&w.user_a.1),
+        )
+        .await,
         &format!("certificate_{leaf_id}_chain.pem"),
     );
     let blocks = pem_blocks(&chain);
@@ -134,15 +155,16 @@ async fn downloads_names_types_and_chain_order() {
         );
     }
     // A certificate issued by a root: itself and the root.
-    let direct = s
-        .create_ca(a, "Direct Root", json!({}))
-        .await;
+    let direct = s.create_ca(a, "Direct Root", json!({})).await;
     let direct_leaf = s
         .issue(a, id(&direct), "direct.example.com", "client", json!({}))
         .await;
     let chain = download(
-        &s.raw(&format!("/export/certificate/{}/chain", id(&direct_leaf)), Some(a))
-            .await,
+        &s.raw(
+            &format!("/export/certificate/{}/chain", id(&direct_leaf)),
+            Some(a),
+        )
+        .await,
         &format!("certificate_{}_chain.pem", id(&direct_leaf)),
     );
     assert_eq!(pem_blocks(&chain).len(), 2);
@@ -182,7 +204,11 @@ async fn who_may_download_what() {
         format!("/export/certificate/{leaf_id}/chain"),
     ];
     let keys = [
-        (format!("/export/ca/{ca_id}/private-key"), "ca_export_private_key", ca_id),
+        (
+            format!("/export/ca/{ca_id}/private-key"),
+            "ca_export_private_key",
+            ca_id,
+        ),
         (
             format!("/export/certificate/{leaf_id}/private-key"),
             "cert_export_private_key",
@@ -212,7 +238,10 @@ async fn who_may_download_what() {
             assert!(r.text().contains("PRIVATE KEY"));
             assert_eq!(r.header("cache-control"), "no-store");
             let audit = s.audit_for(&w.root, action, *resource).await;
-            assert!(audit.iter().any(|e| e["username"] == who), "{who}: {audit:?}");
+            assert!(
+                audit.iter().any(|e| e["username"] == who),
+                "{who}: {audit:?}"
+            );
         }
         assert_eq!(s.audit_for(&w.root, action, *resource).await.len(), 3);
     }
@@ -240,7 +269,10 @@ async fn who_may_download_what() {
         assert_eq!(s.raw(path, Some(&w.root)).await.status, 422, "{path}");
     }
     let r = s
-        .raw(&format!("/export/certificate/{}/private-key", id(&no_key)), Some(a))
+        .raw(
+            &format!("/export/certificate/{}/private-key", id(&no_key)),
+            Some(a),
+        )
         .await;
     assert_eq!(r.status, 404);
     assert!(

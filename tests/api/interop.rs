@@ -64,7 +64,13 @@ async fn strict_chain_and_crl_checking_with_openssl() {
         )
         .await;
     let good = s
-        .issue(a, id(&inter), "good.example.com", "server", json!({"key_algorithm": "ecdsa-p384"}))
+        .issue(
+            a,
+            id(&inter),
+            "good.example.com",
+            "server",
+            json!({"key_algorithm": "ecdsa-p384"}),
+        )
         .await;
     let bad = s
         .issue(a, id(&inter), "bad.example.com", "dual_purpose", json!({}))
@@ -82,14 +88,28 @@ async fn strict_chain_and_crl_checking_with_openssl() {
     let root_file = f.write("root.pem", &blocks[2]);
     let bad_file = f.write("bad.pem", pem(&bad));
     let out = openssl_ok(&[
-        "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", &root_file, "-untrusted",
-        &inter_file, &leaf,
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        &root_file,
+        "-untrusted",
+        &inter_file,
+        &leaf,
     ]);
     assert!(out.contains(": OK"), "{out}");
     for purpose in ["sslserver", "sslclient"] {
         let out = openssl_ok(&[
-            "verify", "-x509_strict", "-purpose", purpose, "-CAfile", &root_file, "-untrusted",
-            &inter_file, &bad_file,
+            "verify",
+            "-x509_strict",
+            "-purpose",
+            purpose,
+            "-CAfile",
+            &root_file,
+            "-untrusted",
+            &inter_file,
+            &bad_file,
         ]);
         assert!(out.contains(": OK"), "{out}");
     }
@@ -109,14 +129,36 @@ async fn strict_chain_and_crl_checking_with_openssl() {
     );
     let leaf_cdp = uri_in(pem(&good), "X509v3 CRL Distribution Points");
     let inter_cdp = uri_in(pem(&inter), "X509v3 CRL Distribution Points");
-    assert_eq!(leaf_cdp, format!("{}/crl/interop-inter-{}", s.base, id(&inter)));
-    assert_eq!(inter_cdp, format!("{}/crl/interop-root-{}", s.base, id(&root)));
+    assert_eq!(
+        leaf_cdp,
+        format!("{}/crl/interop-inter-{}", s.base, id(&inter))
+    );
+    assert_eq!(
+        inter_cdp,
+        format!("{}/crl/interop-root-{}", s.base, id(&root))
+    );
     let inter_crl_der = f.write("inter.crl.der", fetch(&s, &leaf_cdp).await);
     let root_crl_der = f.write("root.crl.der", fetch(&s, &inter_cdp).await);
     let inter_crl = f.path("inter.crl");
     let root_crl = f.path("root.crl");
-    openssl_ok(&["crl", "-inform", "DER", "-in", &inter_crl_der, "-out", &inter_crl]);
-    openssl_ok(&["crl", "-inform", "DER", "-in", &root_crl_der, "-out", &root_crl]);
+    openssl_ok(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        &inter_crl_der,
+        "-out",
+        &inter_crl,
+    ]);
+    openssl_ok(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        &root_crl_der,
+        "-out",
+        &root_crl,
+    ]);
     // The AIA caIssuers URL serves the issuer's certificate (DER).
     let aia = uri_in(pem(&good), "Authority Information Access");
     let issuer_der = f.write("issuer.der", fetch(&s, &aia).await);
@@ -124,7 +166,10 @@ async fn strict_chain_and_crl_checking_with_openssl() {
     assert_eq!(issuer_pem.trim(), pem(&inter).trim());
 
     // Each CRL verifies against its issuer, and not against the other CA.
-    for (crl, ca, other) in [(&inter_crl, &inter_file, &root_file), (&root_crl, &root_file, &inter_file)] {
+    for (crl, ca, other) in [
+        (&inter_crl, &inter_file, &root_file),
+        (&root_crl, &root_file, &inter_file),
+    ] {
         let out = openssl_ok(&["crl", "-in", crl, "-CAfile", ca, "-noout", "-verify"]);
         assert!(out.contains("verify OK"), "{out}");
         let (ok, out) = openssl(&["crl", "-in", crl, "-CAfile", other, "-noout", "-verify"]);
@@ -132,8 +177,18 @@ async fn strict_chain_and_crl_checking_with_openssl() {
     }
     let with_crls = |cert: &str| {
         openssl(&[
-            "verify", "-x509_strict", "-crl_check_all", "-CRLfile", &root_crl, "-CRLfile",
-            &inter_crl, "-CAfile", &root_file, "-untrusted", &inter_file, cert,
+            "verify",
+            "-x509_strict",
+            "-crl_check_all",
+            "-CRLfile",
+            &root_crl,
+            "-CRLfile",
+            &inter_crl,
+            "-CAfile",
+            &root_file,
+            "-untrusted",
+            &inter_file,
+            cert,
         ])
     };
     let (ok, out) = with_crls(&leaf);
@@ -141,6 +196,113 @@ async fn strict_chain_and_crl_checking_with_openssl() {
     let (ok, out) = with_crls(&bad_file);
     assert!(!ok, "{out}");
     assert!(out.contains("certificate revoked"), "{out}");
+}
+
+/// root -> intermediate -> server leaf with the given key algorithms; a second
+/// leaf revoked; strict verification with both CRLs, and each CRL's signature.
+async fn verify_with_algorithms(s: &Server, a: &str, label: &str, algs: [Value; 3]) {
+    let [root_alg, inter_alg, leaf_alg] = algs;
+    let root = s
+        .create_ca(
+            a,
+            &format!("{label} Root"),
+            merged(root_alg, json!({"path_length": 1})),
+        )
+        .await;
+    let inter = s
+        .create_ca(
+            a,
+            &format!("{label} Inter"),
+            merged(inter_alg, json!({"parent_ca_id": id(&root)})),
+        )
+        .await;
+    let good = s
+        .issue(
+            a,
+            id(&inter),
+            "good.example.com",
+            "server",
+            leaf_alg.clone(),
+        )
+        .await;
+    let gone = s
+        .issue(a, id(&inter), "gone.example.com", "server", leaf_alg)
+        .await;
+    expect(
+        s.post(
+            &format!("/certificates/{}/revoke", id(&gone)),
+            Some(a),
+            json!({"reason": "superseded"}),
+        )
+        .await,
+        200,
+    );
+    let f = Files::new();
+    let root_file = f.write("root.pem", pem(&root));
+    let inter_file = f.write("inter.pem", pem(&inter));
+    let good_file = f.write("good.pem", pem(&good));
+    let gone_file = f.write("gone.pem", pem(&gone));
+    let crl = |ca: &Value, name: &str| {
+        let path = format!("/crl/{}-{}.pem", name, id(ca));
+        async move {
+            let r = s.raw(&path, None).await;
+            assert_eq!(r.status, 200, "{path}");
+            r.body
+        }
+    };
+    let slug = label.to_lowercase().replace(' ', "-");
+    let root_crl = f.write("root.crl", crl(&root, &format!("{slug}-root")).await);
+    let inter_crl = f.write("inter.crl", crl(&inter, &format!("{slug}-inter")).await);
+    for (crl, ca) in [(&root_crl, &root_file), (&inter_crl, &inter_file)] {
+        let out = openssl_ok(&["crl", "-in", crl, "-CAfile", ca, "-noout", "-verify"]);
+        assert!(out.contains("verify OK"), "{label}: {out}");
+    }
+    let verify = |cert: &str| {
+        openssl(&[
+            "verify",
+            "-x509_strict",
+            "-purpose",
+            "sslserver",
+            "-crl_check_all",
+            "-CRLfile",
+            &root_crl,
+            "-CRLfile",
+            &inter_crl,
+            "-CAfile",
+            &root_file,
+            "-untrusted",
+            &inter_file,
+            cert,
+        ])
+    };
+    let (ok, out) = verify(&good_file);
+    assert!(ok && out.contains(": OK"), "{label}: {out}");
+    let (ok, out) = verify(&gone_file);
+    assert!(!ok && out.contains("certificate revoked"), "{label}: {out}");
+}
+
+#[tokio::test]
+async fn every_key_algorithm_chain_verifies_strictly() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    for (name, alg) in algorithms() {
+        verify_with_algorithms(
+            &s,
+            &w.admin_a.1,
+            &format!("Alg {name}"),
+            [alg.clone(), alg.clone(), alg],
+        )
+        .await;
+    }
+    let [rsa, _, p384, ed25519] = algorithms().map(|(_, v)| v);
+    verify_with_algorithms(
+        &s,
+        &w.admin_a.1,
+        "Mixed One",
+        [rsa.clone(), ed25519.clone(), p384.clone()],
+    )
+    .await;
+    verify_with_algorithms(&s, &w.admin_a.1, "Mixed Two", [ed25519, p384, rsa]).await;
 }
 
 // ---------------------------------------------------------------- TLS
@@ -195,12 +357,18 @@ async fn tls_handshake_with_api_issued_certificates() {
     };
     f.write("root.pem", pem(&root));
     f.write("inter.pem", pem(&inter));
-    f.write("server.pem", get(format!("/export/certificate/{}", id(&server))).await);
+    f.write(
+        "server.pem",
+        get(format!("/export/certificate/{}", id(&server))).await,
+    );
     f.write(
         "server.key",
         get(format!("/export/certificate/{}/private-key", id(&server))).await,
     );
-    f.write("client.pem", get(format!("/export/certificate/{}", id(&client))).await);
+    f.write(
+        "client.pem",
+        get(format!("/export/certificate/{}", id(&client))).await,
+    );
     f.write(
         "client.key",
         get(format!("/export/certificate/{}/private-key", id(&client))).await,
@@ -268,9 +436,11 @@ async fn tls_handshake_with_api_issued_certificates() {
         if with_cert {
             args.extend_from_slice(&["-cert", &cert, "-key", &key, "-cert_chain", &chain]);
         }
-        let out = try_run_with_timeout(Command::new("openssl").args(&args), Duration::from_secs(20))
-            .expect("openssl s_client");
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let out =
+            try_run_with_timeout(Command::new("openssl").args(&args), Duration::from_secs(20))
+                .expect("openssl s_client");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)
     };
     let (ok, text) = s_client(&["-verify_hostname", "localhost"], true);
@@ -282,7 +452,10 @@ async fn tls_handshake_with_api_issued_certificates() {
     let (ok, text) = s_client(&["-tls1_2", "-verify_hostname", "localhost"], true);
     assert!(ok && text.contains("Verify return code: 0 (ok)"), "{text}");
     let (ok, text) = s_client(&["-tls1_2", "-verify_hostname", "localhost"], false);
-    assert!(!ok, "the server must require the client certificate: {text}");
+    assert!(
+        !ok,
+        "the server must require the client certificate: {text}"
+    );
     // The names are really checked.
     let (ok, text) = s_client(&["-verify_hostname", "other.example.com"], true);
     assert!(!ok && text.contains("hostname mismatch"), "{text}");
@@ -353,7 +526,11 @@ fn run_lint(l: &Lint) -> Vec<String> {
     });
     let mut bad = Vec::new();
     for result in json["results"].as_array().into_iter().flatten() {
-        for f in result["finding_descriptions"].as_array().into_iter().flatten() {
+        for f in result["finding_descriptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let severity = f["severity"].as_str().unwrap_or("?");
             let code = f["code"].as_str().unwrap_or("?");
             let message = f["message"].as_str().unwrap_or("");
@@ -396,8 +573,8 @@ fn run_lints(lints: Vec<Lint>) {
     assert!(bad.is_empty(), "pkilint errors:\n{}", bad.join("\n"));
 }
 
-fn algorithms() -> Vec<(&'static str, Value)> {
-    vec![
+fn algorithms() -> [(&'static str, Value); 4] {
+    [
         ("rsa", json!({"key_algorithm": "rsa", "key_size": 2048})),
         ("p256", json!({"key_algorithm": "ecdsa-p256"})),
         ("p384", json!({"key_algorithm": "ecdsa-p384"})),
@@ -430,14 +607,20 @@ async fn pkilint_every_profile_and_key_algorithm() {
             .create_ca(
                 a,
                 &format!("Lint Root {name}"),
-                merged(merged(alg.clone(), public.clone()), json!({"path_length": 2})),
+                merged(
+                    merged(alg.clone(), public.clone()),
+                    json!({"path_length": 2}),
+                ),
             )
             .await;
         let inter = s
             .create_ca(
                 a,
                 &format!("Lint Inter {name}"),
-                merged(merged(alg.clone(), public), json!({"parent_ca_id": id(&root)})),
+                merged(
+                    merged(alg.clone(), public),
+                    json!({"parent_ca_id": id(&root)}),
+                ),
             )
             .await;
         let ca_id = id(&inter);
@@ -463,7 +646,10 @@ async fn pkilint_every_profile_and_key_algorithm() {
                 ca_id,
                 "svc.example.com",
                 "dual_purpose",
-                merged(alg.clone(), json!({"san_ip_addresses": ["10.0.0.1", "::1"]})),
+                merged(
+                    alg.clone(),
+                    json!({"san_ip_addresses": ["10.0.0.1", "::1"]}),
+                ),
             )
             .await;
         let leaf_ca = s.issue(a, ca_id, "Leaf CA", "ca", alg.clone()).await;
@@ -499,7 +685,10 @@ async fn pkilint_every_profile_and_key_algorithm() {
     let (csr, _) = make_csr(
         "rsa",
         "/CN=csr.example.com/O=Acme/C=US",
-        &["subjectAltName=DNS:csr.example.com", "basicConstraints=critical,CA:TRUE"],
+        &[
+            "subjectAltName=DNS:csr.example.com",
+            "basicConstraints=critical,CA:TRUE",
+        ],
     );
     let signed = expect(
         s.post(
@@ -530,7 +719,15 @@ async fn pkilint_crls_with_revoked_entries() {
     let a = &w.admin_a.1;
     let f = Files::new();
     let crl_of = |ca: &Value| {
-        let path = format!("/crl/{}-{}.pem", ca["name"].as_str().unwrap().to_lowercase().replace(' ', "-"), id(ca));
+        let path = format!(
+            "/crl/{}-{}.pem",
+            ca["name"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .replace(' ', "-"),
+            id(ca)
+        );
         let s = &s;
         async move {
             let r = s.raw(&path, None).await;
@@ -545,7 +742,11 @@ async fn pkilint_crls_with_revoked_entries() {
                 let c = s
                     .issue(a, ca_id, &format!("r{i}.example.com"), "server", json!({}))
                     .await;
-                let body = if reason.is_null() { json!({}) } else { json!({"reason_code": reason}) };
+                let body = if reason.is_null() {
+                    json!({})
+                } else {
+                    json!({"reason_code": reason})
+                };
                 expect(
                     s.post(&format!("/certificates/{}/revoke", id(&c)), Some(a), body)
                         .await,
@@ -575,17 +776,41 @@ async fn pkilint_crls_with_revoked_entries() {
     let every = s.create_ca(a, "Every Reason", json!({})).await;
     revoke_all(
         id(&every),
-        [Value::Null, json!(0), json!(1), json!(2), json!(3), json!(4), json!(5), json!(6), json!(9), json!(10)].to_vec(),
+        [
+            Value::Null,
+            json!(0),
+            json!(1),
+            json!(2),
+            json!(3),
+            json!(4),
+            json!(5),
+            json!(6),
+            json!(9),
+            json!(10),
+        ]
+        .to_vec(),
     )
     .await;
     lint("every-reason", &crl_of(&every).await, "PKIX");
     // The reasons the Baseline Requirements allow, against both profiles, signed with RSA.
     let br = s
-        .create_ca(a, "BR Reasons", json!({"key_algorithm": "rsa", "key_size": 2048}))
+        .create_ca(
+            a,
+            "BR Reasons",
+            json!({"key_algorithm": "rsa", "key_size": 2048}),
+        )
         .await;
     revoke_all(
         id(&br),
-        [Value::Null, json!(1), json!(3), json!(4), json!(5), json!(9)].to_vec(),
+        [
+            Value::Null,
+            json!(1),
+            json!(3),
+            json!(4),
+            json!(5),
+            json!(9),
+        ]
+        .to_vec(),
     )
     .await;
     let crl = crl_of(&br).await;

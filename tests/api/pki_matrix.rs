@@ -49,7 +49,12 @@ struct Row {
     allowed: [bool; 8],
 }
 
-const fn row(who: &'static str, ca_by: &'static str, cert_by: &'static str, allowed: [bool; 8]) -> Row {
+const fn row(
+    who: &'static str,
+    ca_by: &'static str,
+    cert_by: &'static str,
+    allowed: [bool; 8],
+) -> Row {
     Row {
         who,
         ca_by,
@@ -64,8 +69,18 @@ const ROWS: &[Row] = &[
     row("admin_a", "admin_a", "admin_a", ALL),
     row("admin_a2", "admin_a", "admin_a", ALL),
     row("user_a", "admin_a", "admin_a", READ),
-    row("a_create_ca", "admin_a", "admin_a", [T, T, F, F, F, F, T, F]),
-    row("a_create_cert", "admin_a", "admin_a", [T, T, F, F, T, F, F, F]),
+    row(
+        "a_create_ca",
+        "admin_a",
+        "admin_a",
+        [T, T, F, F, F, F, T, F],
+    ),
+    row(
+        "a_create_cert",
+        "admin_a",
+        "admin_a",
+        [T, T, F, F, T, F, F, F],
+    ),
     row("a_revoke", "admin_a", "admin_a", [T, T, F, F, F, T, F, F]),
     row("a_export", "admin_a", "admin_a", [T, T, T, T, F, F, F, F]),
     row("a_delete", "admin_a", "admin_a", [T, T, F, F, F, F, F, T]),
@@ -79,7 +94,12 @@ const ROWS: &[Row] = &[
     // The creator may do anything to what it made, and no more.
     row("a_maker", "a_maker", "a_maker", ALL),
     row("user_a", "a_maker", "a_maker", READ),
-    row("a_create_cert", "admin_a", "a_create_cert", [T, T, F, T, T, T, F, F]),
+    row(
+        "a_create_cert",
+        "admin_a",
+        "a_create_cert",
+        [T, T, F, T, T, T, F, F],
+    ),
     // Organization-less resources (made by the superuser): only the superuser.
     row("root", "root", "root", ALL),
     row("admin_a", "root", "root", NONE),
@@ -105,13 +125,43 @@ async fn authorization_matrix() {
     ]);
     let more: [(&str, &str, Option<i64>, Value); 11] = [
         ("admin_a2", "admin", Some(w.org_a), json!({})),
-        ("a_create_ca", "user", Some(w.org_a), json!({"can_create_ca": true})),
-        ("a_create_cert", "user", Some(w.org_a), json!({"can_create_cert": true})),
-        ("a_revoke", "user", Some(w.org_a), json!({"can_revoke_cert": true})),
-        ("a_export", "user", Some(w.org_a), json!({"can_export_private_key": true})),
-        ("a_delete", "user", Some(w.org_a), json!({"can_delete_ca": true})),
+        (
+            "a_create_ca",
+            "user",
+            Some(w.org_a),
+            json!({"can_create_ca": true}),
+        ),
+        (
+            "a_create_cert",
+            "user",
+            Some(w.org_a),
+            json!({"can_create_cert": true}),
+        ),
+        (
+            "a_revoke",
+            "user",
+            Some(w.org_a),
+            json!({"can_revoke_cert": true}),
+        ),
+        (
+            "a_export",
+            "user",
+            Some(w.org_a),
+            json!({"can_export_private_key": true}),
+        ),
+        (
+            "a_delete",
+            "user",
+            Some(w.org_a),
+            json!({"can_delete_ca": true}),
+        ),
         ("a_all", "user", Some(w.org_a), all_flags.clone()),
-        ("a_maker", "user", Some(w.org_a), json!({"can_create_ca": true, "can_create_cert": true})),
+        (
+            "a_maker",
+            "user",
+            Some(w.org_a),
+            json!({"can_create_ca": true, "can_create_cert": true}),
+        ),
         ("b_all", "user", Some(w.org_b), all_flags.clone()),
         ("orphan_all", "user", None, all_flags.clone()),
         ("lone_admin", "admin", None, json!({})),
@@ -130,7 +180,13 @@ async fn authorization_matrix() {
             .await;
         let ca_id = ca["id"].as_i64().unwrap();
         let cert = s
-            .issue(&tokens[r.cert_by], ca_id, &format!("m{n}.example.com"), "server", json!({}))
+            .issue(
+                &tokens[r.cert_by],
+                ca_id,
+                &format!("m{n}.example.com"),
+                "server",
+                json!({}),
+            )
             .await;
         let cert_id = cert["id"].as_i64().unwrap();
         let mut line = format!("{:>14} on {:>13}/{:<13}", r.who, r.ca_by, r.cert_by);
