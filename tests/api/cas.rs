@@ -896,3 +896,65 @@ async fn delete_refuses_parents_and_takes_the_certificates() {
     expect(s.delete(&format!("/cas/{root}"), Some(a)).await, 204);
     expect(s.delete(&format!("/cas/{root}"), Some(a)).await, 404);
 }
+
+#[tokio::test]
+async fn creators_and_organizations_going_away() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let org = s.create_org(&root, "org-c").await;
+    let (maker_id, maker) = s
+        .create_user(
+            &root,
+            "maker_c",
+            "user",
+            Some(org),
+            json!({"can_create_ca": true, "can_create_cert": true}),
+        )
+        .await;
+    let (_, member) = s
+        .create_user(&root, "member_c", "user", Some(org), json!({}))
+        .await;
+    let ca = s.create_ca(&maker, "Maker CA", json!({})).await;
+    let cert = s
+        .issue(&maker, id(&ca), "m.example.com", "server", json!({}))
+        .await;
+    // Deleting the creator keeps what it made, without a creator.
+    expect(
+        s.delete(&format!("/users/{maker_id}"), Some(&root)).await,
+        204,
+    );
+    let v = expect(
+        s.get(&format!("/cas/{}", id(&ca)), Some(&member)).await,
+        200,
+    );
+    assert_eq!(v["created_by_user_id"], Value::Null);
+    let v = expect(
+        s.get(&format!("/certificates/{}", id(&cert)), Some(&member))
+            .await,
+        200,
+    );
+    assert_eq!(v["created_by_user_id"], Value::Null);
+    // An organization that still owns CAs and certificates is not deleted (400, not 500).
+    let member_id = expect(s.get("/users/me", Some(&member)).await, 200)["id"].clone();
+    expect(
+        s.delete(&format!("/users/{member_id}"), Some(&root)).await,
+        204,
+    );
+    let v = expect(
+        s.delete(&format!("/organizations/{org}"), Some(&root))
+            .await,
+        400,
+    );
+    assert!(v["detail"].is_string(), "{v}");
+    expect(s.get(&format!("/cas/{}", id(&ca)), Some(&root)).await, 200);
+    // Once its CA is gone, it can go.
+    expect(
+        s.delete(&format!("/cas/{}", id(&ca)), Some(&root)).await,
+        204,
+    );
+    expect(
+        s.delete(&format!("/organizations/{org}"), Some(&root))
+            .await,
+        204,
+    );
+}

@@ -250,3 +250,112 @@ async fn authorization_matrix() {
     println!("{table}");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[tokio::test]
+async fn every_pki_route_needs_a_valid_token() {
+    use reqwest::Method;
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let ca = s.create_ca(&w.admin_a.1, "Locked", json!({})).await;
+    let ca_id = ca["id"].as_i64().unwrap();
+    let cert = s
+        .issue(
+            &w.admin_a.1,
+            ca_id,
+            "locked.example.com",
+            "server",
+            json!({}),
+        )
+        .await;
+    let cert_id = cert["id"].as_i64().unwrap();
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::POST, "/cas/".into(), Some(ca_body("X", json!({})))),
+        (Method::GET, "/cas/".into(), None),
+        (Method::GET, format!("/cas/{ca_id}"), None),
+        (Method::GET, format!("/cas/{ca_id}/private-key"), None),
+        (Method::GET, format!("/cas/{ca_id}/chain"), None),
+        (Method::GET, format!("/cas/{ca_id}/children"), None),
+        (
+            Method::PATCH,
+            format!("/cas/{ca_id}"),
+            Some(json!({"organization_id": w.org_a})),
+        ),
+        (Method::DELETE, format!("/cas/{ca_id}"), None),
+        (
+            Method::POST,
+            format!("/certificates/?ca_id={ca_id}"),
+            Some(cert_body("x.example.com", "server", json!({}))),
+        ),
+        (
+            Method::POST,
+            "/certificates/sign-csr".into(),
+            Some(json!({"csr": "x", "ca_id": ca_id})),
+        ),
+        (Method::GET, "/certificates/".into(), None),
+        (Method::GET, format!("/certificates/{cert_id}"), None),
+        (
+            Method::GET,
+            format!("/certificates/{cert_id}/private-key"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/certificates/{cert_id}/revoke"),
+            Some(json!({})),
+        ),
+        (Method::GET, format!("/export/ca/{ca_id}/certificate"), None),
+        (Method::GET, format!("/export/ca/{ca_id}/private-key"), None),
+        (Method::GET, format!("/export/certificate/{cert_id}"), None),
+        (
+            Method::GET,
+            format!("/export/certificate/{cert_id}/private-key"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/export/certificate/{cert_id}/chain"),
+            None,
+        ),
+    ];
+    let mut tokens: Vec<Option<String>> = vec![None, Some(String::new())];
+    tokens.extend(bad_tokens(&w.admin_a.1).into_iter().map(Some));
+    let mut wrong = vec![];
+    for (method, path, body) in &routes {
+        for token in &tokens {
+            let mut rb = s.req(method.clone(), path, None);
+            if let Some(t) = token {
+                rb = rb.header("authorization", format!("Bearer {t}"));
+            }
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            let r = rb.send().await.unwrap();
+            let challenge = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string());
+            if r.status() != StatusCode::UNAUTHORIZED || challenge.as_deref() != Some("Bearer") {
+                wrong.push(format!(
+                    "{method} {path} with {token:?}: {} {challenge:?}",
+                    r.status()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Nothing changed.
+    let v = expect(
+        s.get(&format!("/certificates/{cert_id}"), Some(&w.root))
+            .await,
+        200,
+    );
+    assert_eq!(v["status"], "valid");
+    expect(s.get(&format!("/cas/{ca_id}"), Some(&w.root)).await, 200);
+    assert_eq!(
+        expect(s.get("/cas/", Some(&w.root)).await, 200)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
