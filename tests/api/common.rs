@@ -571,7 +571,7 @@ pub fn pem_blocks(text: &str) -> Vec<String> {
     blocks
 }
 
-/// The text a section of `openssl ... -text` output that follows `header`
+/// The section of `openssl ... -text` output that follows the line containing `header`
 /// (the lines indented deeper than the header line).
 pub fn text_section(text: &str, header: &str) -> String {
     let mut lines = text.lines();
