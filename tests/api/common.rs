@@ -311,3 +311,303 @@ pub fn bad_tokens(valid: &str) -> Vec<String> {
     };
     vec!["garbage".into(), tampered, none, forged, expired]
 }
+
+// ---------------------------------------------------------------------------
+// PKI helpers: CAs, certificates, raw downloads, audit look-ups, and the
+// `openssl` command line (always with a timeout, never a hang).
+// ---------------------------------------------------------------------------
+
+/// `base` with the fields of `extra` added or replaced.
+pub fn merged(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// A CA request: `CN=<name>`, ECDSA P-256 (fast), then `extra`.
+pub fn ca_body(name: &str, extra: Value) -> Value {
+    merged(
+        json!({"name": name, "subject_dn": format!("CN={name}"), "key_algorithm": "ecdsa-p256", "valid_days": 3650}),
+        extra,
+    )
+}
+
+/// A certificate request of `cert_type` with ECDSA P-256 (fast), then `extra`.
+pub fn cert_body(common_name: &str, cert_type: &str, extra: Value) -> Value {
+    merged(
+        json!({"common_name": common_name, "certificate_type": cert_type, "key_algorithm": "ecdsa-p256", "valid_days": 90}),
+        extra,
+    )
+}
+
+/// A raw HTTP answer (downloads, public routes).
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+            .to_str()
+            .expect("ASCII header")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+}
+
+impl Server {
+    /// Creates a CA (201 expected) from `ca_body(name, extra)`.
+    pub async fn create_ca(&self, token: &str, name: &str, extra: Value) -> Value {
+        expect(
+            self.post("/cas/", Some(token), ca_body(name, extra)).await,
+            201,
+        )
+    }
+
+    /// Issues a certificate (201 expected) from `cert_body(cn, cert_type, extra)`.
+    pub async fn issue(
+        &self,
+        token: &str,
+        ca_id: i64,
+        common_name: &str,
+        cert_type: &str,
+        extra: Value,
+    ) -> Value {
+        expect(
+            self.post(
+                &format!("/certificates/?ca_id={ca_id}"),
+                Some(token),
+                cert_body(common_name, cert_type, extra),
+            )
+            .await,
+            201,
+        )
+    }
+
+    /// GET returning status, headers and bytes.
+    pub async fn raw(&self, path: &str, token: Option<&str>) -> Raw {
+        let resp = self
+            .req(Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent");
+        Raw {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            body: resp.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// Audit entries with `action` about `resource_id` (read as superuser `root`).
+    pub async fn audit_for(&self, root: &str, action: &str, resource_id: i64) -> Vec<Value> {
+        let v = expect(
+            self.get(
+                &format!("/audit-logs/?action={action}&resource_id={resource_id}&limit=1000"),
+                Some(root),
+            )
+            .await,
+            200,
+        );
+        v.as_array().expect("audit list").clone()
+    }
+}
+
+/// Ids of a JSON list of objects.
+pub fn ids(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|v| v["id"].as_i64().expect("id"))
+        .collect()
+}
+
+/// A scratch directory for files handed to command-line tools.
+pub struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write file");
+        path.display().to_string()
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).expect("read file")
+    }
+}
+
+/// Runs a command to completion, killing it after `timeout`; `Err` when it cannot start.
+pub fn try_run_with_timeout(
+    cmd: &mut std::process::Command,
+    timeout: std::time::Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let status = child.wait()?;
+            panic!("{cmd:?} timed out after {timeout:?} ({status})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    })
+}
+
+/// Runs `openssl` (30 s at most); stdout + stderr as text and the success flag.
+/// A missing `openssl` fails the test.
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = try_run_with_timeout(
+        std::process::Command::new("openssl").args(args),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("openssl is required for these tests and cannot run: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs `openssl`, asserting success; returns its output.
+#[track_caller]
+pub fn openssl_ok(args: &[&str]) -> String {
+    let (ok, text) = openssl(args);
+    assert!(ok, "openssl {args:?} failed:\n{text}");
+    text
+}
+
+/// `openssl x509 -noout -text` (and `extra` options) of a PEM certificate.
+pub fn x509_text(pem: &str) -> String {
+    let f = Files::new();
+    let p = f.write("c.pem", pem);
+    openssl_ok(&["x509", "-in", &p, "-noout", "-text"])
+}
+
+/// One `openssl x509 -noout <opt>` line of a PEM certificate, e.g. `-subject`.
+pub fn x509_field(pem: &str, opt: &str) -> String {
+    let f = Files::new();
+    let p = f.write("c.pem", pem);
+    openssl_ok(&["x509", "-in", &p, "-noout", opt])
+        .trim()
+        .to_string()
+}
+
+/// The SubjectPublicKeyInfo PEM of a certificate.
+pub fn cert_public_key(pem: &str) -> String {
+    x509_field(pem, "-pubkey")
+}
+
+/// The SubjectPublicKeyInfo PEM of a private key (checks that it parses).
+pub fn key_public_key(key_pem: &str) -> String {
+    let f = Files::new();
+    let p = f.write("k.pem", key_pem);
+    openssl_ok(&["pkey", "-in", &p, "-pubout"])
+        .trim()
+        .to_string()
+}
+
+/// The PEM blocks (`-----BEGIN ...` to `-----END ...-----`) of a text.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(c) = current.as_mut() {
+            c.push_str(line);
+            c.push('\n');
+        }
+        if line.starts_with("-----END ") {
+            blocks.extend(current.take());
+        }
+    }
+    blocks
+}
+
+/// The section of `openssl ... -text` output that follows the line containing `header`
+/// (the lines indented deeper than the header line).
+pub fn text_section(text: &str, header: &str) -> String {
+    let mut lines = text.lines();
+    let Some(first) = lines.by_ref().find(|l| l.contains(header)) else {
+        return String::new();
+    };
+    let indent = first.len() - first.trim_start().len();
+    lines
+        .take_while(|l| l.len() - l.trim_start().len() > indent)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A key and CSR made by the `openssl` command line. `alg` is `rsa`
+/// (2048), `p256` or `ed25519`; `addext` are `-addext` values.
+pub fn make_csr(alg: &str, subject: &str, addext: &[&str]) -> (String, String) {
+    let f = Files::new();
+    let key = f.path("key.pem");
+    let csr = f.path("csr.pem");
+    let keygen: Vec<&str> = match alg {
+        "rsa" => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "p256" => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "ed25519" => vec!["-algorithm", "ED25519"],
+        other => panic!("unknown CSR algorithm {other}"),
+    };
+    let mut args = vec!["genpkey"];
+    args.extend(keygen);
+    args.extend(["-out", &key]);
+    openssl_ok(&args);
+    let mut args = vec!["req", "-new", "-key", &key, "-subj", subject, "-out", &csr];
+    for e in addext {
+        args.extend(["-addext", e]);
+    }
+    openssl_ok(&args);
+    (f.read("csr.pem"), f.read("key.pem"))
+}

@@ -3,9 +3,15 @@
 
 mod audit;
 mod auth;
+mod cas;
+mod certs;
 mod common;
 mod conventions;
+mod export;
+mod interop;
 mod orgs;
+mod pki_matrix;
+mod public;
 mod regressions;
 mod renew;
 mod service_accounts;
