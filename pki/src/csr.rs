@@ -166,7 +166,7 @@ mod tests {
                 info.subject.to_string(),
                 r"CN=api.example.com,O=Acme\, Inc,1.2.3.4=custom"
             );
-            assert_eq!(info.sans.dns, vec!["api.example.com"]);
+            assert_eq!(info.sans.dns, vec!["API.example.com"]);
             assert_eq!(info.sans.ips, vec!["10.0.0.42".parse::<IpAddr>().unwrap()]);
         }
     }
@@ -181,7 +181,7 @@ mod tests {
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
         let info = parse_csr(&csr_pem(&key, &p)).unwrap();
-        assert_eq!(info.sans.dns, vec!["api.example.com"]);
+        assert_eq!(info.sans.dns, vec!["API.example.com"]);
     }
 
     #[test]

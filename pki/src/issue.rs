@@ -178,7 +178,7 @@ pub struct CertRequest<'a> {
     pub public_key_der: &'a [u8],
     /// Which extensions the certificate gets.
     pub profile: Profile,
-    /// Subject alternative names (checked; DNS names lowercased, duplicates dropped).
+    /// Subject alternative names (checked; duplicates dropped, case kept).
     pub sans: &'a Sans,
     /// The serial number (use [`crate::random_serial`]).
     pub serial: &'a SerialNumber,
@@ -411,7 +411,7 @@ mod tests {
                 assert!(!san.critical);
                 assert_eq!(
                     san.value.general_names[0],
-                    GeneralName::DNSName("www.example.com")
+                    GeneralName::DNSName("WWW.Example.com")
                 );
                 assert_eq!(out.serial_hex, crate::codec::int_hex(c.raw_serial()));
                 assert_eq!(out.not_before, now());

@@ -32,7 +32,8 @@ impl Sans {
         self.dns.len() + self.ips.len() + self.emails.len()
     }
 
-    /// Checks every name and returns the form we certify: DNS names lowercased, duplicates dropped.
+    /// Checks every name and returns the form we certify: duplicates dropped (DNS names compared
+    /// without case), each name kept as written so that a CN can copy a SAN character for character.
     pub fn normalized(&self) -> Result<Sans, PkiError> {
         if self.len() > MAX_SANS {
             return Err(PkiError::InvalidInput(format!(
@@ -43,9 +44,8 @@ impl Sans {
         let mut out = Sans::default();
         for d in &self.dns {
             validate_dns_name(d)?;
-            let d = d.to_ascii_lowercase();
-            if !out.dns.contains(&d) {
-                out.dns.push(d);
+            if !out.dns.iter().any(|seen| seen.eq_ignore_ascii_case(d)) {
+                out.dns.push(d.clone());
             }
         }
         for ip in &self.ips {
@@ -269,7 +269,7 @@ mod tests {
             emails: vec!["x@y.z".into()],
         };
         let n = sans.normalized().unwrap();
-        assert_eq!(n.dns, vec!["a.example.com"]);
+        assert_eq!(n.dns, vec!["A.Example.com"]);
         assert_eq!(n.ips.len(), 1);
         assert_eq!(n.len(), 3);
         let too_many = Sans {

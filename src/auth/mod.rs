@@ -121,6 +121,23 @@ impl Principal {
         }
     }
 
+    /// An entry about a resource, filed under the resource's organization (or
+    /// the caller's when the resource has none), so that admins see what
+    /// superusers do to their organization's CAs and certificates.
+    pub fn audit_on(
+        &self,
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: i64,
+        resource_org: Option<i64>,
+    ) -> store::audit::NewAuditEntry {
+        let mut e = self.audit_entry(action);
+        e.organization_id = resource_org.or(e.organization_id);
+        e.resource_type = Some(resource_type);
+        e.resource_id = Some(resource_id);
+        e
+    }
+
     /// The caller as an audit entry records it.
     pub fn audit_entry(&self, action: &'static str) -> store::audit::NewAuditEntry {
         match self {

@@ -373,9 +373,10 @@ pub async fn create(
     if let Some(p) = &parent {
         store::cas::set_allow_leaf_certs(&mut tx, p.id, false, &now_s).await?;
     }
-    let mut entry = caller.audit_entry("ca_create");
-    entry.resource_type = Some("ca");
-    entry.resource_id = Some(row.id);
+    let org = row
+        .organization_id
+        .or(parent.as_ref().and_then(|p| p.organization_id));
+    let mut entry = caller.audit_on("ca_create", "ca", row.id, org);
     entry.detail = Some(match &parent {
         Some(p) => format!("Created intermediate CA '{}' under '{}'", row.name, p.name),
         None => format!("Created root CA '{}'", row.name),
@@ -422,9 +423,7 @@ pub async fn private_key(state: &AppState, caller: &Principal, id: i64) -> Resul
 /// Records a CA key export.
 pub async fn audit_export(state: &AppState, caller: &Principal, ca: &CaRow) -> Result<()> {
     let mut tx = state.db.begin().await?;
-    let mut entry = caller.audit_entry("ca_export_private_key");
-    entry.resource_type = Some("ca");
-    entry.resource_id = Some(ca.id);
+    let mut entry = caller.audit_on("ca_export_private_key", "ca", ca.id, ca.organization_id);
     entry.detail = Some(format!("Exported the private key of CA '{}'", ca.name));
     store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
     tx.commit().await?;
@@ -548,10 +547,7 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
             e.into()
         }
     })?;
-    let mut entry = caller.audit_entry("ca_delete");
-    entry.organization_id = ca.organization_id.or(caller.organization_id());
-    entry.resource_type = Some("ca");
-    entry.resource_id = Some(id);
+    let mut entry = caller.audit_on("ca_delete", "ca", id, ca.organization_id);
     entry.detail = Some(format!(
         "Deleted CA '{}' and its {removed} certificate(s)",
         ca.name

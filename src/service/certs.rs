@@ -236,6 +236,33 @@ pub struct RequestedNames {
 }
 
 /// Applies the SAN defaults and type rules of the contract; returns checked SANs.
+/// RFC 5280 4.1.2.6: an emailAddress in the subject must also be an e-mail SAN.
+pub fn add_subject_emails(
+    cert_type: CertType,
+    subject: &pki::DistinguishedName,
+    names: &mut RequestedNames,
+) -> Result<()> {
+    for a in subject
+        .attributes()
+        .iter()
+        .filter(|a| a.key() == "emailAddress")
+    {
+        if cert_type == CertType::Server {
+            return Err(Error::BadRequest(
+                "A server certificate's subject cannot hold an emailAddress: it would need an e-mail SAN, which server certificates do not carry".into(),
+            ));
+        }
+        if !names
+            .emails
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(a.value()))
+        {
+            names.emails.push(a.value().to_string());
+        }
+    }
+    Ok(())
+}
+
 pub fn effective_sans(
     cert_type: CertType,
     common_name: Option<&str>,
@@ -473,9 +500,8 @@ pub async fn issue(
                 e.into()
             }
         })?;
-    let mut entry = caller.audit_entry("cert_create");
-    entry.resource_type = Some("certificate");
-    entry.resource_id = Some(row.id);
+    let org = row.organization_id.or(ca.organization_id);
+    let mut entry = caller.audit_on("cert_create", "certificate", row.id, org);
     entry.detail = Some(match req.renewed_from_id {
         Some(old) => format!(
             "Renewed certificate {old} as '{}' (serial {})",
@@ -533,6 +559,8 @@ pub async fn create(
         ips: input.san_ip_addresses.unwrap_or_default(),
         emails: input.san_email_addresses.unwrap_or_default(),
     };
+    let mut names = names;
+    add_subject_emails(input.certificate_type, &subject, &mut names)?;
     let sans = effective_sans(input.certificate_type, Some(&input.common_name), names)?;
     let req = Issue {
         ca,
@@ -649,6 +677,8 @@ pub async fn sign_csr(
             .san_email_addresses
             .unwrap_or_else(|| csr.sans.emails.clone()),
     };
+    let mut names = names;
+    add_subject_emails(cert_type, &subject, &mut names)?;
     let sans = effective_sans(cert_type, Some(&common_name), names)?;
     let req = Issue {
         ca,
@@ -718,9 +748,12 @@ pub async fn private_key(
         Error::Internal(anyhow::Error::new(e).context(format!("private key of certificate {id}")))
     })?;
     let mut tx = state.db.begin().await?;
-    let mut entry = caller.audit_entry("cert_export_private_key");
-    entry.resource_type = Some("certificate");
-    entry.resource_id = Some(id);
+    let mut entry = caller.audit_on(
+        "cert_export_private_key",
+        "certificate",
+        id,
+        row.organization_id,
+    );
     entry.detail = Some(format!(
         "Exported the private key of certificate '{}'",
         row.common_name
@@ -781,9 +814,12 @@ pub async fn revoke(
         return Err(Error::Conflict("Certificate is already revoked".into()));
     }
     crl::rebuild(state, &mut tx, &ca).await?;
-    let mut entry = caller.audit_entry("cert_revoke");
-    entry.resource_type = Some("certificate");
-    entry.resource_id = Some(id);
+    let mut entry = caller.audit_on(
+        "cert_revoke",
+        "certificate",
+        id,
+        row.organization_id.or(ca.organization_id),
+    );
     entry.detail = Some(format!(
         "Revoked certificate '{}' (serial {}){}",
         row.common_name,

@@ -264,7 +264,8 @@ async fn malformed_input_is_refused_never_500() {
     assert_eq!(one["valid_days"], 1);
     let nb = chrono::DateTime::parse_from_rfc3339(one["not_before"].as_str().unwrap()).unwrap();
     let na = chrono::DateTime::parse_from_rfc3339(one["not_after"].as_str().unwrap()).unwrap();
-    assert_eq!((na - nb).num_days(), 1);
+    // RFC 5280 validity includes both ends: one day is 86,399 seconds apart.
+    assert_eq!((na - nb).num_seconds(), 86_400 - 1);
     let century = s
         .create_ca(&root, "Century", json!({"valid_days": 36500}))
         .await;
@@ -729,6 +730,8 @@ async fn superuser_adopts_organization_less_cas() {
     // r (cert r_leaf) -> c1 (cert c1_leaf) -> c1a
     //                 -> cb (adopted by org B first) -> d (cert d_leaf)
     let r = id(&s.create_ca(su, "R", json!({})).await);
+    // Issued before r gets children (which turns its allow_leaf_certs off).
+    let r_sub = id(&s.issue(su, r, "R Sub", "ca", json!({})).await);
     let c1 = id(&s.create_ca(su, "C1", json!({"parent_ca_id": r})).await);
     let c1a = id(&s.create_ca(su, "C1a", json!({"parent_ca_id": c1})).await);
     let cb = id(&s.create_ca(su, "CB", json!({"parent_ca_id": r})).await);
@@ -737,7 +740,6 @@ async fn superuser_adopts_organization_less_cas() {
         .issue(su, c1a, "c1a.example.com", "server", json!({}))
         .await);
     let d_leaf = id(&s.issue(su, d, "d.example.com", "server", json!({})).await);
-    let r_sub = id(&s.issue(su, r, "R Sub", "ca", json!({})).await);
 
     // Only the superuser; organization must exist; CA must exist.
     let adopt = |ca: i64, body: Value| {

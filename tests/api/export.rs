@@ -139,7 +139,7 @@ async fn downloads_names_types_and_chain_order() {
             "subject=CN = leaf.example.com",
             "subject=CN = Export Issuing",
             "subject=CN = Export Inter",
-            "subject=CN = Export Root, O = Acme",
+            "subject=O = Acme, CN = Export Root",
         ]
     );
     for (block, v) in blocks.iter().zip([&t.leaf, &t.issuing, &t.inter, &t.root]) {

@@ -73,7 +73,7 @@ async fn ca_certificate_and_crl_downloads() {
     let from_pem = crl_tool(&as_pem.body, false, &["-text"]);
     assert_eq!(from_der, from_pem);
     assert!(
-        from_der.contains("Issuer: CN = Acme Issuing CA, O = Acme, C = US"),
+        from_der.contains("Issuer: C = US, O = Acme, CN = Acme Issuing CA"),
         "{from_der}"
     );
     assert!(from_der.contains("No Revoked Certificates"), "{from_der}");
@@ -274,7 +274,6 @@ async fn slugs_must_match_exactly() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a CA whose name has non-ASCII letters can be created but then issues nothing (400): its slug keeps them and CDP/AIA URLs must be ASCII"]
 async fn a_ca_named_with_non_ascii_letters_issues_and_publishes() {
     let s = Server::start().await;
     let root = s.bootstrap().await;
