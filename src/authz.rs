@@ -39,6 +39,25 @@ pub struct Owner {
     pub creator: Option<Creator>,
 }
 
+impl Owner {
+    /// From a row's organization and creator columns (a user or a service account).
+    pub fn of(
+        organization_id: Option<i64>,
+        created_by_user: Option<i64>,
+        created_by_service_account: Option<i64>,
+    ) -> Owner {
+        let creator = match (created_by_user, created_by_service_account) {
+            (Some(u), _) => Some(Creator::User(u)),
+            (None, Some(s)) => Some(Creator::ServiceAccount(s)),
+            _ => None,
+        };
+        Owner {
+            organization_id,
+            creator,
+        }
+    }
+}
+
 /// 1 superuser; 2 creator; 3 no organization: no; 4 other organization: no;
 /// 5 admin of it; 6 read in it; 7 the capability flag.
 pub fn allows(subject: &Subject, owner: &Owner, action: Action) -> bool {

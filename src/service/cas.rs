@@ -106,14 +106,11 @@ impl From<CaRow> for CaOut {
 
 /// Who owns a CA, for authorization.
 pub fn owner(ca: &CaRow) -> Owner {
-    Owner {
-        organization_id: ca.organization_id,
-        creator: match (ca.created_by_user_id, ca.created_by_service_account_id) {
-            (Some(u), _) => Some(authz::Creator::User(u)),
-            (None, Some(s)) => Some(authz::Creator::ServiceAccount(s)),
-            _ => None,
-        },
-    }
+    Owner::of(
+        ca.organization_id,
+        ca.created_by_user_id,
+        ca.created_by_service_account_id,
+    )
 }
 
 fn denied() -> Error {

@@ -191,15 +191,13 @@ impl CertOut {
     }
 }
 
+/// Who owns a certificate, for authorization.
 pub fn owner(c: &CertRow) -> Owner {
-    Owner {
-        organization_id: c.organization_id,
-        creator: match (c.created_by_user_id, c.created_by_service_account_id) {
-            (Some(u), _) => Some(authz::Creator::User(u)),
-            (None, Some(s)) => Some(authz::Creator::ServiceAccount(s)),
-            _ => None,
-        },
-    }
+    Owner::of(
+        c.organization_id,
+        c.created_by_user_id,
+        c.created_by_service_account_id,
+    )
 }
 
 /// Loads a certificate the caller may act on, or 404/403.
