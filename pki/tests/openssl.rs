@@ -341,7 +341,7 @@ fn signs_openssl_csrs() {
             "CN=api.example.com,O=Acme Corp,C=US"
         );
         assert_eq!(csr.common_name.as_deref(), Some("api.example.com"));
-        assert_eq!(csr.sans.dns, vec!["api.example.com", "api-v2.example.com"]);
+        assert_eq!(csr.sans.dns, vec!["api.example.com", "API-v2.example.com"]);
         assert_eq!(
             csr.sans.ips,
             vec!["10.0.0.42".parse::<std::net::IpAddr>().unwrap()]
