@@ -100,7 +100,8 @@ impl Args {
 
 fn server_bin(args: &Args) -> PathBuf {
     if let Some(b) = &args.server_bin {
-        return b.clone();
+        // The server runs in the temporary folder: a relative path would not be found from there.
+        return std::path::absolute(b).unwrap_or_else(|_| b.clone());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -631,17 +632,18 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             run.args.threads.unwrap_or_else(cores)
         );
         println!(
-            "{:<10} {:>12} {:>12} {:>14} {:>18}",
-            "algorithm", "sign/s", "keygen/s", "pki issue/s", "pki load+issue/s"
+            "{:<10} {:>12} {:>12} {:>14} {:>18} {:>8}",
+            "algorithm", "sign/s", "keygen/s", "pki issue/s", "pki load+issue/s", "oth cpu"
         );
         for r in &run.raw {
             println!(
-                "{:<10} {:>12.1} {:>12.1} {:>14.1} {:>18.1}",
+                "{:<10} {:>12.1} {:>12.1} {:>14.1} {:>18.1} {:>8.2}",
                 r.alg.to_string(),
                 r.sign_per_s,
                 r.keygen_per_s,
                 r.pki_issue_per_s,
-                r.pki_load_issue_per_s
+                r.pki_load_issue_per_s,
+                r.other_cores
             );
         }
     }
@@ -766,6 +768,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
         "raw": run.raw.iter().map(|r| json!({
             "algorithm": r.alg.to_string(), "sign_per_s": r.sign_per_s, "keygen_per_s": r.keygen_per_s,
             "pki_issue_per_s": r.pki_issue_per_s, "pki_load_issue_per_s": r.pki_load_issue_per_s,
+            "other_cores": r.other_cores,
         })).collect::<Vec<_>>(),
         "workloads": run.results.iter().map(|o| json!({
             "id": o.id, "what": o.what, "requests_per_s": o.rps, "p50_ms": o.p50_ms, "p99_ms": o.p99_ms,

@@ -36,6 +36,8 @@ pub struct RawFigures {
     pub pki_issue_per_s: f64,
     /// What the server does per request: `PrivateKey::from_pem` + `Issuer::new` + `pki::issue`.
     pub pki_load_issue_per_s: f64,
+    /// Cores used by every other process meanwhile (the machine may be shared).
+    pub other_cores: f64,
 }
 
 /// Runs `op` on `threads` threads until `dur` has passed; returns operations per second.
@@ -188,6 +190,11 @@ pub fn measure(threads: usize, dur: Duration) -> Result<Vec<RawFigures>> {
     for alg in ALGS {
         eprintln!("  raw limit: {alg} ...");
         let key = pki::PrivateKey::generate(alg).with_context(|| format!("generate {alg}"))?;
+        let (t0, all0, me0) = (
+            Instant::now(),
+            crate::server::machine_busy_seconds()?,
+            crate::server::cpu_seconds(std::process::id())?,
+        );
         let loaded = Loaded::from_pki(&key)?;
         let sign_per_s = rate(threads, dur, || loaded.sign(&rng, &msg))?;
         let keygen_per_s = rate(threads, dur, || keygen(alg))?;
@@ -202,8 +209,14 @@ pub fn measure(threads: usize, dur: Duration) -> Result<Vec<RawFigures>> {
             let issuer = pki::Issuer::new(&ca.pem, pki::PrivateKey::from_pem(&key_pem)?)?;
             issue_leaf(&issuer, &leaf_spki, n.fetch_add(1, Ordering::Relaxed)).map(|_| ())
         })?;
+        let (all1, me1) = (
+            crate::server::machine_busy_seconds()?,
+            crate::server::cpu_seconds(std::process::id())?,
+        );
+        let other_cores = ((all1 - all0) - (me1 - me0)).max(0.0) / t0.elapsed().as_secs_f64();
         out.push(RawFigures {
             alg,
+            other_cores,
             sign_per_s,
             keygen_per_s,
             pki_issue_per_s,
