@@ -57,8 +57,9 @@ pub struct Outcome {
     pub server_rss_kib: u64,
     pub server_hwm_kib: u64,
     pub first_error: Option<String>,
-    /// The raw limit this figure is compared with, and the ratio.
+    /// The raw limit this figure is compared with (label, operations/s) and the ratio.
     pub ratio: Option<(String, f64)>,
+    pub limit_per_s: Option<f64>,
 }
 
 #[derive(Default)]
@@ -172,5 +173,6 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
         server_hwm_kib: mem.hwm_kib,
         first_error: all.first_error,
         ratio: None,
+        limit_per_s: None,
     })
 }

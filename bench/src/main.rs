@@ -152,12 +152,29 @@ impl Run {
         if !self.args.selected(&w.id) {
             return Ok(());
         }
+        // The raw limit again, right before, with the server idle: the machine may be shared.
+        let limit = match ratio_spec(&w.id) {
+            Some((alg, keygen, label)) if self.args.raw_seconds > 0.0 => {
+                let threads = self.args.threads.unwrap_or_else(cores);
+                let dur = Duration::from_secs_f64(self.args.raw_seconds);
+                let rate = tokio::task::spawn_blocking(move || {
+                    raw::measure_one(alg, keygen, threads, dur)
+                })
+                .await??;
+                eprintln!("  {}: raw {label} just before: {:.1}", w.id, rate.limit);
+                Some((label, rate.limit))
+            }
+            _ => None,
+        };
         eprintln!(
             "  {}: {} ({} connections) ...",
             w.id, w.what, cfg.concurrency
         );
         let mut out = load::run(&self.client, &w, cfg, server.pid).await?;
-        out.ratio = ratio_for(&out, &self.raw);
+        if let Some((label, limit)) = limit {
+            out.ratio = Some((label.to_string(), out.rps / limit));
+            out.limit_per_s = Some(limit);
+        }
         eprintln!(
             "    {:.1} req/s, p50 {:.1} ms, p99 {:.1} ms, {} errors{}",
             out.rps,
@@ -174,29 +191,27 @@ impl Run {
     }
 }
 
-/// The raw limit each signing workload is compared with.
-fn ratio_for(o: &Outcome, raw: &[RawFigures]) -> Option<(String, f64)> {
-    let find = |alg: pki::KeyAlgorithm| raw.iter().find(|r| r.alg == alg);
-    let (label, limit) = match o.id.as_str() {
+/// The raw limit each signing workload is compared with: algorithm, key generation (or signing), label.
+fn ratio_spec(id: &str) -> Option<(pki::KeyAlgorithm, bool, &'static str)> {
+    Some(match id {
         "W1" => (
+            pki::KeyAlgorithm::Rsa { bits: 2048 },
+            true,
             "RSA-2048 keygen/s",
-            find(pki::KeyAlgorithm::Rsa { bits: 2048 })?.keygen_per_s,
         ),
         "W2" => (
+            pki::KeyAlgorithm::Rsa { bits: 2048 },
+            false,
             "RSA-2048 sign/s",
-            find(pki::KeyAlgorithm::Rsa { bits: 2048 })?.sign_per_s,
         ),
         "W2b" => (
+            pki::KeyAlgorithm::Rsa { bits: 4096 },
+            false,
             "RSA-4096 sign/s",
-            find(pki::KeyAlgorithm::Rsa { bits: 4096 })?.sign_per_s,
         ),
-        "W2c" => (
-            "P-256 sign/s",
-            find(pki::KeyAlgorithm::EcdsaP256)?.sign_per_s,
-        ),
+        "W2c" => (pki::KeyAlgorithm::EcdsaP256, false, "P-256 sign/s"),
         _ => return None,
-    };
-    Some((label.to_string(), o.rps / limit))
+    })
 }
 
 fn get(base: &str, path: String) -> load::MakeRequest {
@@ -628,28 +643,32 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
     if !run.raw.is_empty() {
         println!();
         println!(
-            "Raw limits of this machine (aws-lc-rs, {} threads, no HTTP, no database)",
+            "Raw limits of this machine (aws-lc-rs, {} threads, no HTTP, no database; operations per CPU-second x threads)",
             run.args.threads.unwrap_or_else(cores)
         );
         println!(
-            "{:<10} {:>12} {:>12} {:>14} {:>18} {:>8}",
+            "{:<10} {:>12} {:>12} {:>14} {:>18} {:>8}   (same, per wall-clock second)",
             "algorithm", "sign/s", "keygen/s", "pki issue/s", "pki load+issue/s", "oth cpu"
         );
         for r in &run.raw {
             println!(
-                "{:<10} {:>12.1} {:>12.1} {:>14.1} {:>18.1} {:>8.2}",
+                "{:<10} {:>12.1} {:>12.1} {:>14.1} {:>18.1} {:>8.2}   ({:.1} / {:.1} / {:.1} / {:.1})",
                 r.alg.to_string(),
-                r.sign_per_s,
-                r.keygen_per_s,
-                r.pki_issue_per_s,
-                r.pki_load_issue_per_s,
-                r.other_cores
+                r.sign_per_s.limit,
+                r.keygen_per_s.limit,
+                r.pki_issue_per_s.limit,
+                r.pki_load_issue_per_s.limit,
+                r.other_cores,
+                r.sign_per_s.wall,
+                r.keygen_per_s.wall,
+                r.pki_issue_per_s.wall,
+                r.pki_load_issue_per_s.wall,
             );
         }
     }
     println!();
     println!(
-        "{:<5} {:>5} {:>9} {:>9} {:>9} {:>7} {:>26} {:>7} {:>7} {:>7} {:>9}  what",
+        "{:<5} {:>5} {:>9} {:>9} {:>9} {:>7} {:>34} {:>7} {:>7} {:>7} {:>9}  what",
         "id",
         "conns",
         "req/s",
@@ -666,10 +685,16 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
         let ratio = o
             .ratio
             .as_ref()
-            .map(|(l, r)| format!("{:.1} % of {l}", r * 100.0))
+            .map(|(l, r)| {
+                format!(
+                    "{:.1} % of {:.0} {l}",
+                    r * 100.0,
+                    o.limit_per_s.unwrap_or(0.0)
+                )
+            })
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<5} {:>5} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>26} {:>7.2} {:>7.2} {:>7.2} {:>9.1}  {}",
+            "{:<5} {:>5} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>34} {:>7.2} {:>7.2} {:>7.2} {:>9.1}  {}",
             o.id,
             o.concurrency,
             o.rps,
@@ -766,8 +791,11 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
     json!({
         "header": header.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
         "raw": run.raw.iter().map(|r| json!({
-            "algorithm": r.alg.to_string(), "sign_per_s": r.sign_per_s, "keygen_per_s": r.keygen_per_s,
-            "pki_issue_per_s": r.pki_issue_per_s, "pki_load_issue_per_s": r.pki_load_issue_per_s,
+            "algorithm": r.alg.to_string(),
+            "sign_per_s": r.sign_per_s.limit, "keygen_per_s": r.keygen_per_s.limit,
+            "pki_issue_per_s": r.pki_issue_per_s.limit, "pki_load_issue_per_s": r.pki_load_issue_per_s.limit,
+            "wall_clock": {"sign_per_s": r.sign_per_s.wall, "keygen_per_s": r.keygen_per_s.wall,
+                "pki_issue_per_s": r.pki_issue_per_s.wall, "pki_load_issue_per_s": r.pki_load_issue_per_s.wall},
             "other_cores": r.other_cores,
         })).collect::<Vec<_>>(),
         "workloads": run.results.iter().map(|o| json!({
@@ -775,7 +803,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             "max_ms": o.max_ms, "ok": o.ok, "errors": o.errors, "first_error": o.first_error,
             "seconds": o.seconds, "bytes_per_s": o.bytes_per_s, "server_cores": o.server_cores,
             "client_cores": o.client_cores, "other_cores": o.other_cores, "concurrency": o.concurrency, "server_rss_kib": o.server_rss_kib, "server_hwm_kib": o.server_hwm_kib,
-            "ratio": o.ratio.as_ref().map(|(l, r)| json!({"limit": l, "ratio": r})),
+            "ratio": o.ratio.as_ref().map(|(l, r)| json!({"limit": l, "limit_per_s": o.limit_per_s, "ratio": r})),
         })).collect::<Vec<_>>(),
         "server": {
             "ready_new_ms": facts.ready_new_ms, "ready_existing_ms": facts.ready_existing_ms,

@@ -24,30 +24,41 @@ pub const ALGS: [pki::KeyAlgorithm; 5] = [
     pki::KeyAlgorithm::Ed25519,
 ];
 
-/// Figures for one algorithm (operations per second, all threads together).
+/// A rate, two ways. On a shared machine other processes take CPU from the
+/// threads measuring, so the limit is taken from the CPU time the threads
+/// really got: operations per CPU-second times the number of threads (at most
+/// one per core). `wall` is what the threads did per wall-clock second.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rate {
+    pub limit: f64,
+    pub wall: f64,
+}
+
+/// Figures for one algorithm (operations per second, all cores together).
 #[derive(Clone, Debug)]
 pub struct RawFigures {
     pub alg: pki::KeyAlgorithm,
     /// aws-lc-rs sign of a 1 KiB message with a loaded key.
-    pub sign_per_s: f64,
+    pub sign_per_s: Rate,
     /// aws-lc-rs key generation.
-    pub keygen_per_s: f64,
+    pub keygen_per_s: Rate,
     /// `pki::issue` of a server certificate with a ready `pki::Issuer`.
-    pub pki_issue_per_s: f64,
+    pub pki_issue_per_s: Rate,
     /// What the server does per request: `PrivateKey::from_pem` + `Issuer::new` + `pki::issue`.
-    pub pki_load_issue_per_s: f64,
+    pub pki_load_issue_per_s: Rate,
     /// Cores used by every other process meanwhile (the machine may be shared).
     pub other_cores: f64,
 }
 
 /// Runs `op` on `threads` threads until `dur` has passed; returns operations per second.
 /// Each thread finishes the operation it is in, so the rate divides by the real elapsed time.
-fn rate<F>(threads: usize, dur: Duration, op: F) -> Result<f64>
+fn rate<F>(threads: usize, dur: Duration, op: F) -> Result<Rate>
 where
     F: Fn() -> Result<()> + Sync,
 {
     let count = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
+    let cpu0 = crate::server::cpu_seconds(std::process::id())?;
     let start = Instant::now();
     let deadline = start + dur;
     std::thread::scope(|s| {
@@ -67,7 +78,13 @@ where
     if failed.load(Ordering::Relaxed) {
         return Err(anyhow!("an operation failed"));
     }
-    Ok(count.load(Ordering::Relaxed) as f64 / elapsed)
+    let cpu = crate::server::cpu_seconds(std::process::id())? - cpu0;
+    let n = count.load(Ordering::Relaxed) as f64;
+    let cores = std::thread::available_parallelism().map_or(threads, |c| c.get());
+    Ok(Rate {
+        limit: n / cpu.max(0.01) * threads.min(cores) as f64,
+        wall: n / elapsed,
+    })
 }
 
 fn keygen(alg: pki::KeyAlgorithm) -> Result<()> {
@@ -132,6 +149,24 @@ impl Loaded {
                 .map_err(|_| anyhow!("Ed25519 signing failed")),
         }
     }
+}
+
+/// One figure, measured again right before the workload compared with it, so that
+/// both are taken under the same conditions on a shared machine.
+pub fn measure_one(
+    alg: pki::KeyAlgorithm,
+    keygen_rate: bool,
+    threads: usize,
+    dur: Duration,
+) -> Result<Rate> {
+    if keygen_rate {
+        return rate(threads, dur, || keygen(alg));
+    }
+    let rng = SystemRandom::new();
+    let mut msg = vec![0u8; 1024];
+    aws_lc_rs::rand::fill(&mut msg).map_err(|_| anyhow!("random"))?;
+    let loaded = Loaded::from_pki(&pki::PrivateKey::generate(alg)?)?;
+    rate(threads, dur, || loaded.sign(&rng, &msg))
 }
 
 /// A self-signed CA of `key`, for the `pki` path figures.
