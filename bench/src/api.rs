@@ -148,14 +148,6 @@ impl Api {
         v["id"].as_i64().context("certificate id")
     }
 
-    /// The id of the first certificate of a CA.
-    pub async fn first_cert_of(&self, token: &str, ca: i64) -> Result<i64> {
-        let v = self
-            .get(&format!("/certificates/?ca_id={ca}&limit=1"), token)
-            .await?;
-        v[0]["id"].as_i64().context("no certificate for that CA")
-    }
-
     pub async fn revoke(&self, token: &str, id: i64) -> Result<()> {
         self.post(
             &format!("/certificates/{id}/revoke"),

@@ -178,6 +178,15 @@ impl Conn {
         Ok(())
     }
 
+    /// The id of the one certificate of a CA that is still valid (batches land in any order).
+    pub async fn valid_cert_of(&mut self, issuer_id: i64) -> Result<i64> {
+        let sql = "SELECT id FROM certificates WHERE issuer_id = $1 AND status = 'valid' ORDER BY id LIMIT 1";
+        Ok(match self {
+            Conn::Sqlite(c) => sqlx::query_scalar(sql).bind(issuer_id).fetch_one(c).await?,
+            Conn::Postgres(c) => sqlx::query_scalar(sql).bind(issuer_id).fetch_one(c).await?,
+        })
+    }
+
     pub async fn close(self) -> Result<()> {
         match self {
             Conn::Sqlite(c) => c.close().await?,
