@@ -913,7 +913,15 @@ fn real_main(args: Args) -> Result<()> {
         if let Err(e) = db.drop_database().await {
             eprintln!("fastpki-bench: could not drop the benchmark database: {e:#}");
         }
-        outcome?;
+        if outcome.is_err() {
+            // Keep the server's log for the post-mortem.
+            let kept = dir.keep();
+            eprintln!(
+                "fastpki-bench: the server's log is kept in {}",
+                kept.join("data/server.log").display()
+            );
+            return outcome;
+        }
         header.push((
             "loadavg end".to_string(),
             std::fs::read_to_string("/proc/loadavg")
