@@ -51,6 +51,8 @@ pub struct Outcome {
     pub server_cores: f64,
     /// This program's CPU during the window, in cores.
     pub client_cores: f64,
+    /// PostgreSQL's processes' CPU during the window, in cores (0 on SQLite, which runs inside the server).
+    pub db_cores: f64,
     /// Every other process's CPU during the window, in cores (the machine is shared).
     pub other_cores: f64,
     pub concurrency: usize,
@@ -122,16 +124,18 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
     }
     // CPU time of both processes at the window's edges.
     tokio::time::sleep_until(from.into()).await;
-    let (srv0, me0, all0) = (
+    let (srv0, me0, all0, db0) = (
         crate::server::cpu_seconds(pid)?,
         crate::server::cpu_seconds(std::process::id())?,
         crate::server::machine_busy_seconds()?,
+        crate::server::postgres_cpu_seconds(),
     );
     tokio::time::sleep_until(to.into()).await;
-    let (srv1, me1, all1) = (
+    let (srv1, me1, all1, db1) = (
         crate::server::cpu_seconds(pid)?,
         crate::server::cpu_seconds(std::process::id())?,
         crate::server::machine_busy_seconds()?,
+        crate::server::postgres_cpu_seconds(),
     );
     let mut all = Samples::default();
     for t in tasks {
@@ -167,7 +171,9 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
         bytes_per_s: all.bytes as f64 / cfg.seconds,
         server_cores: (srv1 - srv0) / cfg.seconds,
         client_cores: (me1 - me0) / cfg.seconds,
-        other_cores: ((all1 - all0) - (srv1 - srv0) - (me1 - me0)).max(0.0) / cfg.seconds,
+        db_cores: (db1 - db0).max(0.0) / cfg.seconds,
+        other_cores: ((all1 - all0) - (srv1 - srv0) - (me1 - me0) - (db1 - db0)).max(0.0)
+            / cfg.seconds,
         concurrency: cfg.concurrency,
         server_rss_kib: mem.rss_kib,
         server_hwm_kib: mem.hwm_kib,

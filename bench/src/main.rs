@@ -673,7 +673,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
     }
     println!();
     println!(
-        "{:<5} {:>5} {:>9} {:>9} {:>9} {:>7} {:>34} {:>7} {:>7} {:>7} {:>9}  what",
+        "{:<5} {:>5} {:>9} {:>9} {:>9} {:>7} {:>34} {:>7} {:>7} {:>7} {:>7} {:>9}  what",
         "id",
         "conns",
         "req/s",
@@ -682,6 +682,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
         "errors",
         "ratio to raw limit",
         "srv cpu",
+        "db cpu",
         "gen cpu",
         "oth cpu",
         "MB/s"
@@ -699,7 +700,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             })
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<5} {:>5} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>34} {:>7.2} {:>7.2} {:>7.2} {:>9.1}  {}",
+            "{:<5} {:>5} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>34} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.1}  {}",
             o.id,
             o.concurrency,
             o.rps,
@@ -708,6 +709,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             o.errors,
             ratio,
             o.server_cores,
+            o.db_cores,
             o.client_cores,
             o.other_cores,
             o.bytes_per_s / 1e6,
@@ -807,7 +809,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             "id": o.id, "what": o.what, "requests_per_s": o.rps, "p50_ms": o.p50_ms, "p99_ms": o.p99_ms,
             "max_ms": o.max_ms, "ok": o.ok, "errors": o.errors, "first_error": o.first_error,
             "seconds": o.seconds, "bytes_per_s": o.bytes_per_s, "server_cores": o.server_cores,
-            "client_cores": o.client_cores, "other_cores": o.other_cores, "concurrency": o.concurrency, "server_rss_kib": o.server_rss_kib, "server_hwm_kib": o.server_hwm_kib,
+            "client_cores": o.client_cores, "other_cores": o.other_cores, "db_cores": o.db_cores, "concurrency": o.concurrency, "server_rss_kib": o.server_rss_kib, "server_hwm_kib": o.server_hwm_kib,
             "ratio": o.ratio.as_ref().map(|(l, r)| json!({"limit": l, "limit_per_s": o.limit_per_s, "ratio": r})),
         })).collect::<Vec<_>>(),
         "server": {

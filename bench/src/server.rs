@@ -200,6 +200,31 @@ pub fn machine_busy_seconds() -> Result<f64> {
     Ok(busy / 100.0)
 }
 
+/// CPU time of every PostgreSQL process on the machine (`comm` = `postgres`), seconds.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(c, _)| c);
+        if comm == Some("postgres") {
+            total += cpu_seconds(pid).unwrap_or(0.0);
+        }
+    }
+    total
+}
+
 /// Where the run's data lives: a SQLite file in a temporary folder, or a throwaway PostgreSQL database.
 pub enum Database {
     Sqlite {
