@@ -32,6 +32,8 @@ pub struct LoadConfig {
     pub concurrency: usize,
     pub seconds: f64,
     pub warmup: f64,
+    /// Count PostgreSQL's processes apart (when the server runs on PostgreSQL).
+    pub postgres: bool,
 }
 
 /// What one workload measured.
@@ -128,14 +130,22 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
         crate::server::cpu_seconds(pid)?,
         crate::server::cpu_seconds(std::process::id())?,
         crate::server::machine_busy_seconds()?,
-        crate::server::postgres_cpu_seconds(),
+        if cfg.postgres {
+            crate::server::postgres_cpu_seconds()
+        } else {
+            0.0
+        },
     );
     tokio::time::sleep_until(to.into()).await;
     let (srv1, me1, all1, db1) = (
         crate::server::cpu_seconds(pid)?,
         crate::server::cpu_seconds(std::process::id())?,
         crate::server::machine_busy_seconds()?,
-        crate::server::postgres_cpu_seconds(),
+        if cfg.postgres {
+            crate::server::postgres_cpu_seconds()
+        } else {
+            0.0
+        },
     );
     let mut all = Samples::default();
     for t in tasks {

@@ -89,11 +89,22 @@ impl Args {
                 .any(|w| id.to_ascii_lowercase().starts_with(&w.to_ascii_lowercase()))
     }
 
+    /// True when some selected workload belongs to the group `prefix` (e.g. `W4` for `W4a`).
+    fn wants(&self, prefix: &str) -> bool {
+        let p = prefix.to_ascii_lowercase();
+        self.workloads.is_empty()
+            || self.workloads.iter().any(|w| {
+                let w = w.to_ascii_lowercase();
+                w.starts_with(&p) || p.starts_with(&w)
+            })
+    }
+
     fn load_config(&self) -> LoadConfig {
         LoadConfig {
             concurrency: self.concurrency.max(1),
             seconds: self.seconds.max(0.1),
             warmup: self.warmup.max(0.0),
+            postgres: self.database_url.is_some(),
         }
     }
 }
@@ -405,7 +416,7 @@ async fn body(
     )
     .await?;
 
-    if args.selected("W3") {
+    if args.wants("W3") {
         let token = api.login().await?;
         for (label, ca, n) in [
             ("W3a", &crl_small, args.crl_small),
@@ -461,7 +472,7 @@ async fn body(
         }
     }
 
-    if args.w4_rows > 0 && args.selected("W4") {
+    if args.w4_rows > 0 && args.wants("W4") {
         let token = api.login().await?;
         eprintln!(
             "== W4: {} certificates of CA {} (signed with its Ed25519 key, inserted by SQL)",
