@@ -60,27 +60,44 @@ impl KeyStore {
 }
 
 /// At start: encrypt plaintext keys when a key is configured, and make sure
-/// encrypted ones open; stop, naming the first resource that fails.
+/// every CA key and the newest certificate keys open; stop, naming the first
+/// resource that fails.
 pub async fn check_at_start(db: &Db, keys: &KeyStore) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
+    // Every CA key, and the newest certificate keys: all are sealed with one
+    // key (rotate-key re-seals them together), so a wrong or missing key shows
+    // here without reading every certificate of a large deployment.
     let cas = store::cas::all_keys(&mut tx).await?;
-    let certs = store::certs::all_keys(&mut tx).await?;
-    let mut sealed = 0;
-    for (kind, rows) in [("certificate authority", &cas), ("certificate", &certs)] {
+    let newest = store::certs::newest_keys(&mut tx, START_SAMPLE).await?;
+    for (kind, rows) in [("certificate authority", &cas), ("certificate", &newest)] {
         for (id, stored) in rows.iter() {
             if let Err(e) = keys.open(stored) {
                 bail!("{kind} {id}: {e}");
             }
-            if keys.encrypts() && is_plaintext(stored) {
-                let sealed_key = keys.seal(stored);
-                if kind == "certificate" {
-                    store::certs::set_private_key(&mut tx, *id, &sealed_key).await?;
-                } else {
-                    store::cas::set_private_key(&mut tx, *id, &sealed_key).await?;
-                }
+        }
+    }
+    let mut sealed = 0;
+    if !keys.encrypts() {
+        // Keys written from now on are plaintext: the next start with a key seals them.
+        store::sessions::clear_flag(&mut tx, ALL_SEALED).await?;
+        tracing::warn!(
+            "PRIVATE_KEY_ENCRYPTION_KEY is not set: private keys are stored unencrypted"
+        );
+    } else if !store::sessions::has_flag(&mut tx, ALL_SEALED).await? {
+        for (id, stored) in cas.iter().filter(|(_, k)| is_plaintext(k)) {
+            store::cas::set_private_key(&mut tx, *id, &keys.seal(stored)).await?;
+            sealed += 1;
+        }
+        for (id, stored) in store::certs::all_keys(&mut tx).await? {
+            if let Err(e) = keys.open(&stored) {
+                bail!("certificate {id}: {e}");
+            }
+            if is_plaintext(&stored) {
+                store::certs::set_private_key(&mut tx, id, &keys.seal(&stored)).await?;
                 sealed += 1;
             }
         }
+        store::sessions::claim_flag(&mut tx, ALL_SEALED, "1").await?;
     }
     tx.commit().await?;
     if sealed > 0 {
@@ -89,13 +106,13 @@ pub async fn check_at_start(db: &Db, keys: &KeyStore) -> anyhow::Result<()> {
             "encrypted plaintext private keys with PRIVATE_KEY_ENCRYPTION_KEY"
         );
     }
-    if !keys.encrypts() {
-        tracing::warn!(
-            "PRIVATE_KEY_ENCRYPTION_KEY is not set: private keys are stored unencrypted"
-        );
-    }
     Ok(())
 }
+
+/// Certificate keys opened at every start (besides every CA key).
+const START_SAMPLE: i64 = 16;
+/// Recorded once every stored key is sealed; cleared by a start without a key.
+const ALL_SEALED: &str = "private_keys_sealed";
 
 /// `fastpki rotate-key`: re-encrypts every stored key with `new` in one transaction.
 pub async fn rotate(db: &Db, current: &KeyStore, new: &KeyStore) -> anyhow::Result<usize> {
@@ -116,6 +133,11 @@ pub async fn rotate(db: &Db, current: &KeyStore, new: &KeyStore) -> anyhow::Resu
             .with_context(|| format!("certificate {id}"))?;
         store::certs::set_private_key(&mut tx, id, &new.seal(&pem)).await?;
         n += 1;
+    }
+    if new.encrypts() {
+        store::sessions::claim_flag(&mut tx, ALL_SEALED, "1").await?;
+    } else {
+        store::sessions::clear_flag(&mut tx, ALL_SEALED).await?;
     }
     tx.commit().await?;
     Ok(n)

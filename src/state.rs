@@ -5,8 +5,10 @@ use std::sync::Arc;
 use crate::auth::{jwt::JwtKeys, password::Hasher, ratelimit::RateLimiter};
 use crate::config::Settings;
 use crate::keystore::KeyStore;
+use crate::service::commit::CertWriter;
 use crate::service::crl::CrlCache;
 use crate::service::keypool::KeyPool;
+use crate::service::public::PublicCache;
 use crate::service::signing::IssuerCache;
 use crate::store::Db;
 
@@ -22,7 +24,13 @@ pub struct AppState {
     pub cpu: Arc<tokio::sync::Semaphore>,
     pub crls: Arc<CrlCache>,
     pub issuers: Arc<IssuerCache>,
+    /// CA certificates the public routes serve, by slug.
+    pub public: Arc<PublicCache>,
     pub key_pool: Arc<KeyPool>,
+    /// Group commit of issued certificates.
+    pub cert_writer: CertWriter,
+    /// Where serial numbers come from (random; a test may force collisions).
+    pub serials: Arc<dyn Fn() -> pki::SerialNumber + Send + Sync>,
 }
 
 impl AppState {
@@ -41,6 +49,8 @@ impl AppState {
             .unwrap_or(2);
         Ok(AppState {
             settings: Arc::new(settings),
+            cert_writer: CertWriter::start(db.clone()),
+            serials: Arc::new(pki::random_serial),
             db,
             jwt,
             hasher,
@@ -49,6 +59,7 @@ impl AppState {
             cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             crls: Arc::new(CrlCache::default()),
             issuers: Arc::new(IssuerCache::default()),
+            public: Arc::new(PublicCache::default()),
             key_pool: KeyPool::new(settings_key_pool),
         })
     }

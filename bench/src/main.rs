@@ -470,6 +470,40 @@ async fn body(
             )
             .await?;
         }
+        // What relying parties that cache the CRL do: ask again with its ETag.
+        for (label, ca, n) in [
+            ("W3c", &crl_small, args.crl_small),
+            ("W3d", &crl_large, args.crl_large),
+        ] {
+            let path = format!("/crl/{}", ca.slug());
+            let etag = reqwest::Client::new()
+                .get(format!("{base}{path}"))
+                .send()
+                .await?
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let Some(etag) = etag else {
+                eprintln!("    {label}: the server sends no ETag; skipped");
+                continue;
+            };
+            let url = format!("{base}{path}");
+            run.drive(
+                &srv,
+                Workload {
+                    id: label.into(),
+                    what: format!(
+                        "GET /crl/{{slug}} with If-None-Match (CRL of {n} revoked certificates, 304)"
+                    ),
+                    expect: 304,
+                    make: Arc::new(move |c: &Client, _| {
+                        c.get(&url).header("if-none-match", &etag)
+                    }),
+                },
+            )
+            .await?;
+        }
     }
 
     if args.w4_rows > 0 && args.wants("W4") {
@@ -610,7 +644,7 @@ fn targets(run: &Run, facts: &Facts) -> Vec<(String, String, Option<bool>)> {
             got.map(|r| r >= 0.90),
         ));
     }
-    for id in ["W3a", "W3b"] {
+    for id in ["W3a", "W3b", "W3c", "W3d"] {
         if let Some(o) = find(id) {
             out.push((
                 format!("{id} CRL fetch >= 5,000 req/s"),

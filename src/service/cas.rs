@@ -553,5 +553,6 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     tx.commit().await?;
     state.crls.forget(id);
     state.issuers.forget(id);
+    state.public.forget(id);
     Ok(())
 }

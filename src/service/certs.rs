@@ -2,6 +2,7 @@
 //! key, revoke (and re-sign the CRL in the same transaction).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
 use crate::policy;
 use crate::service::cas::{self, check_days, key_algorithm};
+use crate::service::commit::CertWrite;
 use crate::service::signing::{self, cpu};
 use crate::service::{crl, query_error, service_accounts};
 use crate::state::AppState;
@@ -410,113 +412,140 @@ pub async fn issue(
     }
     let (crl_url, ca_issuers_url) = signing::public_urls(base_url, ca);
     let issuer = signing::issuer(state, ca).await?;
-    let pooled = req.new_key.and_then(|alg| state.key_pool.take(alg));
-    let profile = req.cert_type.profile();
-    let (subject, sans, csr_key, new_key) = (
-        signing::canonical_subject(&req.subject)?,
-        req.sans.clone(),
-        req.csr_key.clone(),
-        req.new_key,
-    );
-    let (cert, key_pem, alg) = cpu(state, move || {
-        let (spki, key_pem, alg) = match (csr_key, new_key) {
-            (Some((spki, alg)), _) => (spki, None, alg),
-            (None, Some(alg)) => {
-                let key = match pooled {
-                    Some(key) => key,
-                    None => pki::PrivateKey::generate(alg)?,
-                };
-                (key.public_key_der(), Some(key.to_pem()), alg)
-            }
-            (None, None) => {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "no key for the certificate"
-                )));
-            }
-        };
-        let serial = pki::random_serial();
-        let cert = pki::issue(
-            &pki::CertRequest {
-                subject: &subject,
-                public_key_der: &spki,
-                profile,
-                sans: &sans,
-                serial: &serial,
-                not_before,
-                not_after,
-                crl_url: Some(&crl_url),
-                ca_issuers_url: Some(&ca_issuers_url),
-            },
-            pki::Signer::Issuer(&issuer),
-        )?;
-        Ok((cert, key_pem, alg))
-    })
-    .await?;
-
+    let (spki, key_pem, alg) = match (&req.csr_key, req.new_key) {
+        (Some((spki, alg)), _) => (spki.clone(), None, *alg),
+        (None, Some(alg)) => {
+            let key = match state.key_pool.take(alg) {
+                Some(key) => key,
+                None => cpu(state, move || Ok(pki::PrivateKey::generate(alg)?)).await?,
+            };
+            (key.public_key_der(), Some(key.to_pem()), alg)
+        }
+        (None, None) => {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "no key for the certificate"
+            )));
+        }
+    };
+    let signed = Arc::new(Signed {
+        subject: signing::canonical_subject(&req.subject)?,
+        sans: req.sans.clone(),
+        spki,
+        profile: req.cert_type.profile(),
+        not_before,
+        not_after,
+        crl_url,
+        ca_issuers_url,
+    });
     let kept_key = key_pem.as_ref().filter(|_| req.keep_key);
     let stored_key = kept_key.map(|k| state.keys.seal(k));
     let (created_by_user_id, created_by_service_account_id) = caller.creator_ids();
     let ips: Vec<String> = req.sans.ips.iter().map(ToString::to_string).collect();
     let to_json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    let new = NewCert {
-        common_name: &req.common_name,
-        subject_dn: &req.subject.to_string(),
-        certificate_type: req.cert_type.as_str(),
-        key_algorithm: alg.name(),
-        key_size: i64::from(alg.key_size()),
-        valid_days: signing::days_between(cert.not_before, cert.not_after),
-        certificate: &cert.pem,
-        private_key: stored_key.as_deref(),
-        key_origin: if req.csr_key.is_some() {
-            "csr"
-        } else {
-            "server"
-        },
-        serial_number: &cert.serial_hex,
-        not_before: &store::ts(cert.not_before),
-        not_after: &store::ts(cert.not_after),
-        san_dns_names: &to_json(&req.sans.dns),
-        san_ip_addresses: &to_json(&ips),
-        san_email_addresses: &to_json(&req.sans.emails),
-        issuer_id: ca.id,
-        organization_id: caller.organization_id(),
-        created_by_user_id,
-        created_by_service_account_id,
-        renewed_from_id: req.renewed_from_id,
-    };
-    let now = store::now_ts();
-    let mut tx = state.db.begin().await?;
-    let row = store::certs::insert(&mut tx, &new, &now)
-        .await
-        .map_err(|e| {
-            if store::is_foreign_key_violation(&e) {
-                Error::NotFound("CA not found".into())
-            } else if store::is_unique_violation(&e) {
-                // 2^-127 odds: the serial repeated; the client may simply retry.
-                Error::Conflict("Serial number collision, please retry".into())
-            } else {
-                e.into()
+    let org = caller.organization_id().or(ca.organization_id);
+    // A repeated serial (2^-127 odds, or a forced one in tests) is signed
+    // again under a fresh serial instead of failing the request.
+    let mut attempts = 0;
+    let row = loop {
+        attempts += 1;
+        let serial = (state.serials)();
+        let (todo, issuer) = (signed.clone(), issuer.clone());
+        let cert = cpu(state, move || Ok(todo.sign(&serial, &issuer)?)).await?;
+        let mut audit = caller.audit_on("cert_create", "certificate", 0, org);
+        audit.detail = Some(match req.renewed_from_id {
+            Some(old) => format!(
+                "Renewed certificate {old} as '{}' (serial {})",
+                req.common_name, cert.serial_hex
+            ),
+            None => format!(
+                "Issued {} certificate '{}' from CA '{}' (serial {})",
+                req.cert_type.as_str(),
+                req.common_name,
+                ca.name,
+                cert.serial_hex
+            ),
+        });
+        let write = CertWrite {
+            cert: NewCert {
+                common_name: req.common_name.clone(),
+                subject_dn: req.subject.to_string(),
+                certificate_type: req.cert_type.as_str().into(),
+                key_algorithm: alg.name().into(),
+                key_size: i64::from(alg.key_size()),
+                valid_days: signing::days_between(cert.not_before, cert.not_after),
+                certificate: cert.pem,
+                private_key: stored_key.clone(),
+                key_origin: if req.csr_key.is_some() {
+                    "csr"
+                } else {
+                    "server"
+                }
+                .into(),
+                serial_number: cert.serial_hex,
+                not_before: store::ts(cert.not_before),
+                not_after: store::ts(cert.not_after),
+                san_dns_names: to_json(&req.sans.dns),
+                san_ip_addresses: to_json(&ips),
+                san_email_addresses: to_json(&req.sans.emails),
+                issuer_id: ca.id,
+                organization_id: caller.organization_id(),
+                created_by_user_id,
+                created_by_service_account_id,
+                renewed_from_id: req.renewed_from_id,
+            },
+            audit,
+        };
+        match state.cert_writer.write(write).await {
+            Ok(row) => break row,
+            Err(e) if store::is_unique_violation(&e) && attempts < 3 => {
+                tracing::warn!(ca_id = ca.id, "serial number repeated; signing again");
             }
-        })?;
-    let org = row.organization_id.or(ca.organization_id);
-    let mut entry = caller.audit_on("cert_create", "certificate", row.id, org);
-    entry.detail = Some(match req.renewed_from_id {
-        Some(old) => format!(
-            "Renewed certificate {old} as '{}' (serial {})",
-            row.common_name, row.serial_number
-        ),
-        None => format!(
-            "Issued {} certificate '{}' from CA '{}' (serial {})",
-            row.certificate_type, row.common_name, ca.name, row.serial_number
-        ),
-    });
-    store::audit::insert(&mut tx, &entry, &now).await?;
-    tx.commit().await?;
+            Err(e) if store::is_foreign_key_violation(&e) => {
+                return Err(Error::NotFound("CA not found".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let mut out = CertOut::from_row(row, vec![]);
     if req.csr_key.is_none() {
         out.private_key = Some(key_pem.filter(|_| req.return_key));
     }
     Ok(out)
+}
+
+/// Everything a certificate is signed from except its serial number.
+struct Signed {
+    subject: pki::DistinguishedName,
+    sans: pki::Sans,
+    spki: Vec<u8>,
+    profile: pki::Profile,
+    not_before: chrono::DateTime<Utc>,
+    not_after: chrono::DateTime<Utc>,
+    crl_url: String,
+    ca_issuers_url: String,
+}
+
+impl Signed {
+    fn sign(
+        &self,
+        serial: &pki::SerialNumber,
+        issuer: &pki::Issuer,
+    ) -> Result<pki::IssuedCert, pki::PkiError> {
+        pki::issue(
+            &pki::CertRequest {
+                subject: &self.subject,
+                public_key_der: &self.spki,
+                profile: self.profile,
+                sans: &self.sans,
+                serial,
+                not_before: self.not_before,
+                not_after: self.not_after,
+                crl_url: Some(&self.crl_url),
+                ca_issuers_url: Some(&self.ca_issuers_url),
+            },
+            pki::Signer::Issuer(issuer),
+        )
+    }
 }
 
 /// `POST /certificates/?ca_id=`.

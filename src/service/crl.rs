@@ -3,7 +3,7 @@
 //! request never causes a signature.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -18,23 +18,39 @@ use crate::store::{self, Tx, cas::CaRow};
 /// again: the bound within which every server sees another server's revocation.
 pub const CACHE_FRESHNESS: Duration = Duration::from_secs(5);
 
+/// A CA's CRL as served: DER, its number, and the PEM made on first demand.
+pub struct CrlFile {
+    pub der: Bytes,
+    pub number: i64,
+    pem: OnceLock<Bytes>,
+}
+
+impl CrlFile {
+    /// The PEM form, encoded once per CRL rather than once per request.
+    pub fn pem(&self) -> Bytes {
+        self.pem
+            .get_or_init(|| Bytes::from(pki::crl_der_to_pem(&self.der)))
+            .clone()
+    }
+}
+
 /// The last CRL read from the database, per CA.
 #[derive(Default)]
 pub struct CrlCache {
-    entries: Mutex<HashMap<i64, (Instant, Bytes)>>,
+    entries: Mutex<HashMap<i64, (Instant, Arc<CrlFile>)>>,
 }
 
 impl CrlCache {
-    fn get(&self, ca_id: i64) -> Option<Bytes> {
+    fn get(&self, ca_id: i64) -> Option<Arc<CrlFile>> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&ca_id)
             .filter(|(at, _)| at.elapsed() < CACHE_FRESHNESS)
-            .map(|(_, der)| der.clone())
+            .map(|(_, crl)| crl.clone())
     }
 
-    fn put(&self, ca_id: i64, der: Bytes) {
+    fn put(&self, ca_id: i64, crl: Arc<CrlFile>) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(ca_id, (Instant::now(), der));
+        map.insert(ca_id, (Instant::now(), crl));
     }
 
     /// Drops a CA's entry (after its CRL changed or the CA went away).
@@ -87,19 +103,25 @@ pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
     Ok(())
 }
 
-/// The current CRL of a CA (DER), from memory or the database; None if it has none.
-pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Bytes>> {
-    if let Some(der) = state.crls.get(ca_id) {
-        return Ok(Some(der));
+/// The current CRL of a CA, from memory or the database; None if it has none.
+pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Arc<CrlFile>>> {
+    if let Some(crl) = state.crls.get(ca_id) {
+        return Ok(Some(crl));
     }
     let mut c = state.db.read().await?;
     match store::cas::crl(&mut c, ca_id).await? {
         Some(store::cas::StoredCrl {
-            crl_der: Some(der), ..
+            crl_der: Some(der),
+            crl_number,
+            ..
         }) => {
-            let der = Bytes::from(der);
-            state.crls.put(ca_id, der.clone());
-            Ok(Some(der))
+            let crl = Arc::new(CrlFile {
+                der: Bytes::from(der),
+                number: crl_number,
+                pem: OnceLock::new(),
+            });
+            state.crls.put(ca_id, crl.clone());
+            Ok(Some(crl))
         }
         _ => Ok(None),
     }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cas;
 pub mod certs;
+pub mod commit;
 pub mod crl;
 pub mod export;
 pub mod keypool;

@@ -1,29 +1,92 @@
-//! Unauthenticated PKI routes: CA certificates and CRLs by slug.
+//! Unauthenticated PKI routes: CA certificates and CRLs by slug, served from
+//! memory. A CA's public files are re-read from the database at most every
+//! `crl::CACHE_FRESHNESS`, the same bound as for CRLs across servers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Bytes;
 
 use crate::error::{Error, Result};
-use crate::service::{crl, signing::slug};
+use crate::service::crl::{self, CACHE_FRESHNESS, CrlFile};
+use crate::service::signing::slug;
 use crate::state::AppState;
-use crate::store::{self, cas::CaRow};
+use crate::store;
+
+/// A CA certificate as served, with a validator for conditional requests.
+pub struct PublicCa {
+    pub ca_id: i64,
+    pub pem: Bytes,
+    pub der: Bytes,
+    pub etag: String,
+}
+
+/// Slugs resolved recently (only existing CAs: unknown slugs are not kept).
+#[derive(Default)]
+pub struct PublicCache {
+    entries: Mutex<HashMap<String, (Instant, Arc<PublicCa>)>>,
+}
+
+impl PublicCache {
+    fn get(&self, slug: &str) -> Option<Arc<PublicCa>> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(slug)
+            .filter(|(at, _)| at.elapsed() < CACHE_FRESHNESS)
+            .map(|(_, ca)| ca.clone())
+    }
+
+    fn put(&self, slug: &str, ca: Arc<PublicCa>) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: with very many CAs the cold ones are simply read again.
+        if map.len() >= 1024 {
+            map.clear();
+        }
+        map.insert(slug.to_string(), (Instant::now(), ca));
+    }
+
+    /// Drops every entry of a CA (deleted or renamed).
+    pub fn forget(&self, ca_id: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (_, ca)| ca.ca_id != ca_id);
+    }
+}
 
 /// Finds the CA a `{slug(name)}-{id}` names; both parts must match.
-pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<CaRow> {
+pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<Arc<PublicCa>> {
+    if let Some(hit) = state.public.get(given) {
+        return Ok(hit);
+    }
     let not_found = || Error::NotFound("Not Found".into());
     let (_, id) = given.rsplit_once('-').ok_or_else(not_found)?;
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let mut c = state.db.read().await?;
-    let ca = store::cas::get(&mut c, id).await?.ok_or_else(not_found)?;
+    let ca = {
+        let mut c = state.db.read().await?;
+        store::cas::get(&mut c, id).await?.ok_or_else(not_found)?
+    };
     if slug(&ca.name, ca.id) != given {
         return Err(not_found());
     }
-    Ok(ca)
+    let der = pki::cert_pem_to_der(&ca.certificate)?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+    let public = Arc::new(PublicCa {
+        ca_id: ca.id,
+        etag: format!("\"ca-{}-{}\"", ca.id, hex::encode(&digest.as_ref()[..8])),
+        pem: Bytes::from(ca.certificate),
+        der: Bytes::from(der),
+    });
+    state.public.put(given, public.clone());
+    Ok(public)
 }
 
-/// The CA's current CRL, DER. Never signs: CRLs are signed on revocation and by the refresher.
-pub async fn crl_der(state: &AppState, given: &str) -> Result<Bytes> {
+/// The CA's current CRL. Never signs: CRLs are signed on revocation and by the refresher.
+pub async fn crl(state: &AppState, given: &str) -> Result<(Arc<CrlFile>, String)> {
     let ca = ca_by_slug(state, given).await?;
-    crl::current(state, ca.id).await?.ok_or_else(|| {
+    let file = crl::current(state, ca.ca_id).await?.ok_or_else(|| {
         Error::Unavailable("This CA's CRL is being prepared; try again shortly".into())
-    })
+    })?;
+    let etag = format!("\"crl-{}-{}\"", ca.ca_id, file.number);
+    Ok((file, etag))
 }

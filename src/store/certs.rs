@@ -42,22 +42,23 @@ macro_rules! cert_columns {
     };
 }
 
-pub struct NewCert<'a> {
-    pub common_name: &'a str,
-    pub subject_dn: &'a str,
-    pub certificate_type: &'a str,
-    pub key_algorithm: &'a str,
+/// A certificate to insert (owned: it travels to the group-commit writer).
+pub struct NewCert {
+    pub common_name: String,
+    pub subject_dn: String,
+    pub certificate_type: String,
+    pub key_algorithm: String,
     pub key_size: i64,
     pub valid_days: i64,
-    pub certificate: &'a str,
-    pub private_key: Option<&'a str>,
-    pub key_origin: &'a str,
-    pub serial_number: &'a str,
-    pub not_before: &'a str,
-    pub not_after: &'a str,
-    pub san_dns_names: &'a str,
-    pub san_ip_addresses: &'a str,
-    pub san_email_addresses: &'a str,
+    pub certificate: String,
+    pub private_key: Option<String>,
+    pub key_origin: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub san_dns_names: String,
+    pub san_ip_addresses: String,
+    pub san_email_addresses: String,
     pub issuer_id: i64,
     pub organization_id: Option<i64>,
     pub created_by_user_id: Option<i64>,
@@ -65,11 +66,7 @@ pub struct NewCert<'a> {
     pub renewed_from_id: Option<i64>,
 }
 
-pub async fn insert(
-    c: &mut AnyConnection,
-    n: &NewCert<'_>,
-    now: &str,
-) -> Result<CertRow, sqlx::Error> {
+pub async fn insert(c: &mut AnyConnection, n: &NewCert, now: &str) -> Result<CertRow, sqlx::Error> {
     let sql = concat!(
         "INSERT INTO certificates (common_name, subject_dn, certificate_type, key_algorithm, key_size, valid_days, \
          status, certificate, private_key, key_origin, serial_number, not_before, not_after, san_dns_names, \
@@ -79,21 +76,21 @@ pub async fn insert(
         cert_columns!()
     );
     sqlx::query_as(sql)
-        .bind(n.common_name)
-        .bind(n.subject_dn)
-        .bind(n.certificate_type)
-        .bind(n.key_algorithm)
+        .bind(&n.common_name)
+        .bind(&n.subject_dn)
+        .bind(&n.certificate_type)
+        .bind(&n.key_algorithm)
         .bind(n.key_size)
         .bind(n.valid_days)
-        .bind(n.certificate)
-        .bind(n.private_key)
-        .bind(n.key_origin)
-        .bind(n.serial_number)
-        .bind(n.not_before)
-        .bind(n.not_after)
-        .bind(n.san_dns_names)
-        .bind(n.san_ip_addresses)
-        .bind(n.san_email_addresses)
+        .bind(&n.certificate)
+        .bind(&n.private_key)
+        .bind(&n.key_origin)
+        .bind(&n.serial_number)
+        .bind(&n.not_before)
+        .bind(&n.not_after)
+        .bind(&n.san_dns_names)
+        .bind(&n.san_ip_addresses)
+        .bind(&n.san_email_addresses)
         .bind(n.issuer_id)
         .bind(n.organization_id)
         .bind(n.created_by_user_id)
@@ -261,6 +258,16 @@ pub async fn all_keys(c: &mut AnyConnection) -> Result<Vec<(i64, String)>, sqlx:
     sqlx::query_as(
         "SELECT id, private_key FROM certificates WHERE private_key IS NOT NULL ORDER BY id",
     )
+    .fetch_all(c)
+    .await
+}
+
+/// The `n` most recently issued certificates that keep a private key.
+pub async fn newest_keys(c: &mut AnyConnection, n: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, private_key FROM certificates WHERE private_key IS NOT NULL ORDER BY id DESC LIMIT $1",
+    )
+    .bind(n)
     .fetch_all(c)
     .await
 }

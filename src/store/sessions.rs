@@ -126,3 +126,21 @@ pub async fn claim_flag(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Forgets a recorded fact (no-op when absent).
+pub async fn clear_flag(c: &mut AnyConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM app_state WHERE key = $1")
+        .bind(key)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// True when the fact is recorded.
+pub async fn has_flag(c: &mut AnyConnection, key: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM app_state WHERE key = $1")
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
+    Ok(row.is_some())
+}

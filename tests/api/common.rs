@@ -53,6 +53,14 @@ impl Server {
 
     /// Starts a server with extra settings (name, value).
     pub async fn start_with(extra: &[(&str, &str)]) -> Server {
+        Server::start_tweaked(extra, |_| {}).await
+    }
+
+    /// Starts a server with extra settings and a change to its state before it serves.
+    pub async fn start_tweaked(
+        extra: &[(&str, &str)],
+        tweak: impl FnOnce(&mut fastpki::state::AppState),
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = fresh_database(dir.path()).await;
         let mut env: HashMap<String, String> = [
@@ -82,9 +90,10 @@ impl Server {
             env.insert(k.to_string(), v.to_string());
         }
         let settings = Settings::from_lookup(&|name| env.get(name).cloned()).expect("settings");
-        let state = fastpki::server::prepare(settings.clone())
+        let mut state = fastpki::server::prepare(settings.clone())
             .await
             .expect("server prepares");
+        tweak(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

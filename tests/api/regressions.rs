@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{Server, World, expect};
+use crate::common::{Server, World, expect, ids, x509_field};
 
 /// A service account cannot slip a CN past its policy through `subject_dn`.
 #[tokio::test]
@@ -119,4 +119,123 @@ async fn unusable_rsa_size_is_a_key_size_error() {
         422,
     );
     assert_eq!(v["detail"][0]["loc"][1], "key_size");
+}
+
+/// A serial number that repeats within a CA is signed again under a fresh
+/// serial: the request succeeds, nothing is stored twice.
+#[tokio::test]
+async fn a_repeated_serial_is_signed_again_not_refused() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handed_out = Arc::new(AtomicUsize::new(0));
+    let counter = handed_out.clone();
+    let s = Server::start_tweaked(&[], move |state| {
+        // The first three serials handed out are one and the same.
+        let fixed = pki::SerialNumber::from_hex("7f00aa55").unwrap();
+        state.serials = Arc::new(move || {
+            if counter.fetch_add(1, Ordering::SeqCst) < 3 {
+                fixed.clone()
+            } else {
+                pki::random_serial()
+            }
+        });
+    })
+    .await;
+    let root = s.bootstrap().await;
+    let ca = s.create_ca(&root, "Retry CA", json!({})).await;
+    let ca_id = ca["id"].as_i64().unwrap();
+    let first = s
+        .issue(&root, ca_id, "one.example.com", "server", json!({}))
+        .await;
+    assert_eq!(first["serial_number"], "7f00aa55");
+    let second = s
+        .issue(&root, ca_id, "two.example.com", "server", json!({}))
+        .await;
+    assert_ne!(second["serial_number"], "7f00aa55");
+    assert_eq!(
+        handed_out.load(Ordering::SeqCst),
+        4,
+        "two retries, then a fresh serial"
+    );
+    let serial_in_cert = x509_field(second["certificate"].as_str().unwrap(), "-serial");
+    assert!(
+        serial_in_cert
+            .to_lowercase()
+            .ends_with(second["serial_number"].as_str().unwrap()),
+        "the certificate carries the stored serial: {serial_in_cert}"
+    );
+    let list = expect(
+        s.get(&format!("/certificates/?ca_id={ca_id}"), Some(&root))
+            .await,
+        200,
+    );
+    assert_eq!(ids(&list).len(), 2);
+    for cert in [&first, &second] {
+        let id = cert["id"].as_i64().unwrap();
+        assert_eq!(s.audit_for(&root, "cert_create", id).await.len(), 1);
+    }
+}
+
+/// Public CA certificates and CRLs carry an ETag; a client that has the
+/// current one gets 304 without the body, and a new CRL changes the tag.
+#[tokio::test]
+async fn public_files_answer_conditional_requests() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let ca = s.create_ca(&root, "Etag CA", json!({})).await;
+    let ca_id = ca["id"].as_i64().unwrap();
+    let slug = format!("etag-ca-{ca_id}");
+    for path in [
+        format!("/ca/{slug}.pem"),
+        format!("/ca/{slug}.crt"),
+        format!("/crl/{slug}"),
+        format!("/crl/{slug}.pem"),
+    ] {
+        let full = s.raw(&path, None).await;
+        assert_eq!(full.status, 200, "{path}");
+        let etag = full.header("etag").to_string();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "{path}: {etag:?}"
+        );
+        let again = s
+            .req(reqwest::Method::GET, &path, None)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"], etag.as_str());
+        assert!(again.bytes().await.unwrap().is_empty());
+        let other = s
+            .req(reqwest::Method::GET, &path, None)
+            .header("if-none-match", "\"something-else\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200, "{path}");
+    }
+    // A revocation re-signs the CRL: the old tag no longer matches.
+    let crl_path = format!("/crl/{slug}");
+    let before = s.raw(&crl_path, None).await.header("etag").to_string();
+    let cert = s
+        .issue(&root, ca_id, "gone.example.com", "server", json!({}))
+        .await;
+    expect(
+        s.post(
+            &format!("/certificates/{}/revoke", cert["id"]),
+            Some(&root),
+            json!({}),
+        )
+        .await,
+        200,
+    );
+    let after = s
+        .req(reqwest::Method::GET, &crl_path, None)
+        .header("if-none-match", &before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    assert_ne!(after.headers()["etag"], before.as_str());
 }

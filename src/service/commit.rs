@@ -1,0 +1,92 @@
+//! Group commit of issued certificates: one writer task takes every pending
+//! certificate (with its audit entry) and commits them in one transaction, so
+//! many concurrent issuances share one commit. A caller is answered only after
+//! the transaction holding its rows has committed: nothing acknowledged can be
+//! lost. If a batch fails, each of its certificates is written again alone, so
+//! one bad row (a deleted CA, a repeated serial) only fails its own request.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{self, Db, audit::NewAuditEntry, certs::CertRow, certs::NewCert};
+
+/// At most this many certificates share a transaction.
+const MAX_BATCH: usize = 256;
+
+/// A certificate to store and the audit entry that records it (its
+/// `resource_id` is set to the new row's id).
+pub struct CertWrite {
+    pub cert: NewCert,
+    pub audit: NewAuditEntry,
+}
+
+struct Job {
+    write: CertWrite,
+    reply: oneshot::Sender<Result<CertRow, sqlx::Error>>,
+}
+
+/// The handle requests use; the writer task runs while a handle exists.
+#[derive(Clone)]
+pub struct CertWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl CertWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: Db) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(db, rx));
+        CertWriter { jobs }
+    }
+
+    /// Stores the certificate and its audit entry; returns once committed.
+    pub async fn write(&self, write: CertWrite) -> Result<CertRow, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch: Vec<Job> = std::mem::take(&mut jobs);
+        let writes: Vec<&CertWrite> = batch.iter().map(|j| &j.write).collect();
+        match write_all(&db, &writes).await {
+            Ok(rows) => {
+                for (job, row) in batch.into_iter().zip(rows) {
+                    let _ = job.reply.send(Ok(row));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let job = batch.into_iter().next().expect("one job");
+                let _ = job.reply.send(Err(e));
+            }
+            Err(_) => {
+                // Nothing of the batch was committed: write each alone to find the culprit.
+                for job in batch {
+                    let result = write_all(&db, &[&job.write]).await;
+                    let _ = job.reply.send(result.map(|mut rows| rows.remove(0)));
+                }
+            }
+        }
+    }
+}
+
+/// Writes every certificate and audit entry in one transaction.
+async fn write_all(db: &Db, writes: &[&CertWrite]) -> Result<Vec<CertRow>, sqlx::Error> {
+    let now = store::now_ts();
+    let mut tx = db.begin().await?;
+    let mut rows = Vec::with_capacity(writes.len());
+    for w in writes {
+        let row = store::certs::insert(&mut tx, &w.cert, &now).await?;
+        let mut entry = w.audit.clone();
+        entry.resource_id = Some(row.id);
+        store::audit::insert(&mut tx, &entry, &now).await?;
+        rows.push(row);
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
