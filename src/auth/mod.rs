@@ -170,10 +170,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
     }
     let claims = state.jwt.verify(bearer).ok_or_else(invalid_credentials)?;
     let mut conn = state.db.read().await?;
-    if store::sessions::is_blocklisted(&mut conn, &claims.jti).await? {
-        return Err(invalid_credentials());
-    }
-    let user = store::users::get(&mut conn, claims.id)
+    let user = store::users::get_for_token(&mut conn, claims.id, &claims.jti)
         .await?
         .ok_or_else(invalid_credentials)?;
     if user.username != claims.sub {

@@ -121,60 +121,38 @@ pub struct CertFilter {
 }
 
 pub async fn list(c: &mut AnyConnection, f: &CertFilter) -> Result<Vec<CertRow>, sqlx::Error> {
-    match (f.all_organizations, f.issuer_id) {
-        (true, None) => {
-            let sql = concat!(
+    // The page's ids are found on an index alone (OFFSET steps over index
+    // entries, not over whole rows); only the page's rows are then read.
+    macro_rules! page {
+        ($filter:literal, $limit:literal, $offset:literal) => {
+            concat!(
                 "SELECT ",
                 cert_columns!(),
-                " FROM certificates ORDER BY id LIMIT $1 OFFSET $2"
-            );
-            sqlx::query_as(sql)
-                .bind(f.limit)
-                .bind(f.skip)
-                .fetch_all(c)
-                .await
-        }
-        (true, Some(ca)) => {
-            let sql = concat!(
-                "SELECT ",
-                cert_columns!(),
-                " FROM certificates WHERE issuer_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-            );
-            sqlx::query_as(sql)
-                .bind(ca)
-                .bind(f.limit)
-                .bind(f.skip)
-                .fetch_all(c)
-                .await
-        }
-        (false, None) => {
-            let sql = concat!(
-                "SELECT ",
-                cert_columns!(),
-                " FROM certificates WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-            );
-            sqlx::query_as(sql)
-                .bind(f.organization_id)
-                .bind(f.limit)
-                .bind(f.skip)
-                .fetch_all(c)
-                .await
-        }
-        (false, Some(ca)) => {
-            let sql = concat!(
-                "SELECT ",
-                cert_columns!(),
-                " FROM certificates WHERE organization_id = $1 AND issuer_id = $2 ORDER BY id LIMIT $3 OFFSET $4"
-            );
-            sqlx::query_as(sql)
-                .bind(f.organization_id)
-                .bind(ca)
-                .bind(f.limit)
-                .bind(f.skip)
-                .fetch_all(c)
-                .await
-        }
+                " FROM certificates WHERE id IN (SELECT id FROM certificates",
+                $filter,
+                " ORDER BY id LIMIT ",
+                $limit,
+                " OFFSET ",
+                $offset,
+                ") ORDER BY id"
+            )
+        };
     }
+    let q = match (f.all_organizations, f.issuer_id) {
+        (true, None) => sqlx::query_as(page!("", "$1", "$2")),
+        (true, Some(ca)) => sqlx::query_as(page!(" WHERE issuer_id = $1", "$2", "$3")).bind(ca),
+        (false, None) => {
+            sqlx::query_as(page!(" WHERE organization_id = $1", "$2", "$3")).bind(f.organization_id)
+        }
+        (false, Some(ca)) => sqlx::query_as(page!(
+            " WHERE organization_id = $1 AND issuer_id = $2",
+            "$3",
+            "$4"
+        ))
+        .bind(f.organization_id)
+        .bind(ca),
+    };
+    q.bind(f.limit).bind(f.skip).fetch_all(c).await
 }
 
 /// Ids of the certificates renewed from `id`.

@@ -90,14 +90,6 @@ pub async fn blocklist(
     Ok(())
 }
 
-pub async fn is_blocklisted(c: &mut AnyConnection, jti: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM token_blocklist WHERE jti = $1")
-        .bind(jti)
-        .fetch_one(c)
-        .await?;
-    Ok(n > 0)
-}
-
 /// Deletes expired blocklist entries and refresh tokens; returns rows removed.
 pub async fn purge_expired(c: &mut AnyConnection, now: &str) -> Result<u64, sqlx::Error> {
     let a = sqlx::query("DELETE FROM token_blocklist WHERE expires_at <= $1")

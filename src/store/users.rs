@@ -105,6 +105,25 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<User>, sqlx::E
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
+/// The user an access token names, unless the token (`jti`) is blocklisted:
+/// one query for what every authenticated request checks.
+pub async fn get_for_token(
+    c: &mut AnyConnection,
+    id: i64,
+    jti: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM token_blocklist WHERE jti = $2)"
+    );
+    sqlx::query_as(sql)
+        .bind(id)
+        .bind(jti)
+        .fetch_optional(c)
+        .await
+}
+
 pub async fn get_by_username(
     c: &mut AnyConnection,
     username: &str,
