@@ -24,11 +24,11 @@ const PEPPER: &str = "two-servers-pepper-0123456789-abcdefghij";
 /// URL-safe base64 of 32 bytes: a Fernet key.
 const FERNET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const PASSWORD: &str = "password123";
-/// `fastpki::service::crl::CACHE_FRESHNESS`: how long a server serves a CRL
-/// from memory before it reads the database again.
-const CRL_CACHE_FRESHNESS: Duration = Duration::from_secs(5);
+/// How long a server serves a CRL from memory before it reads the database
+/// again: the documented cross-server bound.
+const CRL_CACHE_FRESHNESS: Duration = fastpki::service::crl::CACHE_FRESHNESS;
 /// Slack over that bound for the request that revokes and the polling step.
-const CRL_SLACK: Duration = Duration::from_millis(750);
+const CRL_SLACK: Duration = Duration::from_millis(1000);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -340,6 +340,9 @@ fn make_csr(dir: &Path, n: usize) -> String {
     std::fs::read_to_string(csr).unwrap()
 }
 
+/// CRLs (DER) as served, with the server that served them.
+type Seen = Vec<(&'static str, Vec<u8>)>;
+
 #[derive(Default)]
 struct Acked {
     /// Certificate id -> (serial, server that issued it).
@@ -435,7 +438,7 @@ async fn two_servers_share_one_postgresql() {
     // CRLs seen during the load, per server, in order, from the one before it.
     let initial = crl_der(&c, &a.root(), &slug).await;
     let first = parse_crl(dir.path(), &initial).number;
-    let seen: Arc<Mutex<Vec<(&'static str, Vec<u8>)>>> = Arc::new(Mutex::new(vec![("a", initial)]));
+    let seen: Arc<Mutex<Seen>> = Arc::new(Mutex::new(vec![("a", initial)]));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {
         let (c, seen, stop, slug) = (c.clone(), seen.clone(), stop.clone(), slug.clone());
@@ -863,7 +866,7 @@ async fn two_servers_share_one_postgresql() {
     for (after_ack, after_read) in &delays {
         assert!(*after_ack <= CRL_CACHE_FRESHNESS + CRL_SLACK);
         // The bound holds from B's last read, give or take one polling step.
-        assert!(*after_read <= CRL_CACHE_FRESHNESS + Duration::from_millis(300));
+        assert!(*after_read <= CRL_CACHE_FRESHNESS + Duration::from_millis(500));
     }
 
     // --- Sessions hold across both servers --------------------------------
