@@ -28,6 +28,6 @@ echo "== the published Python client (pip install fastpki==0.4.0) against the se
 ./scripts/python-client-interop.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
-    echo "== HTTP tests (PostgreSQL)"
-    cargo test --test api --test crash
+    echo "== HTTP tests, crash safety and two servers on one database (PostgreSQL)"
+    cargo test --test api --test crash --test two_servers
 fi

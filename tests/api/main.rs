@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod authz_cells;
 mod cas;
 mod certs;
 mod common;
