@@ -68,7 +68,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrDef
     }
 }
 
+/// Every JSON body is an object. serde would also fill a struct from an array
+/// (`[null, "x"]`, field by field in order), which FastAPI refuses: so do we.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        let (msg, kind) = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => (
+                "Input should be a valid dictionary or object to extract fields from".to_string(),
+                "model_attributes_type",
+            ),
+            Err(e) => (e.to_string(), "json_invalid"),
+        };
+        return Err(Error::Validation(vec![FieldError {
+            loc: vec!["body".into()],
+            msg,
+            kind: kind.into(),
+        }]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let inner = e.inner();

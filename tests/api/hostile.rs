@@ -958,3 +958,60 @@ async fn hostile_authorization_headers_are_401() {
     assert_eq!(r.status(), 200);
     still_intact(&s, &root, &before).await;
 }
+
+// ------------------------------------------------------------------ fuzzer findings
+
+/// Found by scripts/schemathesis.sh: serde fills a struct from a JSON array,
+/// field by field, so `PUT /organizations/1` with `[null, null]` was a 200.
+#[tokio::test]
+async fn hostile_json_bodies_must_be_objects() {
+    let s = Server::start().await;
+    let (root, _) = populated(&s).await;
+    let before = snapshot(&s, &root).await;
+    for (m, path) in [
+        (Method::PUT, "/organizations/1"),
+        (Method::POST, "/organizations/"),
+        (Method::POST, "/users/"),
+        (Method::PATCH, "/users/2"),
+        (Method::POST, "/cas/"),
+        (Method::POST, "/service-accounts/"),
+        (Method::POST, "/service-accounts/1/tokens"),
+        (Method::POST, "/certificates/1/revoke"),
+        (Method::POST, "/auth/refresh"),
+    ] {
+        for body in [
+            "[null, null]",
+            "[\"evil\", \"CN=evil\"]",
+            "[\"evil\", \"e@example.com\", \"a-good-password\", \"superuser\"]",
+            "[]",
+            "\"text\"",
+            "42",
+            "true",
+            " [{}]",
+        ] {
+            let r = s
+                .req(m.clone(), path, Some(&root))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(status, 422, "{m} {path} {body}: {v}");
+            assert_eq!(v["detail"][0]["loc"], json!(["body"]), "{v}");
+            assert_eq!(v["detail"][0]["type"], "model_attributes_type", "{v}");
+        }
+        // Not JSON at all stays json_invalid.
+        let r = s
+            .req(m.clone(), path, Some(&root))
+            .header("content-type", "application/json")
+            .body("[nope")
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["detail"][0]["type"], "json_invalid", "{m} {path}: {v}");
+    }
+    still_intact(&s, &root, &before).await;
+}
