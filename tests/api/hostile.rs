@@ -1015,3 +1015,63 @@ async fn hostile_json_bodies_must_be_objects() {
     }
     still_intact(&s, &root, &before).await;
 }
+
+/// Found by scripts/schemathesis.sh: what the OpenAPI document says about
+/// 422 bodies, optional bodies and optional authentication, and pagination
+/// bounds, now matches what the server does.
+#[tokio::test]
+async fn hostile_openapi_document_matches_the_server() {
+    let s = Server::start_with(&[("ENABLE_DOCS", "true")]).await;
+    let doc = expect(s.get("/api/v1/openapi.json", None).await, 200);
+    // A 422 `loc` holds names and list indexes.
+    let loc = &doc["components"]["schemas"]["FieldError"]["properties"]["loc"];
+    let item = &loc["items"];
+    let item = if let Some(r) = item["$ref"].as_str() {
+        &doc["components"]["schemas"][r.rsplit('/').next().unwrap()]
+    } else {
+        item
+    };
+    let types: Vec<&str> = item["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("loc items: {item}"))
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["string", "integer"], "{item}");
+    // The first user registers without a token.
+    let security = &doc["paths"]["/api/v1/users/"]["post"]["security"];
+    assert!(
+        security.as_array().unwrap().contains(&json!({})),
+        "{security}"
+    );
+    // Bodies that may be left out.
+    for path in [
+        "/api/v1/service-accounts/{id}/tokens",
+        "/api/v1/certificates/{id}/revoke",
+        "/api/v1/certificates/{id}/renew",
+    ] {
+        let body = &doc["paths"][path]["post"]["requestBody"];
+        assert_ne!(body["required"], json!(true), "{path}: {body}");
+    }
+    // Pagination bounds.
+    for path in [
+        "/api/v1/users/",
+        "/api/v1/cas/",
+        "/api/v1/certificates/",
+        "/api/v1/audit-logs/",
+        "/api/v1/organizations/",
+        "/api/v1/service-accounts/",
+    ] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let find = |name: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{path}: no {name}"))["schema"]
+                .clone()
+        };
+        assert_eq!(find("skip")["minimum"], 0, "{path}");
+        assert_eq!(find("limit")["minimum"], 1, "{path}");
+        assert_eq!(find("limit")["maximum"], 1000, "{path}");
+    }
+}
