@@ -1075,3 +1075,98 @@ async fn hostile_openapi_document_matches_the_server() {
         assert_eq!(find("limit")["maximum"], 1000, "{path}");
     }
 }
+
+/// PostgreSQL refuses U+0000 in text, so a NUL in a description, a login
+/// name or an audit filter failed deep in a query there (500), while SQLite
+/// stored it. Now refused up front, the same on both: 422.
+#[tokio::test]
+async fn hostile_nul_characters_are_422_on_both_databases() {
+    let s = Server::start().await;
+    let (root, _) = populated(&s).await;
+    let before = snapshot(&s, &root).await;
+    for (m, path, body) in [
+        (
+            Method::POST,
+            "/organizations/",
+            json!({"name": "n", "description": "a\u{0}b"}),
+        ),
+        (
+            Method::PUT,
+            "/organizations/1",
+            json!({"name": "hostile-org", "description": "\u{0}"}),
+        ),
+        (
+            Method::POST,
+            "/users/",
+            json!({"username": "nul\u{0}", "email": "nul@example.com", "password": "a-good-password"}),
+        ),
+        (
+            Method::PATCH,
+            "/users/2",
+            json!({"email": "a\u{0}@example.com"}),
+        ),
+        (
+            Method::POST,
+            "/cas/",
+            json!({"name": "n", "subject_dn": "CN=n", "description": "\u{0}", "key_algorithm": "ecdsa-p256"}),
+        ),
+        (
+            Method::POST,
+            "/service-accounts/",
+            json!({"name": "n", "organization_id": 1, "description": "\u{0}"}),
+        ),
+        (
+            Method::POST,
+            "/service-accounts/1/tokens",
+            json!({"name": "\u{0}"}),
+        ),
+        (
+            Method::POST,
+            "/certificates/1/revoke",
+            json!({"reason": "key\u{0}Compromise"}),
+        ),
+        (
+            Method::POST,
+            "/auth/refresh",
+            json!({"refresh_token": "\u{0}"}),
+        ),
+    ] {
+        let got = s
+            .call(m.clone(), path, Some(&root), Some(body.clone()))
+            .await;
+        assert_eq!(got.0, 422, "{m} {path} {body}: {}", got.1);
+        assert_eq!(got.1["detail"][0]["type"], "string_nul", "{}", got.1);
+    }
+    // An escaped backslash followed by "u0000" is text, not a NUL.
+    expect(
+        s.post(
+            "/organizations/",
+            Some(&root),
+            json!({"name": "slash", "description": "\\u0000"}),
+        )
+        .await,
+        201,
+    );
+    for path in [
+        "/audit-logs/?action=%00",
+        "/audit-logs/?resource_type=ca%00",
+        "/certificates/?ca_id=1%00",
+    ] {
+        let got = s.get(path, Some(&root)).await;
+        assert_eq!(got.0, 422, "{path}: {}", got.1);
+    }
+    let r = s
+        .req(Method::POST, "/auth/token", None)
+        .form(&[("username", "root\u{0}"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    expect(s.get("/healthz", None).await, 200);
+    // Everything but the one organization with a literal backslash is as before.
+    let orgs = expect(s.get("/organizations/", Some(&root)).await, 200);
+    assert_eq!(
+        orgs.as_array().unwrap().len(),
+        before["/organizations/"].as_array().unwrap().len() + 1
+    );
+}
