@@ -6,10 +6,20 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::extract::Path;
+use axum::extract::rejection::PathRejection;
+
 use crate::error::{Error, Result};
 use crate::service::public;
 use crate::state::AppState;
+
+type Path = axum::extract::Path<String>;
+
+/// The `{file}` segment. One that is not UTF-8 (`%c0%ae`) names no CA: 404,
+/// like any unknown slug, not the 422 of a malformed id.
+fn segment(path: Result<Path, PathRejection>) -> Result<String> {
+    path.map(|p| p.0)
+        .map_err(|_| Error::NotFound("Not Found".into()))
+}
 
 fn file(body: impl IntoResponse, content_type: &'static str, max_age: u32) -> Response {
     let mut resp = body.into_response();
@@ -25,8 +35,9 @@ fn file(body: impl IntoResponse, content_type: &'static str, max_age: u32) -> Re
     responses((status = 200, description = "The CA's CRL", content_type = "application/pkix-crl"), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn crl(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path, PathRejection>,
 ) -> Result<Response> {
+    let name = segment(path)?;
     // CRLs change on revocation: short caching.
     match name.strip_suffix(".pem") {
         Some(slug) => {
@@ -49,8 +60,9 @@ pub(crate) async fn crl(
     responses((status = 200, description = "The CA certificate", content_type = "application/pkix-cert"), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn ca_certificate(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path, PathRejection>,
 ) -> Result<Response> {
+    let name = segment(path)?;
     if let Some(slug) = name.strip_suffix(".pem") {
         let ca = public::ca_by_slug(&state, slug).await?;
         return Ok(file(ca.certificate, "application/x-pem-file", 3600));
