@@ -788,7 +788,7 @@ async fn hostile_authorization_headers_are_401() {
     };
     let server_key = b"test-secret-key-that-is-long-enough-0123456789";
     let sign = |alg: jsonwebtoken::Algorithm, c: &Value| {
-        let key = jsonwebtoken::EncodingKey::from_secret(server_key);
+        let key = jsonwebtoken::EncodingKey::from_secret(server_key).unwrap();
         jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), c, &key).unwrap()
     };
     let unsigned = |header: &str, c: &Value| {
