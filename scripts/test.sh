@@ -27,6 +27,9 @@ env -u FASTPKI_TEST_DATABASE_URL cargo test --workspace
 echo "== the published Python client (pip install fastpki==0.4.0) against the server"
 ./scripts/python-client-interop.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
+echo "== OpenAPI-driven fuzzing (schemathesis) against the server"
+./scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
+
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
     echo "== HTTP tests, crash safety and two servers on one database (PostgreSQL)"
     cargo test --test api --test crash --test two_servers

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 /// One field that failed validation, in FastAPI's 422 shape.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    #[schema(value_type = Vec<Object>)]
+    /// Where: `"body"`, `"query"` or `"path"`, then field names and list indexes.
+    #[schema(value_type = Vec<LocItem>)]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]
@@ -25,6 +26,15 @@ impl FieldError {
             kind: "value_error".into(),
         }
     }
+}
+
+/// One step of a `loc`: a field name or a list index (for the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum LocItem {
+    Name(String),
+    Index(u64),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,9 @@ pub(crate) struct AuditQuery {
     resource_id: Option<i64>,
     since: Option<String>,
     until: Option<String>,
+    #[param(minimum = 0)]
     skip: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

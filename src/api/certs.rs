@@ -16,7 +16,9 @@ use crate::state::AppState;
 pub(crate) struct CertQuery {
     /// The issuing CA (required when creating; a filter when listing).
     ca_id: Option<i64>,
+    #[param(minimum = 0)]
     skip: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -88,7 +90,7 @@ pub(crate) async fn private_key(
     Ok(axum::Json(certs::private_key(&state, &caller, id).await?.0))
 }
 
-#[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates", params(("id" = i64, Path)), request_body = certs::Revoke, security(("bearer" = [])),
+#[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates", params(("id" = i64, Path)), request_body = Option<certs::Revoke>, security(("bearer" = [])),
     responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
         (status = 409, description = "Already revoked", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn revoke(
@@ -100,7 +102,7 @@ pub(crate) async fn revoke(
     Ok(axum::Json(certs::revoke(&state, &caller, id, body).await?))
 }
 
-#[utoipa::path(post, path = "/certificates/{id}/renew", tag = "certificates", params(("id" = i64, Path)), request_body = certs::Renew, security(("bearer" = [])),
+#[utoipa::path(post, path = "/certificates/{id}/renew", tag = "certificates", params(("id" = i64, Path)), request_body = Option<certs::Renew>, security(("bearer" = [])),
     responses((status = 201, body = CertOut), (status = 400, description = "csr_required_for_csr_origin_cert, csr_not_allowed_for_server_key_cert, policy_violation", body = crate::openapi::ErrorBody),
         (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn renew(

@@ -68,7 +68,57 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrDef
     }
 }
 
+/// PostgreSQL cannot store U+0000 in text: no input may carry it, on either
+/// database, so it is refused here rather than failing deep in a query.
+fn nul_error(place: &str) -> Error {
+    Error::Validation(vec![FieldError {
+        loc: vec![place.into()],
+        msg: "NUL characters (U+0000) are not allowed".into(),
+        kind: "string_nul".into(),
+    }])
+}
+
+/// Whether a JSON text holds a `\u0000` escape (the only way JSON carries NUL).
+fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Whether a URL-encoded text decodes to a NUL anywhere.
+fn urlencoded_has_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00")
+}
+
+/// Every JSON body is an object. serde would also fill a struct from an array
+/// (`[null, "x"]`, field by field in order), which FastAPI refuses: so do we.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if json_has_nul(bytes) {
+        return Err(nul_error("body"));
+    }
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        let (msg, kind) = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => (
+                "Input should be a valid dictionary or object to extract fields from".to_string(),
+                "model_attributes_type",
+            ),
+            Err(e) => (e.to_string(), "json_invalid"),
+        };
+        return Err(Error::Validation(vec![FieldError {
+            loc: vec!["body".into()],
+            msg,
+            kind: kind.into(),
+        }]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let inner = e.inner();
@@ -93,6 +143,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        if urlencoded_has_nul(&bytes) {
+            return Err(nul_error("body"));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
         serde_path_to_error::deserialize::<_, T>(de)
             .map(Form)
@@ -114,6 +167,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
+        if urlencoded_has_nul(q.as_bytes()) {
+            return Err(nul_error("query"));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize::<_, T>(de)
             .map(Query)

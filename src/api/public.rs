@@ -7,10 +7,20 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::extract::Path;
+use axum::extract::rejection::PathRejection;
+
 use crate::error::{Error, Result};
 use crate::service::public;
 use crate::state::AppState;
+
+type Path = axum::extract::Path<String>;
+
+/// The `{file}` segment. One that is not UTF-8 (`%c0%ae`) names no CA: 404,
+/// like any unknown slug, not the 422 of a malformed id.
+fn segment(path: Result<Path, PathRejection>) -> Result<String> {
+    path.map(|p| p.0)
+        .map_err(|_| Error::NotFound("Not Found".into()))
+}
 
 /// A public file with its caching headers, or 304 when the client already has it.
 fn file(
@@ -52,8 +62,9 @@ fn file(
 pub(crate) async fn crl(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    path: Result<Path, PathRejection>,
 ) -> Result<Response> {
+    let name = segment(path)?;
     // CRLs change on revocation: short caching.
     Ok(match name.strip_suffix(".pem") {
         Some(slug) => {
@@ -72,8 +83,9 @@ pub(crate) async fn crl(
 pub(crate) async fn ca_certificate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    path: Result<Path, PathRejection>,
 ) -> Result<Response> {
+    let name = segment(path)?;
     if let Some(slug) = name.strip_suffix(".pem") {
         let ca = public::ca_by_slug(&state, slug).await?;
         let pem = ca.pem.clone();

@@ -72,7 +72,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/service-accounts/{id}/tokens", tag = "service-accounts", params(("id" = i64, Path)), request_body = sa::TokenCreate, security(("bearer" = [])),
+#[utoipa::path(post, path = "/service-accounts/{id}/tokens", tag = "service-accounts", params(("id" = i64, Path)), request_body = Option<sa::TokenCreate>, security(("bearer" = [])),
     responses((status = 201, body = TokenOut, description = "The token text appears this once"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,

@@ -15,11 +15,14 @@ pub(crate) use crate::store::users::User;
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    #[param(minimum = 0)]
     pub skip: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/users/", tag = "users", request_body = crate::service::users::UserCreate, security(("bearer" = [])), responses((status = 201, body = User), (status = 400, description = "Duplicate", body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+/// Without a token for the very first user, or when open registration is on.
+#[utoipa::path(post, path = "/users/", tag = "users", request_body = crate::service::users::UserCreate, security((), ("bearer" = [])), responses((status = 201, body = User), (status = 400, description = "Duplicate", body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,

@@ -9,6 +9,7 @@ mod certs;
 mod common;
 mod conventions;
 mod export;
+mod hostile;
 mod interop;
 mod orgs;
 mod pki_matrix;
