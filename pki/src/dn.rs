@@ -567,6 +567,13 @@ impl TryFrom<&DistinguishedName> for rcgen::DistinguishedName {
             let kind = known_by_oid(&a.oid).map_or(StringKind::Utf8, |k| k.kind);
             let value = match kind {
                 StringKind::Utf8 => DnValue::Utf8String(a.value.clone()),
+                // rcgen's DER writer (yasna 0.6) panics on '?', which PrintableString allows.
+                StringKind::Printable | StringKind::Country if a.value.contains('?') => {
+                    return Err(PkiError::InvalidDn(format!(
+                        "rcgen cannot write '?' in the PrintableString {}",
+                        a.key()
+                    )));
+                }
                 StringKind::Printable | StringKind::Country => DnValue::PrintableString(
                     a.value
                         .as_str()
@@ -827,6 +834,16 @@ mod tests {
         assert_eq!(r.iter().count(), 2);
         let two_ou = parse_dn("OU=a,OU=b").unwrap();
         assert!(rcgen::DistinguishedName::try_from(&two_ou).is_err());
+        // '?' is a PrintableString character, but rcgen would panic writing it (found by
+        // the DN property tests): refused instead.
+        let question = parse_dn("CN=x,serialNumber=a?b").unwrap();
+        assert!(rcgen::DistinguishedName::try_from(&question).is_err());
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name =
+            rcgen::DistinguishedName::try_from(&parse_dn("CN=x?,serialNumber=a-b").unwrap())
+                .unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        assert!(params.serialize_request(&key).is_ok());
     }
 
     /// Tiny deterministic PRNG (xorshift64*) so the property test needs no extra crate.
