@@ -9,6 +9,33 @@ use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
+/// Dotted form of OID content octets, decoded here rather than with x509-parser's
+/// `to_id_string`, which reads the first two arcs from the first byte only.
+fn dotted(content: &[u8]) -> String {
+    let mut subids: Vec<u128> = vec![0];
+    for (i, b) in content.iter().enumerate() {
+        let last = subids.last_mut().unwrap();
+        *last = (*last << 7) | u128::from(b & 0x7f);
+        if b & 0x80 == 0 && i + 1 < content.len() {
+            subids.push(0);
+        }
+    }
+    let first = subids[0];
+    let (a, b) = if first < 40 {
+        (0, first)
+    } else if first < 80 {
+        (1, first - 40)
+    } else {
+        (2, first - 80)
+    };
+    std::iter::once(a)
+        .chain(std::iter::once(b))
+        .chain(subids[1..].iter().copied())
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fuzz_target!(|data: &[u8]| {
     // Lossy so that every input reaches the parser (invalid UTF-8 becomes U+FFFD).
     let text = String::from_utf8_lossy(data);
@@ -55,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
                 Tag::Utf8String => {}
                 other => panic!("unexpected string type {other:?} in the DER of {shown:?}"),
             }
-            (atv.attr_type().to_id_string(), value.to_string())
+            (dotted(atv.attr_type().as_bytes()), value.to_string())
         })
         .collect();
     let ours: Vec<(String, String)> = dn
