@@ -816,7 +816,9 @@ mod tests {
         let der = name_with(&[0x88, 0x37, 0x01]);
         let (_, name) = X509Name::from_der(&der).unwrap();
         assert_eq!(
-            DistinguishedName::from_x509_name(&name).unwrap().to_string(),
+            DistinguishedName::from_x509_name(&name)
+                .unwrap()
+                .to_string(),
             "2.999.1=x"
         );
     }
