@@ -306,11 +306,10 @@ impl DistinguishedName {
             if attrs.len() >= MAX_DN_ATTRIBUTES {
                 return Err(format!("more than {MAX_DN_ATTRIBUTES} attributes"));
             }
-            let oid: Vec<u64> = atv
-                .attr_type()
-                .iter()
-                .ok_or_else(|| "attribute type OID too large".to_string())?
-                .collect();
+            // Only OIDs that `parse_dn` accepts too, so that the name prints and re-parses.
+            let oid = oid_arcs(atv.attr_type().as_bytes())
+                .filter(|o| parse_dotted_oid(&oid_string(o)).as_ref() == Some(o))
+                .ok_or_else(|| "malformed or unsupported attribute type OID".to_string())?;
             let value = decode_string(atv.attr_value().header.tag(), atv.attr_value().data)
                 .ok_or_else(|| {
                     format!(
@@ -322,6 +321,42 @@ impl DistinguishedName {
         }
         Ok(Self { attrs })
     }
+}
+
+/// Decodes the content octets of an OBJECT IDENTIFIER into arcs; `None` if malformed or an
+/// arc exceeds 64 bits. x509-parser's own decoding (asn1-rs 0.7 `Oid::iter`) reads the first
+/// two arcs from the first byte only, so `2.999` came back as `3.25.103`; found by fuzzing.
+fn oid_arcs(content: &[u8]) -> Option<Vec<u64>> {
+    let mut subids = Vec::new();
+    let mut v: u64 = 0;
+    let mut in_progress = false;
+    for &b in content {
+        if !in_progress && b == 0x80 {
+            return None; // non-minimal encoding
+        }
+        if v > u64::MAX >> 7 {
+            return None;
+        }
+        v = (v << 7) | u64::from(b & 0x7f);
+        in_progress = b & 0x80 != 0;
+        if !in_progress {
+            subids.push(v);
+            v = 0;
+        }
+    }
+    if in_progress {
+        return None;
+    }
+    let (&first, rest) = subids.split_first()?;
+    let (a, b) = match first {
+        0..40 => (0, first),
+        40..80 => (1, first - 40),
+        _ => (2, first - 80),
+    };
+    let mut arcs = Vec::with_capacity(subids.len() + 1);
+    arcs.extend([a, b]);
+    arcs.extend_from_slice(rest);
+    Some(arcs)
 }
 
 /// Decodes a DirectoryString-like value; `None` for non-string or malformed values.
@@ -364,11 +399,10 @@ pub(crate) fn x509_name_to_string(name: &X509Name<'_>) -> String {
         if i > 0 {
             out.push(',');
         }
-        let oid: Option<Vec<u64>> = atv.attr_type().iter().map(Iterator::collect);
-        let key = match &oid {
-            Some(o) => match known_by_oid(o) {
+        let key = match oid_arcs(atv.attr_type().as_bytes()) {
+            Some(o) => match known_by_oid(&o) {
                 Some(k) => k.names[0].to_string(),
-                None => oid_string(o),
+                None => oid_string(&o),
             },
             None => atv.attr_type().to_id_string(),
         };
@@ -533,6 +567,13 @@ impl TryFrom<&DistinguishedName> for rcgen::DistinguishedName {
             let kind = known_by_oid(&a.oid).map_or(StringKind::Utf8, |k| k.kind);
             let value = match kind {
                 StringKind::Utf8 => DnValue::Utf8String(a.value.clone()),
+                // rcgen's DER writer (yasna 0.6) panics on '?', which PrintableString allows.
+                StringKind::Printable | StringKind::Country if a.value.contains('?') => {
+                    return Err(PkiError::InvalidDn(format!(
+                        "rcgen cannot write '?' in the PrintableString {}",
+                        a.key()
+                    )));
+                }
                 StringKind::Printable | StringKind::Country => DnValue::PrintableString(
                     a.value
                         .as_str()
@@ -741,6 +782,48 @@ mod tests {
     }
 
     #[test]
+    fn large_second_arcs_read_back_from_der() {
+        // 2.999 and 2.553 need two bytes for their first subidentifier; found by fuzzing.
+        let dn = parse_dn("2.999.1=a,2.553=9.9.9,2.47=x,1.39.5=y,CN=z").unwrap();
+        let der = dn.to_der();
+        let (_, name) = X509Name::from_der(&der).unwrap();
+        assert_eq!(DistinguishedName::from_x509_name(&name).unwrap(), dn);
+        assert_eq!(x509_name_to_string(&name), dn.to_string());
+        assert_eq!(oid_arcs(&[0x88, 0x37, 0x01]), Some(vec![2, 999, 1]));
+        assert_eq!(oid_arcs(&[0x2a, 0x86, 0x48]), Some(vec![1, 2, 840]));
+        assert_eq!(oid_arcs(&[0x55, 0x04, 0x03]), Some(vec![2, 5, 4, 3]));
+        for bad in [&[][..], &[0x88][..], &[0x55, 0x80, 0x01][..]] {
+            assert_eq!(oid_arcs(bad), None, "{bad:?}");
+        }
+        let huge = [0xff; 11];
+        assert_eq!(oid_arcs(&[&huge[..], &[0x01][..]].concat()), None);
+        // OIDs that `parse_dn` refuses (a second arc over 2^63, over 64 arcs) are refused
+        // when read from DER too, so that every name read prints and re-parses.
+        let name_with = |oid_content: &[u8]| {
+            let atv = der::seq(&[
+                &der::tlv(der::OID, oid_content),
+                &der::tlv(der::UTF8_STRING, b"x"),
+            ]);
+            der::seq(&[&der::constructed(der::SET, &[&atv])])
+        };
+        let too_big = [&[0x81][..], &[0xff; 8][..], &[0x7f][..]].concat();
+        let too_long = [&[0x2a][..], &[0x01; 64][..]].concat();
+        for content in [too_big, too_long] {
+            let der = name_with(&content);
+            let (_, name) = X509Name::from_der(&der).unwrap();
+            assert!(DistinguishedName::from_x509_name(&name).is_err());
+        }
+        let der = name_with(&[0x88, 0x37, 0x01]);
+        let (_, name) = X509Name::from_der(&der).unwrap();
+        assert_eq!(
+            DistinguishedName::from_x509_name(&name)
+                .unwrap()
+                .to_string(),
+            "2.999.1=x"
+        );
+    }
+
+    #[test]
     fn push_and_rcgen_conversion() {
         let mut dn = DistinguishedName::new();
         assert!(dn.is_empty());
@@ -753,6 +836,16 @@ mod tests {
         assert_eq!(r.iter().count(), 2);
         let two_ou = parse_dn("OU=a,OU=b").unwrap();
         assert!(rcgen::DistinguishedName::try_from(&two_ou).is_err());
+        // '?' is a PrintableString character, but rcgen would panic writing it (found by
+        // the DN property tests): refused instead.
+        let question = parse_dn("CN=x,serialNumber=a?b").unwrap();
+        assert!(rcgen::DistinguishedName::try_from(&question).is_err());
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name =
+            rcgen::DistinguishedName::try_from(&parse_dn("CN=x?,serialNumber=a-b").unwrap())
+                .unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        assert!(params.serialize_request(&key).is_ok());
     }
 
     /// Tiny deterministic PRNG (xorshift64*) so the property test needs no extra crate.

@@ -4,6 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+use x509_parser::x509::X509Name;
 
 use crate::codec::{cert_der_to_pem, cert_pem_to_der};
 use crate::der;
@@ -70,6 +71,13 @@ impl Issuer {
             X509Certificate::from_der(cert_der).map_err(|_| bad("malformed certificate"))?;
         if !rest.is_empty() {
             return Err(bad("trailing data after the certificate"));
+        }
+        // The subject is copied into everything this CA signs: it must be a whole Name.
+        // x509-parser can accept a certificate whose subject it only half read (the raw
+        // slice is then just the SEQUENCE header); found by fuzzing.
+        let subject_raw = cert.subject().as_raw();
+        if !matches!(X509Name::from_der(subject_raw), Ok((rest, _)) if rest.is_empty()) {
+            return Err(bad("malformed subject name"));
         }
         let bc = cert
             .basic_constraints()
@@ -560,5 +568,27 @@ mod tests {
         assert_eq!(ca.subject(), "CN=Test Root ecdsa-p256,O=FastPKI");
         assert_eq!(ca.not_before(), now());
         assert!(!format!("{ca:?}").contains("pkcs8"));
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// The fixture CA of fuzz/ with a mangled subject, found by the pem_der fuzz target.
+    const MANGLED_SUBJECT_CA: &str = "308201a030820152a00302010202146b04c9f1b3de174f9e6326c05eda496d46b861d5300506032b6570303b3115301306035504030c0c46757a7a20526f6f7420434131153013060355040a0c0c46617374504b492046757a7a310b30090603550406130255533020170d3236313132393138323931365a180f32313236313130353138323931365a303b311530130603550431a7df4ebc3e6eb55d38a36630644131153013060355040a0c0c46617374504b492046757a7a310b3009060355040613025553302a300506032b6570032100ec249b4254e631552aff66ace92d36ef312ed74a5ecb33a7df4ebc3e6eb55d38a3663064301d0603551d0e04160414928cb9d75cd7b01e85d0e98dc82aca9022c97328301f0603551d23041830168014928cb9d75cd7b01e85d0e98dc82aca9022c9732830120603551d130101ff040830060101ff020101300e0603551d0f0101ff040403020106300506032b65700341007fb1f65eed078c65a78eb3dbd4422771e2ebb5efb4f970f634a71f726c93cab370144a0cd680f287fa9a4cb34d9774bc2e1c89f16d7dd9e4de03a74172d55a02";
+
+    #[test]
+    fn a_ca_whose_subject_is_not_a_whole_name_is_refused() {
+        let der = hex::decode(MANGLED_SUBJECT_CA).unwrap();
+        // x509-parser takes the certificate, with a subject of only its header...
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(cert.subject().as_raw(), [0x30, 0x3b]);
+        // ...which would have been the issuer name of every certificate and CRL signed.
+        let key = PrivateKey::generate(crate::KeyAlgorithm::Ed25519).unwrap();
+        assert_eq!(
+            Issuer::from_der(&der, key).unwrap_err(),
+            PkiError::InvalidCertificate("malformed subject name".into())
+        );
     }
 }

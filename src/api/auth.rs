@@ -14,13 +14,13 @@ use crate::service::sessions;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct LoginForm {
+pub struct LoginForm {
     username: String,
     password: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct RefreshBody {
+pub struct RefreshBody {
     refresh_token: String,
 }
 

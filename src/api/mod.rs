@@ -2,7 +2,7 @@
 //! ids, panics as 500 JSON) and the few routes that are not API resources.
 
 pub(crate) mod audit;
-pub(crate) mod auth;
+pub mod auth;
 pub(crate) mod cas;
 pub(crate) mod certs;
 pub(crate) mod export;
