@@ -4,8 +4,12 @@
 //! the transaction holding its rows has committed: nothing acknowledged can be
 //! lost. If a batch fails, each of its certificates is written again alone, so
 //! one bad row (a deleted CA, a repeated serial) only fails its own request.
+//! SQLite has one writer; on PostgreSQL several writers share the queue, so
+//! batches commit side by side.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::store::{self, Db, audit::NewAuditEntry, certs::CertRow, certs::NewCert};
 
@@ -31,10 +35,14 @@ pub struct CertWriter {
 }
 
 impl CertWriter {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer tasks (as many as the database takes concurrent
+    /// write transactions) on the current runtime.
     pub fn start(db: Db) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(db, rx));
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..db.write_concurrency() {
+            tokio::spawn(run(db.clone(), rx.clone()));
+        }
         CertWriter { jobs }
     }
 
@@ -49,9 +57,10 @@ impl CertWriter {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    // The lock is held only while waiting for work: a writer takes what is queued and lets go.
+    while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch: Vec<Job> = std::mem::take(&mut jobs);
         let writes: Vec<&CertWrite> = batch.iter().map(|j| &j.write).collect();
         match write_all(&db, &writes).await {

@@ -24,6 +24,9 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use crate::config::{Backend, redact_url};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Connections of a server to PostgreSQL (reads and writes share them).
+const POSTGRES_POOL: u32 = 16;
+
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A handle on the database: a pool for reads and one for writes.
@@ -60,7 +63,7 @@ impl Db {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(POSTGRES_POOL)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
@@ -98,6 +101,15 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         self.write.begin().await
+    }
+
+    /// How many write transactions may usefully run at once: one on SQLite
+    /// (one writer connection), half the pool on PostgreSQL.
+    pub fn write_concurrency(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (POSTGRES_POOL / 2) as usize,
+        }
     }
 
     /// True when the database answers a trivial query.
