@@ -68,12 +68,18 @@ pub(crate) async fn crl(
     // CRLs change on revocation: short caching.
     Ok(match name.strip_suffix(".pem") {
         Some(slug) => {
-            let (crl, etag) = public::crl(&state, slug).await?;
-            file(&headers, crl.pem(), "application/x-pem-file", 60, &etag)
+            let crl = public::crl(&state, slug).await?;
+            file(&headers, crl.pem(), "application/x-pem-file", 60, &crl.etag)
         }
         None => {
-            let (crl, etag) = public::crl(&state, &name).await?;
-            file(&headers, crl.der.clone(), "application/pkix-crl", 60, &etag)
+            let crl = public::crl(&state, &name).await?;
+            file(
+                &headers,
+                crl.der.clone(),
+                "application/pkix-crl",
+                60,
+                &crl.etag,
+            )
         }
     })
 }

@@ -18,10 +18,11 @@ use crate::store::{self, Tx, cas::CaRow};
 /// again: the bound within which every server sees another server's revocation.
 pub const CACHE_FRESHNESS: Duration = Duration::from_secs(5);
 
-/// A CA's CRL as served: DER, its number, and the PEM made on first demand.
+/// A CA's CRL as served: DER, its validator for conditional requests (new
+/// with each CRL number), and the PEM made on first demand.
 pub struct CrlFile {
     pub der: Bytes,
-    pub number: i64,
+    pub etag: String,
     pem: OnceLock<Bytes>,
 }
 
@@ -117,7 +118,7 @@ pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Arc<CrlFile>
         }) => {
             let crl = Arc::new(CrlFile {
                 der: Bytes::from(der),
-                number: crl_number,
+                etag: format!("\"crl-{ca_id}-{crl_number}\""),
                 pem: OnceLock::new(),
             });
             state.crls.put(ca_id, crl.clone());

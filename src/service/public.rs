@@ -82,11 +82,9 @@ pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<Arc<PublicCa>> 
 }
 
 /// The CA's current CRL. Never signs: CRLs are signed on revocation and by the refresher.
-pub async fn crl(state: &AppState, given: &str) -> Result<(Arc<CrlFile>, String)> {
+pub async fn crl(state: &AppState, given: &str) -> Result<Arc<CrlFile>> {
     let ca = ca_by_slug(state, given).await?;
-    let file = crl::current(state, ca.ca_id).await?.ok_or_else(|| {
+    crl::current(state, ca.ca_id).await?.ok_or_else(|| {
         Error::Unavailable("This CA's CRL is being prepared; try again shortly".into())
-    })?;
-    let etag = format!("\"crl-{}-{}\"", ca.ca_id, file.number);
-    Ok((file, etag))
+    })
 }
