@@ -3,6 +3,8 @@
 
 use anyhow::{Context, bail};
 
+use sqlx::AnyConnection;
+
 use crate::store::{self, Db};
 
 /// Seals and opens stored private keys.
@@ -62,8 +64,8 @@ impl KeyStore {
 /// At start: encrypt plaintext keys when a key is configured, and make sure
 /// every CA key and the newest certificate keys open; stop, naming the first
 /// resource that fails.
-pub async fn check_at_start(db: &Db, keys: &KeyStore) -> anyhow::Result<()> {
-    let mut tx = db.begin().await?;
+pub async fn check_at_start(conn: &mut AnyConnection, keys: &KeyStore) -> anyhow::Result<()> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
     // Every CA key, and the newest certificate keys: all are sealed with one
     // key (rotate-key re-seals them together), so a wrong or missing key shows
     // here without reading every certificate of a large deployment.

@@ -13,9 +13,9 @@ use crate::store::Db;
 /// Connects, migrates and builds the shared state.
 pub async fn prepare(settings: Settings) -> Result<AppState> {
     let db = Db::connect(&settings.database_url, settings.backend).await?;
-    db.migrate().await?;
+    let mut conn = db.migrate().await?;
     let state = AppState::new(settings, db)?;
-    crate::keystore::check_at_start(&state.db, &state.keys).await?;
+    crate::keystore::check_at_start(&mut conn, &state.keys).await?;
     Ok(state)
 }
 

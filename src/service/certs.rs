@@ -361,82 +361,128 @@ pub struct Issue {
     pub renewed_from_id: Option<i64>,
 }
 
+/// What to issue: fully known (create, renew), or still to be read from a CSR,
+/// which is then parsed in the same blocking task that signs (one hand-off
+/// to the blocking pool per certificate, not two).
+pub enum Pending {
+    Known(Issue),
+    Csr {
+        ca: CaRow,
+        cert_type: CertType,
+        days: i64,
+        input: SignCsr,
+    },
+}
+
+impl Pending {
+    fn ca(&self) -> &CaRow {
+        match self {
+            Pending::Known(req) => &req.ca,
+            Pending::Csr { ca, .. } => ca,
+        }
+    }
+
+    fn cert_type(&self) -> CertType {
+        match self {
+            Pending::Known(req) => req.cert_type,
+            Pending::Csr { cert_type, .. } => *cert_type,
+        }
+    }
+
+    fn days(&self) -> i64 {
+        match self {
+            Pending::Known(req) => req.days,
+            Pending::Csr { days, .. } => *days,
+        }
+    }
+
+    /// The key algorithm to make a key for (None when a CSR brings the key).
+    fn new_key(&self) -> Option<pki::KeyAlgorithm> {
+        match self {
+            Pending::Known(req) if req.csr_key.is_none() => req.new_key,
+            _ => None,
+        }
+    }
+
+    /// The request in full. CPU work: call inside `cpu`.
+    fn resolve(self) -> Result<Issue> {
+        match self {
+            Pending::Known(req) => Ok(req),
+            Pending::Csr {
+                ca,
+                cert_type,
+                days,
+                input,
+            } => {
+                let csr = pki::parse_csr(&input.csr)?;
+                csr_issue(ca, cert_type, days, input, csr)
+            }
+        }
+    }
+}
+
 /// Checks the CA may issue this, signs, and stores certificate and audit entry.
 pub async fn issue(
     state: &AppState,
     caller: &Principal,
-    req: Issue,
+    pending: Pending,
     base_url: &str,
 ) -> Result<CertOut> {
-    let ca = &req.ca;
+    let ca = pending.ca().clone();
+    let cert_type = pending.cert_type();
     if !ca.allow_leaf_certs {
         return Err(Error::BadRequest(format!(
             "CA '{}' does not allow leaf certificates",
             ca.name
         )));
     }
-    if req.cert_type == CertType::Ca && ca.path_length == Some(0) {
+    if cert_type == CertType::Ca && ca.path_length == Some(0) {
         return Err(Error::BadRequest(format!(
             "CA '{}' has path length 0 and cannot issue CA certificates",
             ca.name
         )));
     }
     let (not_before, not_after) =
-        signing::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
-    // The policy judges every common name involved: the `common_name` field and
-    // each CN the subject written into the certificate carries.
-    let subject_cns: Vec<&str> = req
-        .subject
-        .attributes()
-        .iter()
-        .filter(|a| a.key() == "CN")
-        .map(|a| a.value())
-        .collect();
-    for cn in std::iter::once(req.common_name.as_str())
-        .chain(subject_cns.into_iter().filter(|cn| *cn != req.common_name))
-    {
-        service_accounts::enforce(
-            state,
-            caller,
-            &policy::Request {
-                ca_id: ca.id,
-                certificate_type: req.cert_type.as_str(),
-                valid_days: req.days,
-                common_name: cn,
-                dns: &req.sans.dns,
-                ips: &req.sans.ips,
-                emails: &req.sans.emails,
-            },
-        )
-        .await?;
-    }
-    let (crl_url, ca_issuers_url) = signing::public_urls(base_url, ca);
-    let issuer = signing::issuer(state, ca).await?;
-    let (spki, key_pem, alg) = match (&req.csr_key, req.new_key) {
-        (Some((spki, alg)), _) => (spki.clone(), None, *alg),
-        (None, Some(alg)) => {
-            let key = match state.key_pool.take(alg) {
-                Some(key) => key,
-                None => cpu(state, move || Ok(pki::PrivateKey::generate(alg)?)).await?,
-            };
-            (key.public_key_der(), Some(key.to_pem()), alg)
-        }
-        (None, None) => {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "no key for the certificate"
-            )));
-        }
-    };
-    let signed = Arc::new(Signed {
-        subject: signing::canonical_subject(&req.subject)?,
-        sans: req.sans.clone(),
-        spki,
-        profile: req.cert_type.profile(),
-        not_before,
-        not_after,
-        crl_url,
-        ca_issuers_url,
-    });
+        signing::validity(Utc::now(), pending.days(), store::parse_ts(&ca.not_after))?;
+    let policy = service_accounts::policy_of(state, caller).await?;
+    let (crl_url, ca_issuers_url) = signing::public_urls(base_url, &ca);
+    let issuer = signing::issuer(state, &ca).await?;
+    let pooled = pending.new_key().and_then(|alg| state.key_pool.take(alg));
+    let serial = (state.serials)();
+    let signer = issuer.clone();
+    // Resolve, check against the policy, make the key if needed and sign: one blocking task.
+    let (req, signed, key_pem, alg, mut cert) = cpu(state, move || {
+        let req = pending.resolve()?;
+        check_policy(policy.as_ref(), &req)?;
+        let (spki, key_pem, alg) = match (&req.csr_key, req.new_key) {
+            (Some((spki, alg)), _) => (spki.clone(), None, *alg),
+            (None, Some(alg)) => {
+                let key = match pooled {
+                    Some(key) => key,
+                    None => pki::PrivateKey::generate(alg)?,
+                };
+                (key.public_key_der(), Some(key.to_pem()), alg)
+            }
+            (None, None) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "no key for the certificate"
+                )));
+            }
+        };
+        let signed = Signed {
+            subject: signing::canonical_subject(&req.subject)?,
+            sans: req.sans.clone(),
+            spki,
+            profile: req.cert_type.profile(),
+            not_before,
+            not_after,
+            crl_url,
+            ca_issuers_url,
+        };
+        let cert = signed.sign(&serial, &signer)?;
+        Ok((req, Arc::new(signed), key_pem, alg, cert))
+    })
+    .await?;
     let kept_key = key_pem.as_ref().filter(|_| req.keep_key);
     let stored_key = kept_key.map(|k| state.keys.seal(k));
     let (created_by_user_id, created_by_service_account_id) = caller.creator_ids();
@@ -445,12 +491,8 @@ pub async fn issue(
     let org = caller.organization_id().or(ca.organization_id);
     // A repeated serial (2^-127 odds, or a forced one in tests) is signed
     // again under a fresh serial instead of failing the request.
-    let mut attempts = 0;
+    let mut attempts = 1;
     let row = loop {
-        attempts += 1;
-        let serial = (state.serials)();
-        let (todo, issuer) = (signed.clone(), issuer.clone());
-        let cert = cpu(state, move || Ok(todo.sign(&serial, &issuer)?)).await?;
         let mut audit = caller.audit_on("cert_create", "certificate", 0, org);
         audit.detail = Some(match req.renewed_from_id {
             Some(old) => format!(
@@ -499,6 +541,10 @@ pub async fn issue(
             Ok(row) => break row,
             Err(e) if store::is_unique_violation(&e) && attempts < 3 => {
                 tracing::warn!(ca_id = ca.id, "serial number repeated; signing again");
+                attempts += 1;
+                let serial = (state.serials)();
+                let (todo, issuer) = (signed.clone(), issuer.clone());
+                cert = cpu(state, move || Ok(todo.sign(&serial, &issuer)?)).await?;
             }
             Err(e) if store::is_foreign_key_violation(&e) => {
                 return Err(Error::NotFound("CA not found".into()));
@@ -511,6 +557,36 @@ pub async fn issue(
         out.private_key = Some(key_pem.filter(|_| req.return_key));
     }
     Ok(out)
+}
+
+/// Every common name involved must pass the caller's policy: the
+/// `common_name` field and each CN the subject written into the certificate carries.
+fn check_policy(policy: Option<&policy::Policy>, req: &Issue) -> Result<()> {
+    if policy.is_none() {
+        return Ok(());
+    }
+    let subject_cns = req
+        .subject
+        .attributes()
+        .iter()
+        .filter(|a| a.key() == "CN")
+        .map(|a| a.value())
+        .filter(|cn| *cn != req.common_name);
+    for cn in std::iter::once(req.common_name.as_str()).chain(subject_cns) {
+        service_accounts::enforce(
+            policy,
+            &policy::Request {
+                ca_id: req.ca.id,
+                certificate_type: req.cert_type.as_str(),
+                valid_days: req.days,
+                common_name: cn,
+                dns: &req.sans.dns,
+                ips: &req.sans.ips,
+                emails: &req.sans.emails,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Everything a certificate is signed from except its serial number.
@@ -602,7 +678,7 @@ pub async fn create(
         return_key: input.include_private_key.unwrap_or(true),
         renewed_from_id: None,
     };
-    issue(state, caller, req, base_url).await
+    issue(state, caller, Pending::Known(req), base_url).await
 }
 
 /// Resolves `ca_id` / `ca_name` (exactly one) to a CA the caller may issue from.
@@ -676,7 +752,28 @@ pub async fn sign_csr(
             .valid_days
             .unwrap_or(i64::from(state.settings.cert_days)),
     )?;
-    let csr = parse_csr(state, &input.csr).await?;
+    issue(
+        state,
+        caller,
+        Pending::Csr {
+            ca,
+            cert_type,
+            days,
+            input,
+        },
+        base_url,
+    )
+    .await
+}
+
+/// The issuance a CSR asks for, with the request's overrides. CPU work.
+fn csr_issue(
+    ca: CaRow,
+    cert_type: CertType,
+    days: i64,
+    input: SignCsr,
+    csr: pki::CsrInfo,
+) -> Result<Issue> {
     let common_name = input
         .common_name
         .clone()
@@ -724,7 +821,7 @@ pub async fn sign_csr(
         return_key: false,
         renewed_from_id: None,
     };
-    issue(state, caller, req, base_url).await
+    Ok(req)
 }
 
 /// Scoped list; `ca_id` filters by issuer.
@@ -963,7 +1060,7 @@ pub async fn renew(
         return_key: true,
         renewed_from_id: Some(old.id),
     };
-    issue(state, caller, req, base_url).await
+    issue(state, caller, Pending::Known(req), base_url).await
 }
 
 #[cfg(test)]

@@ -84,18 +84,23 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
-/// Writes every certificate and audit entry in one transaction.
+/// Writes every certificate and audit entry in one transaction, two statements
+/// in all (each statement is a round trip to the database's thread or server).
 async fn write_all(db: &Db, writes: &[&CertWrite]) -> Result<Vec<CertRow>, sqlx::Error> {
     let now = store::now_ts();
+    let certs: Vec<&NewCert> = writes.iter().map(|w| &w.cert).collect();
     let mut tx = db.begin().await?;
-    let mut rows = Vec::with_capacity(writes.len());
-    for w in writes {
-        let row = store::certs::insert(&mut tx, &w.cert, &now).await?;
-        let mut entry = w.audit.clone();
-        entry.resource_id = Some(row.id);
-        store::audit::insert(&mut tx, &entry, &now).await?;
-        rows.push(row);
-    }
+    let rows = store::certs::insert_many(&mut tx, &certs, &now).await?;
+    let entries: Vec<_> = writes
+        .iter()
+        .zip(&rows)
+        .map(|(w, row)| {
+            let mut entry = w.audit.clone();
+            entry.resource_id = Some(row.id);
+            entry
+        })
+        .collect();
+    store::audit::insert_many(&mut tx, &entries, &now).await?;
     tx.commit().await?;
     Ok(rows)
 }

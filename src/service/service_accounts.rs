@@ -535,26 +535,31 @@ pub async fn delete_policy(state: &AppState, caller: &Principal, id: i64) -> Res
     Ok(())
 }
 
-/// The policy that binds a service-account caller (users are not bound).
-pub async fn enforce(
-    state: &AppState,
-    caller: &Principal,
-    request: &policy::Request<'_>,
-) -> Result<()> {
+/// The issuance policy that binds the caller: `None` for users (not bound); a
+/// service account without a policy is refused.
+pub async fn policy_of(state: &AppState, caller: &Principal) -> Result<Option<Policy>> {
     let Principal::ServiceAccount { account, .. } = caller else {
-        return Ok(());
+        return Ok(None);
     };
     let row = {
         let mut c = state.db.read().await?;
         sa_store::policy(&mut c, account.id).await?
     };
-    let Some(row) = row else {
-        return Err(Error::Coded(
+    match row {
+        Some(row) => Ok(Some(from_row(&row))),
+        None => Err(Error::Coded(
             axum::http::StatusCode::FORBIDDEN,
             serde_json::json!({"code": "service_account_has_no_policy", "message": "This service account has no issuance policy"}),
-        ));
+        )),
+    }
+}
+
+/// Refuses a request the caller's policy (from [`policy_of`]) does not allow.
+pub fn enforce(policy: Option<&Policy>, request: &policy::Request<'_>) -> Result<()> {
+    let Some(policy) = policy else {
+        return Ok(());
     };
-    policy::evaluate(&from_row(&row), request).map_err(|v| {
+    policy::evaluate(policy, request).map_err(|v| {
         Error::Coded(
             axum::http::StatusCode::BAD_REQUEST,
             serde_json::json!({"code": "policy_violation", "field": v.field, "value": v.value}),

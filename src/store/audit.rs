@@ -37,23 +37,35 @@ pub async fn insert(
     e: &NewAuditEntry,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    insert_many(c, std::slice::from_ref(e), now).await
+}
+
+/// Appends entries in one statement.
+pub async fn insert_many(
+    c: &mut AnyConnection,
+    entries: &[NewAuditEntry],
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
         "INSERT INTO audit_logs (created_at, action, user_id, username, organization_id, resource_type, \
-         resource_id, detail, service_account_id, service_account_name) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(now)
-    .bind(e.action)
-    .bind(e.user_id)
-    .bind(&e.username)
-    .bind(e.organization_id)
-    .bind(e.resource_type)
-    .bind(e.resource_id)
-    .bind(&e.detail)
-    .bind(e.service_account_id)
-    .bind(&e.service_account_name)
-    .execute(c)
-    .await?;
+         resource_id, detail, service_account_id, service_account_name) VALUES {}",
+        super::values_rows("($1, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries.len(), 2)
+    );
+    // Built from constants and numbered placeholders only: no input in the text.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for e in entries {
+        q = q
+            .bind(e.action)
+            .bind(e.user_id)
+            .bind(&e.username)
+            .bind(e.organization_id)
+            .bind(e.resource_type)
+            .bind(e.resource_id)
+            .bind(&e.detail)
+            .bind(e.service_account_id)
+            .bind(&e.service_account_name);
+    }
+    q.execute(c).await?;
     Ok(())
 }
 

@@ -66,39 +66,65 @@ pub struct NewCert {
     pub renewed_from_id: Option<i64>,
 }
 
-pub async fn insert(c: &mut AnyConnection, n: &NewCert, now: &str) -> Result<CertRow, sqlx::Error> {
-    let sql = concat!(
-        "INSERT INTO certificates (common_name, subject_dn, certificate_type, key_algorithm, key_size, valid_days, \
-         status, certificate, private_key, key_origin, serial_number, not_before, not_after, san_dns_names, \
-         san_ip_addresses, san_email_addresses, issuer_id, organization_id, created_by_user_id, \
-         created_by_service_account_id, renewed_from_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, \
-         'valid', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) RETURNING ",
-        cert_columns!()
+/// Inserts certificates in one statement; returns their rows in the order given.
+pub async fn insert_many(
+    c: &mut AnyConnection,
+    certs: &[&NewCert],
+    now: &str,
+) -> Result<Vec<CertRow>, sqlx::Error> {
+    let sql = format!(
+        concat!(
+            "INSERT INTO certificates (common_name, subject_dn, certificate_type, key_algorithm, key_size, \
+             valid_days, status, certificate, private_key, key_origin, serial_number, not_before, not_after, \
+             san_dns_names, san_ip_addresses, san_email_addresses, issuer_id, organization_id, \
+             created_by_user_id, created_by_service_account_id, renewed_from_id, created_at, updated_at) \
+             VALUES {} RETURNING ",
+            cert_columns!()
+        ),
+        super::values_rows(
+            "(?, ?, ?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $1, $1)",
+            certs.len(),
+            2
+        )
     );
-    sqlx::query_as(sql)
-        .bind(&n.common_name)
-        .bind(&n.subject_dn)
-        .bind(&n.certificate_type)
-        .bind(&n.key_algorithm)
-        .bind(n.key_size)
-        .bind(n.valid_days)
-        .bind(&n.certificate)
-        .bind(&n.private_key)
-        .bind(&n.key_origin)
-        .bind(&n.serial_number)
-        .bind(&n.not_before)
-        .bind(&n.not_after)
-        .bind(&n.san_dns_names)
-        .bind(&n.san_ip_addresses)
-        .bind(&n.san_email_addresses)
-        .bind(n.issuer_id)
-        .bind(n.organization_id)
-        .bind(n.created_by_user_id)
-        .bind(n.created_by_service_account_id)
-        .bind(n.renewed_from_id)
-        .bind(now)
-        .fetch_one(c)
-        .await
+    // Built from constants and numbered placeholders only: no input in the text.
+    let mut q = sqlx::query_as::<_, CertRow>(sqlx::AssertSqlSafe(sql)).bind(now);
+    for n in certs {
+        q = q
+            .bind(&n.common_name)
+            .bind(&n.subject_dn)
+            .bind(&n.certificate_type)
+            .bind(&n.key_algorithm)
+            .bind(n.key_size)
+            .bind(n.valid_days)
+            .bind(&n.certificate)
+            .bind(&n.private_key)
+            .bind(&n.key_origin)
+            .bind(&n.serial_number)
+            .bind(&n.not_before)
+            .bind(&n.not_after)
+            .bind(&n.san_dns_names)
+            .bind(&n.san_ip_addresses)
+            .bind(&n.san_email_addresses)
+            .bind(n.issuer_id)
+            .bind(n.organization_id)
+            .bind(n.created_by_user_id)
+            .bind(n.created_by_service_account_id)
+            .bind(n.renewed_from_id);
+    }
+    let mut rows = q.fetch_all(c).await?;
+    // RETURNING promises no order: put each row back where its certificate was.
+    let mut ordered = Vec::with_capacity(certs.len());
+    for n in certs {
+        let at = rows
+            .iter()
+            .position(|r| r.issuer_id == n.issuer_id && r.serial_number == n.serial_number)
+            .ok_or_else(|| {
+                sqlx::Error::Protocol("an inserted certificate was not returned".into())
+            })?;
+        ordered.push(rows.swap_remove(at));
+    }
+    Ok(ordered)
 }
 
 pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx::Error> {

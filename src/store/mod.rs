@@ -62,7 +62,7 @@ impl Db {
                 }
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
+                let pool = pool_options()
                     .max_connections(POSTGRES_POOL)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
@@ -80,17 +80,20 @@ impl Db {
         Ok(db)
     }
 
-    /// Applies pending migrations for this backend.
-    pub async fn migrate(&self) -> Result<()> {
+    /// Applies pending migrations for this backend, and hands back the
+    /// connection it used: start-up goes on with it rather than open another
+    /// (a PostgreSQL connection over TLS costs ~100 ms to open).
+    pub async fn migrate(&self) -> Result<Conn> {
         let migrator = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        let mut conn = self.write.acquire().await?;
         migrator
-            .run(&self.write)
+            .run(&mut *conn)
             .await
             .context("database migration failed")?;
-        Ok(())
+        Ok(conn)
     }
 
     /// A connection for reads.
@@ -127,8 +130,24 @@ impl Db {
     }
 }
 
-fn sqlite_pool(size: u32) -> AnyPoolOptions {
+/// Pool settings both databases share. A connection is checked (one round
+/// trip) only when it has sat idle for a while, not on every checkout: under
+/// load each query would otherwise cost two trips to the database.
+fn pool_options() -> AnyPoolOptions {
     AnyPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > Duration::from_secs(1) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+fn sqlite_pool(size: u32) -> AnyPoolOptions {
+    pool_options()
         .max_connections(size)
         .min_connections(if size == 1 { 1 } else { 0 })
         .acquire_timeout(Duration::from_secs(30))
@@ -139,9 +158,34 @@ fn sqlite_pool(size: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
+                // Statement journals (a multi-row INSERT) in memory, not in temporary files.
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
                 Ok(())
             })
         })
+}
+
+/// The VALUES list of a multi-row INSERT: `rows` copies of `row`, each `?`
+/// replaced by the next numbered placeholder from `$first` (both databases
+/// take `$N`; a fixed `$1` in `row` is left as is).
+pub fn values_rows(row: &str, rows: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * (row.len() + 64));
+    let mut n = first;
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for c in row.chars() {
+            if c == '?' {
+                out.push('$');
+                out.push_str(&n.to_string());
+                n += 1;
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// Formats a time the one way the database stores times (fixed width, sortable).
@@ -211,5 +255,19 @@ impl<'r> sqlx::Decode<'r, Any> for Flag {
             return Ok(Flag(b));
         }
         Ok(Flag(<i64 as sqlx::Decode<Any>>::decode(value)? != 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_rows;
+
+    #[test]
+    fn values_rows_numbers_each_placeholder_once() {
+        assert_eq!(
+            values_rows("($1, ?, ?)", 3, 2),
+            "($1, $2, $3), ($1, $4, $5), ($1, $6, $7)"
+        );
+        assert_eq!(values_rows("(?)", 1, 1), "($1)");
     }
 }

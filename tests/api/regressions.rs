@@ -176,6 +176,77 @@ async fn a_repeated_serial_is_signed_again_not_refused() {
     }
 }
 
+/// Concurrent issuances share group commits (one multi-row INSERT per batch):
+/// each caller still gets its own row, certificate and audit entry, and a
+/// repeated serial (in one batch or two) fails only its own write, which is signed again.
+#[tokio::test]
+async fn concurrent_issuances_each_get_their_own_row() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handed_out = Arc::new(AtomicUsize::new(0));
+    let counter = handed_out.clone();
+    let s = Server::start_tweaked(&[], move |state| {
+        // Serials 5 and 6 handed out are the same: two concurrent writes collide.
+        let fixed = pki::SerialNumber::from_hex("7f00bb66").unwrap();
+        state.serials = Arc::new(move || match counter.fetch_add(1, Ordering::SeqCst) {
+            5 | 6 => fixed.clone(),
+            _ => pki::random_serial(),
+        });
+    })
+    .await;
+    let root = s.bootstrap().await;
+    let ca = s.create_ca(&root, "Batch CA", json!({})).await;
+    let ca_id = ca["id"].as_i64().unwrap();
+    let names: Vec<String> = (0..24).map(|i| format!("batch{i}.example.com")).collect();
+    let path = format!("/certificates/?ca_id={ca_id}");
+    let calls = names.iter().map(|cn| {
+        s.post(
+            &path,
+            Some(&root),
+            json!({"common_name": cn, "certificate_type": "server", "key_algorithm": "ecdsa-p256"}),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut serials = std::collections::HashSet::new();
+    for (cn, result) in names.iter().zip(results) {
+        let cert = expect(result, 201);
+        assert_eq!(
+            cert["common_name"],
+            cn.as_str(),
+            "each caller gets its own row"
+        );
+        let serial = cert["serial_number"].as_str().unwrap().to_string();
+        let in_cert = x509_field(cert["certificate"].as_str().unwrap(), "-serial").to_lowercase();
+        assert!(
+            in_cert.ends_with(&serial),
+            "row {serial} holds its own certificate ({in_cert})"
+        );
+        let subject = x509_field(cert["certificate"].as_str().unwrap(), "-subject");
+        assert!(
+            subject.contains(cn.as_str()),
+            "{subject} is {cn}'s certificate"
+        );
+        let id = cert["id"].as_i64().unwrap();
+        let audit = s.audit_for(&root, "cert_create", id).await;
+        assert_eq!(audit.len(), 1, "one audit entry for certificate {id}");
+        assert!(audit[0]["detail"].as_str().unwrap().contains(&serial));
+        assert!(serials.insert(serial), "serials are distinct");
+    }
+    assert!(
+        handed_out.load(Ordering::SeqCst) > 24,
+        "the repeated serial was signed again"
+    );
+    let list = expect(
+        s.get(
+            &format!("/certificates/?ca_id={ca_id}&limit=100"),
+            Some(&root),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(ids(&list).len(), 24);
+}
+
 /// Public CA certificates and CRLs carry an ETag; a client that has the
 /// current one gets 304 without the body, and a new CRL changes the tag.
 #[tokio::test]
