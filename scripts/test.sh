@@ -31,6 +31,6 @@ echo "== OpenAPI-driven fuzzing (schemathesis) against the server"
 ./scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
-    echo "== HTTP tests, crash safety and two servers on one database (PostgreSQL)"
-    cargo test --test api --test crash --test two_servers
+    echo "== HTTP tests, crash safety, two servers on one database and TLS to it (PostgreSQL)"
+    cargo test --test api --test crash --test two_servers --test startup
 fi

@@ -423,3 +423,47 @@ fn no_secret_reaches_the_log() {
         assert!(!log.contains(marker), "{marker} reached the log");
     }
 }
+
+/// TLS to PostgreSQL follows `sslmode` (run when FASTPKI_TEST_DATABASE_URL
+/// names a PostgreSQL server that offers TLS, as Debian's does by default).
+#[test]
+fn postgres_tls_follows_sslmode() {
+    let Ok(base) = std::env::var("FASTPKI_TEST_DATABASE_URL") else {
+        return;
+    };
+    let psql = |url: &str, sql: &str| {
+        Command::new("psql")
+            .args([url, "-Atc", sql])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    if psql(&base, "SHOW ssl") != "on" {
+        eprintln!("skipped: the PostgreSQL server does not offer TLS");
+        return;
+    }
+    let name = format!("fastpki_t_tls_{}", std::process::id());
+    psql(&base, &format!("CREATE DATABASE {name}"));
+    let (root, _) = base.rsplit_once('/').expect("a database in the URL");
+    let url = |mode: &str| format!("{root}/{name}?sslmode={mode}");
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |mode: &str| {
+        fastpki(dir.path())
+            .arg("migrate")
+            .env("DATABASE_URL", url(mode))
+            .output()
+            .unwrap()
+    };
+    let required = migrate("require");
+    // The server's certificate is its own, not from a public root: verify-full refuses it.
+    let verified = migrate("verify-full");
+    psql(&base, &format!("DROP DATABASE {name}"));
+    assert!(
+        required.status.success(),
+        "sslmode=require: {}",
+        String::from_utf8_lossy(&required.stderr)
+    );
+    assert!(!verified.status.success());
+    let err = String::from_utf8_lossy(&verified.stderr);
+    assert!(err.contains("certificate"), "a readable refusal: {err}");
+}
