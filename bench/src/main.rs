@@ -540,6 +540,19 @@ async fn body(
         } else {
             args.w4_rows * 9 / 10
         };
+        // The cursor of the same deep page: the id of the row before it.
+        let cursor = |filter: String| {
+            let (api, token) = (&api, &token);
+            async move {
+                let path = format!("/certificates/?{filter}skip={}&limit=1", deep - 1);
+                let row = api.get(&path, token).await?;
+                row[0]["id"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow::anyhow!("no row at {path}: {row}"))
+            }
+        };
+        let after_all = cursor(String::new()).await?;
+        let after_ca = cursor(format!("ca_id={}&", bulk.id)).await?;
         for (id, what, path) in [
             (
                 "W4a",
@@ -560,6 +573,16 @@ async fn body(
                 "W4d",
                 format!("filtered by the CA, skip={deep}"),
                 format!("/certificates/?ca_id={}&skip={deep}", bulk.id),
+            ),
+            (
+                "W4e",
+                format!("the page of W4b by cursor, after_id={after_all}"),
+                format!("/certificates/?after_id={after_all}"),
+            ),
+            (
+                "W4f",
+                format!("the page of W4d by cursor, after_id={after_ca}"),
+                format!("/certificates/?ca_id={}&after_id={after_ca}", bulk.id),
             ),
         ] {
             let w = Workload {
@@ -653,7 +676,9 @@ fn targets(run: &Run, facts: &Facts) -> Vec<(String, String, Option<bool>)> {
             ));
         }
     }
-    for id in ["W4a", "W4b", "W4c", "W4d", "W4a1", "W4b1", "W4c1", "W4d1"] {
+    for id in [
+        "W4a", "W4b", "W4c", "W4d", "W4e", "W4f", "W4a1", "W4b1", "W4c1", "W4d1", "W4e1", "W4f1",
+    ] {
         if let Some(o) = find(id) {
             out.push((
                 format!(

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -14,8 +14,21 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct CertQuery {
-    /// The issuing CA (required when creating; a filter when listing).
+    /// The issuing CA.
     ca_id: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only the certificates of this CA.
+    ca_id: Option<i64>,
+    /// Keyset cursor: only certificates with a greater id (the last id of the
+    /// previous page). Costs the same at any depth; the `Link` header's
+    /// `rel="next"` URL carries it.
+    #[param(minimum = 0)]
+    after_id: Option<i64>,
+    /// Rows to step over (after the cursor, if any); O(skip), prefer `after_id`.
     #[param(minimum = 0)]
     skip: Option<i64>,
     #[param(minimum = 1, maximum = 1000)]
@@ -56,18 +69,33 @@ pub(crate) async fn sign_csr(
     ))
 }
 
-#[utoipa::path(get, path = "/certificates/", tag = "certificates", params(CertQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<CertOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/certificates/", tag = "certificates", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<CertOut>,
+            headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Query(q): Query<CertQuery>,
-) -> Result<axum::Json<Vec<CertOut>>> {
+    BaseUrl(base): BaseUrl,
+    Query(q): Query<ListQuery>,
+) -> Result<(HeaderMap, axum::Json<Vec<CertOut>>)> {
     let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
     let ca_id = certs::check_ca_filter(q.ca_id)?;
-    Ok(axum::Json(
-        certs::list(&state, &caller, ca_id, skip, limit).await?,
-    ))
+    let after_id = certs::check_after_id(q.after_id)?;
+    let page = certs::list(&state, &caller, ca_id, after_id, skip, limit).await?;
+    let mut headers = HeaderMap::new();
+    // A full page may have a successor; a short one is the last.
+    if let (true, Some(last)) = (page.len() as i64 == limit, page.last()) {
+        let filter = ca_id.map(|ca| format!("&ca_id={ca}")).unwrap_or_default();
+        let next = format!(
+            "<{base}{}/certificates/?after_id={}&limit={limit}{filter}>; rel=\"next\"",
+            state.settings.api_prefix, last.id
+        );
+        if let Ok(v) = HeaderValue::from_str(&next) {
+            headers.insert(header::LINK, v);
+        }
+    }
+    Ok((headers, axum::Json(page)))
 }
 
 #[utoipa::path(get, path = "/certificates/{id}", tag = "certificates", params(("id" = i64, Path)), security(("bearer" = [])),

@@ -145,6 +145,8 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             Method::OPTIONS,
         ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        // Scripts in the browser follow list pages by this header.
+        .expose_headers([header::LINK])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         tracing::warn!(

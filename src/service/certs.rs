@@ -829,6 +829,7 @@ pub async fn list(
     state: &AppState,
     caller: &Principal,
     ca_id: Option<i64>,
+    after_id: i64,
     skip: i64,
     limit: i64,
 ) -> Result<Vec<CertOut>> {
@@ -836,6 +837,7 @@ pub async fn list(
         all_organizations: caller.is_superuser(),
         organization_id: caller.organization_id(),
         issuer_id: ca_id,
+        after_id,
         skip,
         limit,
     };
@@ -970,6 +972,17 @@ pub fn check_ca_filter(ca_id: Option<i64>) -> Result<Option<i64>> {
             "ca_id must be a positive integer",
         )])),
         other => Ok(other),
+    }
+}
+
+/// The keyset cursor of a list: the last id of the previous page (0 first).
+pub fn check_after_id(after_id: Option<i64>) -> Result<i64> {
+    match after_id {
+        Some(id) if id < 0 => Err(Error::Validation(vec![query_error(
+            "after_id",
+            "Input should be greater than or equal to 0",
+        )])),
+        other => Ok(other.unwrap_or(0)),
     }
 }
 

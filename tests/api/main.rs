@@ -11,6 +11,7 @@ mod conventions;
 mod export;
 mod hostile;
 mod interop;
+mod list_pages;
 mod orgs;
 mod pki_matrix;
 mod public;
