@@ -34,6 +34,10 @@ pub struct LoadConfig {
     pub warmup: f64,
     /// Count PostgreSQL's processes apart (when the server runs on PostgreSQL).
     pub postgres: bool,
+    /// Paced: request `n` is not sent before `n / rate` seconds from the start
+    /// (all connections together), so latency is measured below saturation.
+    /// None: each connection sends as fast as answers come.
+    pub rate: Option<f64>,
 }
 
 /// What one workload measured.
@@ -88,6 +92,13 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
             let mut s = Samples::default();
             while Instant::now() < to {
                 let n = seq.fetch_add(1, Ordering::Relaxed);
+                if let Some(rate) = cfg.rate {
+                    let due = start + Duration::from_secs_f64(n as f64 / rate);
+                    if due >= to {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let rb = (w.make)(&client, n);
                 let t0 = Instant::now();
                 let result = match rb.send().await {
