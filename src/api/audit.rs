@@ -2,11 +2,13 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use super::extract::{Caller, Query};
+use super::extract::{BaseUrl, Caller, Query};
+use super::paging;
 use crate::error::{Error, Result};
 use crate::service::{self, audit, query_error};
 use crate::state::AppState;
@@ -21,6 +23,12 @@ pub(crate) struct AuditQuery {
     resource_id: Option<i64>,
     since: Option<String>,
     until: Option<String>,
+    /// Keyset cursor: only entries older than this id (the last id of the
+    /// previous page). Costs the same at any depth; the `Link` header's
+    /// `rel="next"` URL carries it.
+    #[param(minimum = 1)]
+    before_id: Option<i64>,
+    /// Rows to step over (after the cursor, if any); O(skip), prefer `before_id`.
     #[param(minimum = 0)]
     skip: Option<i64>,
     #[param(minimum = 1, maximum = 1000)]
@@ -43,18 +51,26 @@ fn parse_time(field: &str, s: &str) -> Result<String> {
     Ok(store::ts(t))
 }
 
-#[utoipa::path(get, path = "/audit-logs/", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/audit-logs/", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>,
+    headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    BaseUrl(base): BaseUrl,
     Query(q): Query<AuditQuery>,
-) -> Result<axum::Json<Vec<AuditEntry>>> {
+) -> Result<(HeaderMap, axum::Json<Vec<AuditEntry>>)> {
     let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
+    if q.before_id.is_some_and(|id| id < 1) {
+        return Err(Error::Validation(vec![query_error(
+            "before_id",
+            "Input should be greater than or equal to 1",
+        )]));
+    }
     let filter = AuditFilter {
         organization_id: None,
-        action: q.action,
+        action: q.action.clone(),
         user_id: q.user_id,
-        resource_type: q.resource_type,
+        resource_type: q.resource_type.clone(),
         resource_id: q.resource_id,
         since: q
             .since
@@ -66,10 +82,30 @@ pub(crate) async fn list(
             .as_deref()
             .map(|s| parse_time("until", s))
             .transpose()?,
+        before_id: q.before_id,
         skip,
         limit,
     };
-    Ok(axum::Json(audit::query(&state, &caller, filter).await?))
+    let page = audit::query(&state, &caller, filter).await?;
+    let filters = [
+        ("action", q.action),
+        ("user_id", q.user_id.map(|v| v.to_string())),
+        ("resource_type", q.resource_type),
+        ("resource_id", q.resource_id.map(|v| v.to_string())),
+        ("since", q.since),
+        ("until", q.until),
+    ];
+    let next = paging::Next {
+        path: "/audit-logs/",
+        cursor: "before_id",
+        limit,
+        filters: filters
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect(),
+    };
+    let headers = paging::next_page(&state, &base, next, &page, |e| e.id);
+    Ok((headers, axum::Json(page)))
 }
 
 pub fn router() -> Router<AppState> {

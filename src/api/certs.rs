@@ -2,11 +2,12 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
+use super::paging;
 use crate::error::{Error, Result};
 use crate::service::{self, certs, certs::CertOut, query_error};
 use crate::state::AppState;
@@ -83,18 +84,16 @@ pub(crate) async fn list(
     let ca_id = certs::check_ca_filter(q.ca_id)?;
     let after_id = certs::check_after_id(q.after_id)?;
     let page = certs::list(&state, &caller, ca_id, after_id, skip, limit).await?;
-    let mut headers = HeaderMap::new();
-    // A full page may have a successor; a short one is the last.
-    if let (true, Some(last)) = (page.len() as i64 == limit, page.last()) {
-        let filter = ca_id.map(|ca| format!("&ca_id={ca}")).unwrap_or_default();
-        let next = format!(
-            "<{base}{}/certificates/?after_id={}&limit={limit}{filter}>; rel=\"next\"",
-            state.settings.api_prefix, last.id
-        );
-        if let Ok(v) = HeaderValue::from_str(&next) {
-            headers.insert(header::LINK, v);
-        }
-    }
+    let next = paging::Next {
+        path: "/certificates/",
+        cursor: "after_id",
+        limit,
+        filters: ca_id
+            .map(|ca| ("ca_id", ca.to_string()))
+            .into_iter()
+            .collect(),
+    };
+    let headers = paging::next_page(&state, &base, next, &page, |c| c.id);
     Ok((headers, axum::Json(page)))
 }
 

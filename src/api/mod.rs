@@ -9,6 +9,7 @@ pub(crate) mod export;
 pub mod extract;
 mod meta;
 pub(crate) mod orgs;
+mod paging;
 pub(crate) mod public;
 pub(crate) mod service_accounts;
 pub(crate) mod users;

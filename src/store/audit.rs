@@ -79,6 +79,8 @@ pub struct AuditFilter {
     pub resource_id: Option<i64>,
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Keyset cursor: only entries older than this id (the list is newest first).
+    pub before_id: Option<i64>,
     pub skip: i64,
     pub limit: i64,
 }
@@ -115,6 +117,9 @@ pub async fn query(c: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<AuditEn
     if f.until.is_some() {
         next("created_at", "<=", &mut sql);
     }
+    if f.before_id.is_some() {
+        next("id", "<", &mut sql);
+    }
     sql.push_str(&format!(
         " ORDER BY id DESC LIMIT ${} OFFSET ${}",
         n + 1,
@@ -140,6 +145,9 @@ pub async fn query(c: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<AuditEn
         q = q.bind(v);
     }
     if let Some(v) = &f.until {
+        q = q.bind(v);
+    }
+    if let Some(v) = f.before_id {
         q = q.bind(v);
     }
     q.bind(f.limit).bind(f.skip).fetch_all(c).await
