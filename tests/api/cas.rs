@@ -27,10 +27,6 @@ const CA_FIELDS: [&str; 17] = [
     "updated_at",
 ];
 
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
 /// `subject=...` / `issuer=...` of a certificate without the prefix.
 fn name_of(pem: &str, which: &str) -> String {
     let line = x509_field(pem, &format!("-{which}"));

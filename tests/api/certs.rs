@@ -30,10 +30,6 @@ const CERT_FIELDS: [&str; 19] = [
     "updated_at",
 ];
 
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))

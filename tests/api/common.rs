@@ -431,6 +431,11 @@ impl Server {
 }
 
 /// Ids of a JSON list of objects.
+/// The `id` of a created resource.
+pub fn id(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
 pub fn ids(list: &Value) -> Vec<i64> {
     list.as_array()
         .unwrap_or_else(|| panic!("not a list: {list}"))

@@ -5,10 +5,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap()
-}
-
 /// Asserts a successful PEM download named `filename`; returns its text.
 #[track_caller]
 fn download(raw: &Raw, filename: &str) -> String {

@@ -14,10 +14,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap()
-}
-
 fn pem(v: &Value) -> &str {
     v["certificate"].as_str().unwrap()
 }

@@ -5,10 +5,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
 /// The URL of `rel="next"`, if the answer has one.
 fn next_link(r: &Raw) -> Option<String> {
     let link = r.headers.get("link")?.to_str().expect("ASCII Link");

@@ -2,13 +2,9 @@
 //! `/crl/{slug}.pem`, `/ca/{slug}.crt`, `/ca/{slug}.pem`; slug rules; CRL
 //! numbers and entries.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::*;
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap()
-}
 
 /// `openssl crl` on a CRL (DER or PEM) with extra options.
 fn crl_tool(body: &[u8], der: bool, opts: &[&str]) -> String {
