@@ -237,6 +237,19 @@ fn get_auth(api: &Api, path: String, token: &str) -> load::MakeRequest {
     Arc::new(move |c: &Client, _| c.get(&url).bearer_auth(&token))
 }
 
+/// Issuance with a server-side RSA-2048 key; common names `{prefix}-{n}.bench.example.com`.
+fn server_keygen(api: &Api, token: &str, ca: i64, prefix: &'static str) -> load::MakeRequest {
+    let url = format!("{}/certificates/?ca_id={ca}", api.api);
+    let token = token.to_string();
+    Arc::new(move |c: &Client, n| {
+        c.post(&url).bearer_auth(&token).json(&json!({
+            "common_name": format!("{prefix}-{n}.bench.example.com"),
+            "certificate_type": "server",
+            "key_size": 2048,
+        }))
+    })
+}
+
 fn sign_csr(api: &Api, token: &str, ca: i64, csrs: Arc<Vec<String>>) -> load::MakeRequest {
     let url = format!("{}/certificates/sign-csr", api.api);
     let token = token.to_string();
@@ -363,8 +376,6 @@ async fn body(
     }
     let token = api.login().await?;
     {
-        let url = format!("{}/certificates/?ca_id={}", api.api, rsa2048.id);
-        let token = token.clone();
         run.drive(
             &srv,
             Workload {
@@ -372,13 +383,7 @@ async fn body(
                 what: "POST /api/v1/certificates/?ca_id= (server-side RSA-2048 key, RSA-2048 CA)"
                     .into(),
                 expect: 201,
-                make: Arc::new(move |c: &Client, n| {
-                    c.post(&url).bearer_auth(&token).json(&json!({
-                        "common_name": format!("w1-{n}.bench.example.com"),
-                        "certificate_type": "server",
-                        "key_size": 2048,
-                    }))
-                }),
+                make: server_keygen(&api, &token, rsa2048.id, "w1"),
             },
         )
         .await?;
@@ -389,7 +394,6 @@ async fn body(
                 rate: Some((w1.rps / 2.0).max(0.5)),
                 ..args.load_config()
             };
-            let url = format!("{}/certificates/?ca_id={}", api.api, rsa2048.id);
             let token = api.login().await?;
             let w = Workload {
                 id: "W1r".into(),
@@ -398,13 +402,7 @@ async fn body(
                     w1.rps / 2.0
                 ),
                 expect: 201,
-                make: Arc::new(move |c: &Client, n| {
-                    c.post(&url).bearer_auth(&token).json(&json!({
-                        "common_name": format!("w1r-{n}.bench.example.com"),
-                        "certificate_type": "server",
-                        "key_size": 2048,
-                    }))
-                }),
+                make: server_keygen(&api, &token, rsa2048.id, "w1r"),
             };
             run.drive_with(&srv, w, paced).await?;
         }

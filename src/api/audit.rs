@@ -60,12 +60,7 @@ pub(crate) async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Result<(HeaderMap, axum::Json<Vec<AuditEntry>>)> {
     let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
-    if q.before_id.is_some_and(|id| id < 1) {
-        return Err(Error::Validation(vec![query_error(
-            "before_id",
-            "Input should be greater than or equal to 1",
-        )]));
-    }
+    let before_id = service::at_least("before_id", q.before_id, 1)?;
     let filter = AuditFilter {
         organization_id: None,
         action: q.action.clone(),
@@ -82,7 +77,7 @@ pub(crate) async fn list(
             .as_deref()
             .map(|s| parse_time("until", s))
             .transpose()?,
-        before_id: q.before_id,
+        before_id,
         skip,
         limit,
     };

@@ -82,7 +82,8 @@ pub(crate) async fn list(
 ) -> Result<(HeaderMap, axum::Json<Vec<CertOut>>)> {
     let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
     let ca_id = certs::check_ca_filter(q.ca_id)?;
-    let after_id = certs::check_after_id(q.after_id)?;
+    // The last id of the previous page; 0 from the start.
+    let after_id = service::at_least("after_id", q.after_id, 0)?.unwrap_or(0);
     let page = certs::list(&state, &caller, ca_id, after_id, skip, limit).await?;
     let next = paging::Next {
         path: "/certificates/",

@@ -975,17 +975,6 @@ pub fn check_ca_filter(ca_id: Option<i64>) -> Result<Option<i64>> {
     }
 }
 
-/// The keyset cursor of a list: the last id of the previous page (0 first).
-pub fn check_after_id(after_id: Option<i64>) -> Result<i64> {
-    match after_id {
-        Some(id) if id < 0 => Err(Error::Validation(vec![query_error(
-            "after_id",
-            "Input should be greater than or equal to 0",
-        )])),
-        other => Ok(other.unwrap_or(0)),
-    }
-}
-
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Renew {
     /// Required when the certificate was issued from a CSR; refused otherwise.

@@ -24,14 +24,8 @@ pub fn page(
     default_limit: i64,
     max_limit: i64,
 ) -> Result<(i64, i64), Error> {
-    let skip = skip.unwrap_or(0);
+    let skip = at_least("skip", skip, 0)?.unwrap_or(0);
     let limit = limit.unwrap_or(default_limit);
-    if skip < 0 {
-        return Err(Error::Validation(vec![query_error(
-            "skip",
-            "Input should be greater than or equal to 0",
-        )]));
-    }
     if !(1..=max_limit).contains(&limit) {
         return Err(Error::Validation(vec![query_error(
             "limit",
@@ -39,6 +33,17 @@ pub fn page(
         )]));
     }
     Ok((skip, limit))
+}
+
+/// A query parameter that must be at least `min` when given (skip, cursors).
+pub fn at_least(field: &str, value: Option<i64>, min: i64) -> Result<Option<i64>, Error> {
+    match value {
+        Some(v) if v < min => Err(Error::Validation(vec![query_error(
+            field,
+            &format!("Input should be greater than or equal to {min}"),
+        )])),
+        other => Ok(other),
+    }
 }
 
 /// A query-string field error in FastAPI's 422 shape.
