@@ -6,6 +6,7 @@
 mod api;
 mod data;
 mod load;
+mod peer;
 mod raw;
 mod server;
 
@@ -75,9 +76,21 @@ struct Args {
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also measure these peers' servers on the same workloads (`cfssl`).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    peers: Vec<Peer>,
+    /// The cfssl binary for `--peers cfssl` (Debian: apt-get install golang-cfssl).
+    #[arg(long, default_value = "cfssl")]
+    cfssl_bin: PathBuf,
     /// Where the temporary folder goes (default: the system's temporary directory).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+}
+
+/// A peer server measured beside FastPKI.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Cfssl,
 }
 
 impl Args {
@@ -203,9 +216,11 @@ impl Run {
     }
 }
 
-/// The raw limit each signing workload is compared with: algorithm, key generation (or signing), label.
+/// The raw limit each signing workload is compared with: algorithm, key
+/// generation (or signing), label. A peer's workload (`W2-cfssl`) has its
+/// FastPKI twin's.
 fn ratio_spec(id: &str) -> Option<(pki::KeyAlgorithm, bool, &'static str)> {
-    Some(match id {
+    Some(match id.split('-').next().unwrap_or(id) {
         "W1" => (
             pki::KeyAlgorithm::Rsa { bits: 2048 },
             true,
@@ -440,6 +455,13 @@ async fn body(
         },
     )
     .await?;
+    if args.peers.contains(&Peer::Cfssl) {
+        let csrs = peer::Csrs {
+            rsa2048: rsa_csrs.clone(),
+            p256: p256_csrs.clone(),
+        };
+        peer::cfssl(run, &args.cfssl_bin, dir, &csrs).await?;
+    }
 
     if args.wants("W3") {
         let token = api.login().await?;
@@ -746,6 +768,41 @@ fn targets(run: &Run, facts: &Facts) -> Vec<(String, String, Option<bool>)> {
     out
 }
 
+/// Each peer workload beside its FastPKI twin: throughput, p99 and server CPU per request.
+fn peer_table(run: &Run) {
+    let pairs: Vec<(&Outcome, &Outcome)> = run
+        .results
+        .iter()
+        .filter_map(|p| {
+            let (id, _) = p.id.split_once('-')?;
+            Some((run.results.iter().find(|o| o.id == id)?, p))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let cpu_ms = |o: &Outcome| o.server_cores / o.rps.max(1e-9) * 1000.0;
+    println!();
+    println!("Peers (same machine, same run, same load generator)");
+    println!(
+        "{:<9} {:>12} {:>9} {:>12} {:>9} {:>14} {:>18}",
+        "id", "FastPKI r/s", "p99 ms", "peer r/s", "p99 ms", "FastPKI/peer", "srv ms CPU/req"
+    );
+    for (ours, theirs) in pairs {
+        println!(
+            "{:<9} {:>12.1} {:>9.2} {:>12.1} {:>9.2} {:>13.2}x {:>8.3} / {:<8.3}",
+            theirs.id,
+            ours.rps,
+            ours.p99_ms,
+            theirs.rps,
+            theirs.p99_ms,
+            ours.rps / theirs.rps.max(1e-9),
+            cpu_ms(ours),
+            cpu_ms(theirs)
+        );
+    }
+}
+
 fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
     println!();
     for (k, v) in header {
@@ -779,7 +836,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
     }
     println!();
     println!(
-        "{:<5} {:>5} {:>9} {:>9} {:>9} {:>7} {:>34} {:>7} {:>7} {:>7} {:>7} {:>9}  what",
+        "{:<9} {:>5} {:>9} {:>9} {:>9} {:>7} {:>34} {:>7} {:>7} {:>7} {:>7} {:>9}  what",
         "id",
         "conns",
         "req/s",
@@ -806,7 +863,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             })
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<5} {:>5} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>34} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.1}  {}",
+            "{:<9} {:>5} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>34} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.1}  {}",
             o.id,
             o.concurrency,
             o.rps,
@@ -829,6 +886,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             o.first_error.as_deref().unwrap_or("")
         );
     }
+    peer_table(run);
     println!();
     println!("Server process");
     println!(
@@ -849,10 +907,15 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
     );
     for o in &run.results {
         println!(
-            "    after {:<4}                 {:>8.1} MiB RSS, {:.1} MiB peak so far",
+            "    after {:<9}            {:>8.1} MiB RSS, {:.1} MiB peak so far{}",
             o.id,
             mib(o.server_rss_kib),
-            mib(o.server_hwm_kib)
+            mib(o.server_hwm_kib),
+            if o.id.contains('-') {
+                " (the peer's process)"
+            } else {
+                ""
+            }
         );
     }
     if let (Some(ms), Some(m)) = (facts.ready_large_ms, facts.idle_large) {

@@ -1,5 +1,5 @@
 //! The server under test: a release `fastpki serve` child process on a
-//! throwaway database, its start-up time, memory and CPU time.
+//! throwaway database (or a peer's server), its start-up time, memory and CPU time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,15 +35,9 @@ impl Server {
     /// Spawns the server and waits for the first 200 on `/readyz`; returns it and the time that took.
     pub async fn start(cfg: &ServerConfig, client: &reqwest::Client) -> Result<(Server, Duration)> {
         std::fs::create_dir_all(&cfg.data_dir)?;
-        let log = cfg.data_dir.join("server.log");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)?;
         let bind = format!("127.0.0.1:{}", cfg.port);
-        let started = Instant::now();
-        let child = Command::new(&cfg.bin)
-            .arg("serve")
+        let mut cmd = Command::new(&cfg.bin);
+        cmd.arg("serve")
             .arg("--bind")
             .arg(&bind)
             .env_clear()
@@ -61,20 +55,46 @@ impl Server {
             // The login workload measures bcrypt, not the limiter; BCRYPT_COST stays at its default (12).
             .env("AUTH_RATE_LIMIT", "100000000/minute")
             .env("LOG_LEVEL", "INFO")
-            .current_dir(&cfg.data_dir)
+            .current_dir(&cfg.data_dir);
+        let base = format!("http://{bind}");
+        let ready = format!("{base}/readyz");
+        Server::spawn(
+            cmd,
+            base,
+            &cfg.data_dir.join("server.log"),
+            client,
+            move |c| c.get(&ready),
+        )
+        .await
+    }
+
+    /// Spawns `cmd` (stderr to `log`) and polls `ready` until it answers 200;
+    /// returns the server and the time from spawn to that answer.
+    pub async fn spawn(
+        mut cmd: Command,
+        base: String,
+        log: &Path,
+        client: &reqwest::Client,
+        ready: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<(Server, Duration)> {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let started = Instant::now();
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
-            .with_context(|| format!("cannot start {}", cfg.bin.display()))?;
+            .with_context(|| format!("cannot start {}", cmd.get_program().display()))?;
         let pid = child.id();
         let mut server = Server {
             child,
             pid,
-            base: format!("http://{bind}"),
-            log,
+            base,
+            log: log.to_path_buf(),
         };
-        let ready = format!("{}/readyz", server.base);
         loop {
             if let Some(status) = server.child.try_wait()? {
                 bail!(
@@ -82,11 +102,7 @@ impl Server {
                     server.log_tail()
                 );
             }
-            if let Ok(resp) = client
-                .get(&ready)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
+            if let Ok(resp) = ready(client).timeout(Duration::from_secs(2)).send().await
                 && resp.status() == reqwest::StatusCode::OK
             {
                 return Ok((server, started.elapsed()));

@@ -1,0 +1,220 @@
+//! Peers measured in the same run, on the same machine, with the same load
+//! generator: cfssl (`cfssl serve`, CloudFlare's PKI server). Each peer
+//! workload has the id of the FastPKI workload it mirrors plus `-cfssl`, so
+//! `--workloads W2c` selects both and the report sets them side by side.
+//!
+//! cfssl serves one CA per process, so each CA gets its own `cfssl serve`.
+//! Every signed certificate is stored in cfssl's certificate database (SQLite,
+//! the schema of cfssl's `certdb/sqlite` migrations) as FastPKI stores its
+//! own: a signing service that forgets what it signed would not compare.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use reqwest::Client;
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::load::{MakeRequest, Workload};
+use crate::server::{self, Server};
+use crate::{Run, raw};
+
+/// cfssl's certificate database (certdb/sqlite/migrations/001_CreateCertificates.sql).
+const CFSSL_CERTDB: &str = "
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
+);";
+
+/// The CSR pools the FastPKI workloads use, so both sides sign the same requests.
+pub struct Csrs {
+    pub rsa2048: Arc<Vec<String>>,
+    pub p256: Arc<Vec<String>>,
+}
+
+/// A `cfssl serve` on its own CA (made here with the same key type as FastPKI's) and database.
+async fn start_cfssl(
+    bin: &Path,
+    dir: &Path,
+    alg: pki::KeyAlgorithm,
+    label: &str,
+    client: &Client,
+) -> Result<Server> {
+    let dir = dir.join(format!("cfssl-{label}"));
+    std::fs::create_dir_all(&dir)?;
+    let (ca_pem, key_pem) = tokio::task::spawn_blocking({
+        let label = label.to_string();
+        move || -> Result<(String, String)> {
+            let key = pki::PrivateKey::generate(alg)?;
+            let ca = raw::self_signed_ca(&key, &format!("cfssl bench {label}"))?;
+            Ok((ca.pem, key.to_pem()))
+        }
+    })
+    .await??;
+    let (ca, key, db) = (
+        dir.join("ca.pem"),
+        dir.join("ca-key.pem"),
+        dir.join("certs.db"),
+    );
+    std::fs::write(&ca, ca_pem)?;
+    std::fs::write(&key, key_pem)?;
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display())).await?;
+    sqlx::raw_sql(CFSSL_CERTDB).execute(&mut conn).await?;
+    conn.close().await?;
+    let db_config = dir.join("db-config.json");
+    std::fs::write(
+        &db_config,
+        json!({"driver": "sqlite3", "data_source": db}).to_string(),
+    )?;
+    let port = server::free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .arg("-address=127.0.0.1")
+        .arg(format!("-port={port}"))
+        .arg(format!("-ca={}", ca.display()))
+        .arg(format!("-ca-key={}", key.display()))
+        .arg(format!("-db-config={}", db_config.display()))
+        .arg("-loglevel=2")
+        .current_dir(&dir);
+    let base = format!("http://127.0.0.1:{port}");
+    let info = format!("{base}/api/v1/cfssl/info");
+    let (srv, _) = Server::spawn(cmd, base, &dir.join("cfssl.log"), client, move |c| {
+        c.post(&info).json(&json!({"label": ""}))
+    })
+    .await
+    .with_context(|| format!("starting {} serve", bin.display()))?;
+    Ok(srv)
+}
+
+fn cfssl_sign(base: &str, csrs: Arc<Vec<String>>) -> MakeRequest {
+    let url = format!("{base}/api/v1/cfssl/sign");
+    Arc::new(move |c: &Client, n| {
+        let csr = &csrs[(n as usize) % csrs.len()];
+        c.post(&url).json(&json!({"certificate_request": csr}))
+    })
+}
+
+/// The cfssl workloads: W7, W1, W2, W2b, W2c with `-cfssl` ids.
+pub async fn cfssl(run: &mut Run, bin: &Path, dir: &Path, csrs: &Csrs) -> Result<()> {
+    let bin = which(bin)?;
+    let version = Command::new(&bin)
+        .arg("version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    eprintln!("== peer: cfssl ({}, {version})", bin.display());
+    for (label, alg, ids) in [
+        (
+            "rsa2048",
+            pki::KeyAlgorithm::Rsa { bits: 2048 },
+            &["W7-cfssl", "W1-cfssl", "W2-cfssl"][..],
+        ),
+        (
+            "rsa4096",
+            pki::KeyAlgorithm::Rsa { bits: 4096 },
+            &["W2b-cfssl"],
+        ),
+        ("p256", pki::KeyAlgorithm::EcdsaP256, &["W2c-cfssl"]),
+    ] {
+        if !ids.iter().any(|id| run.args.selected(id)) {
+            continue;
+        }
+        let srv = start_cfssl(&bin, dir, alg, label, &run.client).await?;
+        let base = srv.base.clone();
+        let workloads: Vec<Workload> = match label {
+            "rsa2048" => vec![
+                Workload {
+                    id: "W7-cfssl".into(),
+                    what: "cfssl POST /api/v1/cfssl/info (the CA certificate)".into(),
+                    expect: 200,
+                    make: {
+                        let url = format!("{base}/api/v1/cfssl/info");
+                        Arc::new(move |c: &Client, _| c.post(&url).json(&json!({"label": ""})))
+                    },
+                },
+                Workload {
+                    id: "W1-cfssl".into(),
+                    what:
+                        "cfssl POST /api/v1/cfssl/newcert (server-side RSA-2048 key, RSA-2048 CA)"
+                            .into(),
+                    expect: 200,
+                    make: {
+                        let url = format!("{base}/api/v1/cfssl/newcert");
+                        Arc::new(move |c: &Client, n| {
+                            let name = format!("w1-{n}.bench.example.com");
+                            c.post(&url).json(&json!({"request": {
+                                "CN": name, "hosts": [name],
+                                "key": {"algo": "rsa", "size": 2048},
+                            }}))
+                        })
+                    },
+                },
+                Workload {
+                    id: "W2-cfssl".into(),
+                    what: "cfssl POST /api/v1/cfssl/sign (RSA-2048 CSR, RSA-2048 CA)".into(),
+                    expect: 200,
+                    make: cfssl_sign(&base, csrs.rsa2048.clone()),
+                },
+            ],
+            "rsa4096" => vec![Workload {
+                id: "W2b-cfssl".into(),
+                what: "cfssl POST /api/v1/cfssl/sign (RSA-2048 CSR, RSA-4096 CA)".into(),
+                expect: 200,
+                make: cfssl_sign(&base, csrs.rsa2048.clone()),
+            }],
+            _ => vec![Workload {
+                id: "W2c-cfssl".into(),
+                what: "cfssl POST /api/v1/cfssl/sign (P-256 CSR, P-256 CA)".into(),
+                expect: 200,
+                make: cfssl_sign(&base, csrs.p256.clone()),
+            }],
+        };
+        for w in workloads {
+            run.drive(&srv, w).await?;
+        }
+        srv.stop()?;
+    }
+    Ok(())
+}
+
+/// `bin` itself when it has a slash, else the first match on PATH.
+fn which(bin: &Path) -> Result<PathBuf> {
+    if bin.components().count() > 1 {
+        return Ok(bin.to_path_buf());
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "{} is not on PATH (Debian: apt-get install golang-cfssl)",
+                bin.display()
+            )
+        })
+}
