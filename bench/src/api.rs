@@ -135,13 +135,14 @@ impl Api {
             .context("CA private key")
     }
 
-    /// Issues one certificate with a server-made P-256 key; returns its id.
+    /// Issues one certificate with a server-made P-256 key (RSA on a server
+    /// that makes only RSA keys); returns its id.
     pub async fn issue_p256(&self, token: &str, ca: i64, cn: &str) -> Result<i64> {
         let v = self
             .post(
                 &format!("/certificates/?ca_id={ca}"),
                 Some(token),
-                json!({"common_name": cn, "certificate_type": "server", "key_algorithm": "ecdsa-p256"}),
+                json!({"common_name": cn, "subject_dn": format!("CN={cn}"), "certificate_type": "server", "key_algorithm": "ecdsa-p256"}),
                 201,
             )
             .await?;

@@ -138,7 +138,7 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
     // CPU time of both processes at the window's edges.
     tokio::time::sleep_until(from.into()).await;
     let (srv0, me0, all0, db0) = (
-        crate::server::cpu_seconds(pid)?,
+        crate::server::tree_cpu_seconds(pid)?,
         crate::server::cpu_seconds(std::process::id())?,
         crate::server::machine_busy_seconds()?,
         if cfg.postgres {
@@ -149,7 +149,7 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
     );
     tokio::time::sleep_until(to.into()).await;
     let (srv1, me1, all1, db1) = (
-        crate::server::cpu_seconds(pid)?,
+        crate::server::tree_cpu_seconds(pid)?,
         crate::server::cpu_seconds(std::process::id())?,
         crate::server::machine_busy_seconds()?,
         if cfg.postgres {
@@ -178,7 +178,7 @@ pub async fn run(client: &Client, w: &Workload, cfg: LoadConfig, pid: u32) -> Re
         let i = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
         f64::from(v[i]) / 1000.0
     };
-    let mem = crate::server::memory_kib(pid).unwrap_or_default();
+    let mem = crate::server::tree_memory_kib(pid).unwrap_or_default();
     Ok(Outcome {
         id: w.id.clone(),
         what: w.what.clone(),

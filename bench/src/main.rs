@@ -76,12 +76,19 @@ struct Args {
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Also measure these peers' servers on the same workloads (`cfssl`).
+    /// Also measure these peers' servers on the same workloads (`cfssl`, `python`).
     #[arg(long, value_delimiter = ',', value_enum)]
     peers: Vec<Peer>,
     /// The cfssl binary for `--peers cfssl` (Debian: apt-get install golang-cfssl).
     #[arg(long, default_value = "cfssl")]
     cfssl_bin: PathBuf,
+    /// The Python FastPKI server's start script for `--peers python` (it reads
+    /// DATABASE_URL, PORT and WORKERS; see BENCHMARKS.md).
+    #[arg(long)]
+    python_fastpki: Option<PathBuf>,
+    /// uvicorn worker processes of the Python FastPKI server.
+    #[arg(long, default_value_t = 2)]
+    python_workers: u32,
     /// Where the temporary folder goes (default: the system's temporary directory).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -91,6 +98,7 @@ struct Args {
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
     Cfssl,
+    Python,
 }
 
 impl Args {
@@ -252,13 +260,24 @@ fn get_auth(api: &Api, path: String, token: &str) -> load::MakeRequest {
     Arc::new(move |c: &Client, _| c.get(&url).bearer_auth(&token))
 }
 
+/// A login of the benchmark's user (form-encoded).
+fn login(api: &Api) -> load::MakeRequest {
+    let url = format!("{}/auth/token", api.api);
+    Arc::new(move |c: &Client, _| {
+        c.post(&url)
+            .form(&[("username", api::USERNAME), ("password", api::PASSWORD)])
+    })
+}
+
 /// Issuance with a server-side RSA-2048 key; common names `{prefix}-{n}.bench.example.com`.
 fn server_keygen(api: &Api, token: &str, ca: i64, prefix: &'static str) -> load::MakeRequest {
     let url = format!("{}/certificates/?ca_id={ca}", api.api);
     let token = token.to_string();
     Arc::new(move |c: &Client, n| {
+        let name = format!("{prefix}-{n}.bench.example.com");
         c.post(&url).bearer_auth(&token).json(&json!({
-            "common_name": format!("{prefix}-{n}.bench.example.com"),
+            "subject_dn": format!("CN={name}"),
+            "common_name": name,
             "certificate_type": "server",
             "key_size": 2048,
         }))
@@ -373,22 +392,16 @@ async fn body(
         },
     )
     .await?;
-    {
-        let url = format!("{}/auth/token", api.api);
-        run.drive(
-            &srv,
-            Workload {
-                id: "W6".into(),
-                what: "POST /api/v1/auth/token (login, bcrypt cost 12)".into(),
-                expect: 200,
-                make: Arc::new(move |c: &Client, _| {
-                    c.post(&url)
-                        .form(&[("username", api::USERNAME), ("password", api::PASSWORD)])
-                }),
-            },
-        )
-        .await?;
-    }
+    run.drive(
+        &srv,
+        Workload {
+            id: "W6".into(),
+            what: "POST /api/v1/auth/token (login, bcrypt cost 12)".into(),
+            expect: 200,
+            make: login(&api),
+        },
+    )
+    .await?;
     let token = api.login().await?;
     {
         run.drive(
@@ -455,12 +468,19 @@ async fn body(
         },
     )
     .await?;
+    let csrs = peer::Csrs {
+        rsa2048: rsa_csrs.clone(),
+        p256: p256_csrs.clone(),
+    };
     if args.peers.contains(&Peer::Cfssl) {
-        let csrs = peer::Csrs {
-            rsa2048: rsa_csrs.clone(),
-            p256: p256_csrs.clone(),
-        };
         peer::cfssl(run, &args.cfssl_bin, dir, &csrs).await?;
+    }
+    if args.peers.contains(&Peer::Python) {
+        let run_sh = args
+            .python_fastpki
+            .as_deref()
+            .context("--peers python needs --python-fastpki PATH (the server's start script)")?;
+        peer::python(run, run_sh, args.python_workers, dir, &csrs).await?;
     }
 
     if args.wants("W3") {
@@ -912,7 +932,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             mib(o.server_rss_kib),
             mib(o.server_hwm_kib),
             if o.id.contains('-') {
-                " (the peer's process)"
+                " (the peer's processes)"
             } else {
                 ""
             }

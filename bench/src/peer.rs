@@ -1,7 +1,8 @@
 //! Peers measured in the same run, on the same machine, with the same load
-//! generator: cfssl (`cfssl serve`, CloudFlare's PKI server). Each peer
-//! workload has the id of the FastPKI workload it mirrors plus `-cfssl`, so
-//! `--workloads W2c` selects both and the report sets them side by side.
+//! generator: cfssl (`cfssl serve`, CloudFlare's PKI server) and the Python
+//! FastPKI server. Each peer workload has the id of the FastPKI workload it
+//! mirrors plus `-cfssl` or `-python`, so `--workloads W2c` selects both and
+//! the report sets them side by side.
 //!
 //! cfssl serves one CA per process, so each CA gets its own `cfssl serve`.
 //! Every signed certificate is stored in cfssl's certificate database (SQLite,
@@ -17,6 +18,7 @@ use reqwest::Client;
 use serde_json::json;
 use sqlx::Connection;
 
+use crate::api::Api;
 use crate::load::{MakeRequest, Workload};
 use crate::server::{self, Server};
 use crate::{Run, raw};
@@ -217,4 +219,106 @@ fn which(bin: &Path) -> Result<PathBuf> {
                 bin.display()
             )
         })
+}
+
+/// The Python FastPKI server (the project this one re-implements): its
+/// `run.sh` on a fresh SQLite database in the run's folder, with `workers`
+/// uvicorn processes (the CPU figures count the workers too).
+async fn start_python(run_sh: &Path, dir: &Path, workers: u32, client: &Client) -> Result<Server> {
+    let dir = dir.join("python-fastpki");
+    std::fs::create_dir_all(&dir)?;
+    let port = server::free_port()?;
+    let mut cmd = Command::new(run_sh);
+    cmd.env(
+        "DATABASE_URL",
+        format!("sqlite+aiosqlite:///{}", dir.join("fastpki.db").display()),
+    )
+    .env("PORT", port.to_string())
+    .env("WORKERS", workers.to_string())
+    .env("AUTH_RATE_LIMIT", "100000000/minute");
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = format!("{base}/api/v1/openapi.json");
+    let (srv, _) = Server::spawn(cmd, base, &dir.join("server.log"), client, move |c| {
+        c.get(&ready)
+    })
+    .await
+    .with_context(|| format!("starting {}", run_sh.display()))?;
+    Ok(srv)
+}
+
+/// The Python FastPKI workloads: W7, W5, W6, W1, W2, W2b with `-python` ids
+/// (it makes RSA keys only: no W2c).
+pub async fn python(
+    run: &mut Run,
+    run_sh: &Path,
+    workers: u32,
+    dir: &Path,
+    csrs: &Csrs,
+) -> Result<()> {
+    eprintln!(
+        "== peer: Python FastPKI ({}, {workers} workers)",
+        run_sh.display()
+    );
+    // Workers racing to make the tables at start-up fail: one makes them first.
+    start_python(run_sh, dir, 1, &run.client).await?.stop()?;
+    let srv = start_python(run_sh, dir, workers, &run.client).await?;
+    let api = Api::new(run.client.clone(), &srv.base);
+    api.bootstrap().await?;
+    let token = api.login().await?;
+    let rsa2048 = api
+        .create_ca(&token, "bench-rsa2048", "rsa", Some(2048))
+        .await?;
+    let rsa4096 = api
+        .create_ca(&token, "bench-rsa4096", "rsa", Some(4096))
+        .await?;
+    let cert_id = api
+        .issue_p256(&token, rsa2048.id, "read-me.bench.example.com")
+        .await?;
+    let base = srv.base.clone();
+    let token = api.login().await?;
+    for w in [
+        Workload {
+            id: "W7-python".into(),
+            what: "Python FastPKI GET /ca/{slug}.pem".into(),
+            expect: 200,
+            make: crate::get(&base, format!("/ca/{}.pem", rsa2048.slug())),
+        },
+        Workload {
+            id: "W5-python".into(),
+            what: "Python FastPKI GET /api/v1/certificates/{id}".into(),
+            expect: 200,
+            make: crate::get_auth(&api, format!("/certificates/{cert_id}"), &token),
+        },
+        Workload {
+            id: "W6-python".into(),
+            what: "Python FastPKI POST /api/v1/auth/token (login)".into(),
+            expect: 200,
+            make: crate::login(&api),
+        },
+        Workload {
+            id: "W1-python".into(),
+            what: "Python FastPKI POST /api/v1/certificates/?ca_id= (server-side RSA-2048 key)"
+                .into(),
+            expect: 201,
+            make: crate::server_keygen(&api, &token, rsa2048.id, "w1"),
+        },
+        Workload {
+            id: "W2-python".into(),
+            what: "Python FastPKI POST /api/v1/certificates/sign-csr (RSA-2048 CSR, RSA-2048 CA)"
+                .into(),
+            expect: 201,
+            make: crate::sign_csr(&api, &token, rsa2048.id, csrs.rsa2048.clone()),
+        },
+        Workload {
+            id: "W2b-python".into(),
+            what: "Python FastPKI POST /api/v1/certificates/sign-csr (RSA-2048 CSR, RSA-4096 CA)"
+                .into(),
+            expect: 201,
+            make: crate::sign_csr(&api, &token, rsa4096.id, csrs.rsa2048.clone()),
+        },
+    ] {
+        run.drive(&srv, w).await?;
+    }
+    srv.stop()?;
+    Ok(())
 }

@@ -181,6 +181,44 @@ pub fn memory_kib(pid: u32) -> Result<Memory> {
     })
 }
 
+/// `pid` and its child processes (a peer's worker processes; FastPKI has none).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+    {
+        let Ok(task) = task else { continue };
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    pids
+}
+
+/// CPU seconds of `pid` and of its child processes.
+pub fn tree_cpu_seconds(pid: u32) -> Result<f64> {
+    cpu_seconds(pid)?;
+    Ok(process_tree(pid)
+        .into_iter()
+        .map(|p| cpu_seconds(p).unwrap_or(0.0))
+        .sum())
+}
+
+/// Memory of `pid` and of its child processes, summed.
+pub fn tree_memory_kib(pid: u32) -> Result<Memory> {
+    let mut total = Memory::default();
+    for p in process_tree(pid) {
+        let m = memory_kib(p)?;
+        total.rss_kib += m.rss_kib;
+        total.hwm_kib += m.hwm_kib;
+    }
+    Ok(total)
+}
+
 /// utime + stime of a process, seconds (USER_HZ is 100 on Linux).
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
