@@ -57,6 +57,7 @@ async fn start_cfssl(
     dir: &Path,
     alg: pki::KeyAlgorithm,
     label: &str,
+    port: u16,
     client: &Client,
 ) -> Result<Server> {
     let dir = dir.join(format!("cfssl-{label}"));
@@ -86,7 +87,6 @@ async fn start_cfssl(
         &db_config,
         json!({"driver": "sqlite3", "data_source": db}).to_string(),
     )?;
-    let port = server::free_port()?;
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .arg("-address=127.0.0.1")
@@ -129,78 +129,73 @@ pub async fn cfssl(run: &mut Run, bin: &Path, dir: &Path, csrs: &Csrs) -> Result
         })
         .unwrap_or_default();
     eprintln!("== peer: cfssl ({}, {version})", bin.display());
-    for (label, alg, ids) in [
-        (
-            "rsa2048",
-            pki::KeyAlgorithm::Rsa { bits: 2048 },
-            &["W7-cfssl", "W1-cfssl", "W2-cfssl"][..],
-        ),
-        (
-            "rsa4096",
-            pki::KeyAlgorithm::Rsa { bits: 4096 },
-            &["W2b-cfssl"],
-        ),
-        ("p256", pki::KeyAlgorithm::EcdsaP256, &["W2c-cfssl"]),
+    for (label, alg) in [
+        ("rsa2048", pki::KeyAlgorithm::Rsa { bits: 2048 }),
+        ("rsa4096", pki::KeyAlgorithm::Rsa { bits: 4096 }),
+        ("p256", pki::KeyAlgorithm::EcdsaP256),
     ] {
-        if !ids.iter().any(|id| run.args.selected(id)) {
+        let port = server::free_port()?;
+        let workloads: Vec<Workload> =
+            cfssl_workloads(label, &format!("http://127.0.0.1:{port}"), csrs)
+                .into_iter()
+                .filter(|w| run.args.selected(&w.id))
+                .collect();
+        if workloads.is_empty() {
             continue;
         }
-        let srv = start_cfssl(&bin, dir, alg, label, &run.client).await?;
-        let base = srv.base.clone();
-        let workloads: Vec<Workload> = match label {
-            "rsa2048" => vec![
-                Workload {
-                    id: "W7-cfssl".into(),
-                    what: "cfssl POST /api/v1/cfssl/info (the CA certificate)".into(),
-                    expect: 200,
-                    make: {
-                        let url = format!("{base}/api/v1/cfssl/info");
-                        Arc::new(move |c: &Client, _| c.post(&url).json(&json!({"label": ""})))
-                    },
-                },
-                Workload {
-                    id: "W1-cfssl".into(),
-                    what:
-                        "cfssl POST /api/v1/cfssl/newcert (server-side RSA-2048 key, RSA-2048 CA)"
-                            .into(),
-                    expect: 200,
-                    make: {
-                        let url = format!("{base}/api/v1/cfssl/newcert");
-                        Arc::new(move |c: &Client, n| {
-                            let name = format!("w1-{n}.bench.example.com");
-                            c.post(&url).json(&json!({"request": {
-                                "CN": name, "hosts": [name],
-                                "key": {"algo": "rsa", "size": 2048},
-                            }}))
-                        })
-                    },
-                },
-                Workload {
-                    id: "W2-cfssl".into(),
-                    what: "cfssl POST /api/v1/cfssl/sign (RSA-2048 CSR, RSA-2048 CA)".into(),
-                    expect: 200,
-                    make: cfssl_sign(&base, csrs.rsa2048.clone()),
-                },
-            ],
-            "rsa4096" => vec![Workload {
-                id: "W2b-cfssl".into(),
-                what: "cfssl POST /api/v1/cfssl/sign (RSA-2048 CSR, RSA-4096 CA)".into(),
-                expect: 200,
-                make: cfssl_sign(&base, csrs.rsa2048.clone()),
-            }],
-            _ => vec![Workload {
-                id: "W2c-cfssl".into(),
-                what: "cfssl POST /api/v1/cfssl/sign (P-256 CSR, P-256 CA)".into(),
-                expect: 200,
-                make: cfssl_sign(&base, csrs.p256.clone()),
-            }],
-        };
+        let srv = start_cfssl(&bin, dir, alg, label, port, &run.client).await?;
         for w in workloads {
             run.drive(&srv, w).await?;
         }
         srv.stop()?;
     }
     Ok(())
+}
+
+/// What each cfssl CA serves: the RSA-2048 one W7, W1 and W2; the others W2b and W2c.
+fn cfssl_workloads(label: &str, base: &str, csrs: &Csrs) -> Vec<Workload> {
+    let sign = |id: &str, what: &str, csrs: &Arc<Vec<String>>| Workload {
+        id: id.into(),
+        what: format!("cfssl POST /api/v1/cfssl/sign ({what})"),
+        expect: 200,
+        make: cfssl_sign(base, csrs.clone()),
+    };
+    match label {
+        "rsa2048" => vec![
+            Workload {
+                id: "W7-cfssl".into(),
+                what: "cfssl POST /api/v1/cfssl/info (the CA certificate)".into(),
+                expect: 200,
+                make: {
+                    let url = format!("{base}/api/v1/cfssl/info");
+                    Arc::new(move |c: &Client, _| c.post(&url).json(&json!({"label": ""})))
+                },
+            },
+            Workload {
+                id: "W1-cfssl".into(),
+                what: "cfssl POST /api/v1/cfssl/newcert (server-side RSA-2048 key, RSA-2048 CA)"
+                    .into(),
+                expect: 200,
+                make: {
+                    let url = format!("{base}/api/v1/cfssl/newcert");
+                    Arc::new(move |c: &Client, n| {
+                        let name = format!("w1-{n}.bench.example.com");
+                        c.post(&url).json(&json!({"request": {
+                            "CN": name, "hosts": [name],
+                            "key": {"algo": "rsa", "size": 2048},
+                        }}))
+                    })
+                },
+            },
+            sign("W2-cfssl", "RSA-2048 CSR, RSA-2048 CA", &csrs.rsa2048),
+        ],
+        "rsa4096" => vec![sign(
+            "W2b-cfssl",
+            "RSA-2048 CSR, RSA-4096 CA",
+            &csrs.rsa2048,
+        )],
+        _ => vec![sign("W2c-cfssl", "P-256 CSR, P-256 CA", &csrs.p256)],
+    }
 }
 
 /// `bin` itself when it has a slash, else the first match on PATH.
