@@ -126,6 +126,17 @@ impl Api {
         })
     }
 
+    /// The RSA CAs of W1 and W2 (`bench-rsa2048`) and of W2b (`bench-rsa4096`).
+    pub async fn rsa_cas(&self, token: &str) -> Result<(Ca, Ca)> {
+        let rsa2048 = self
+            .create_ca(token, "bench-rsa2048", "rsa", Some(2048))
+            .await?;
+        let rsa4096 = self
+            .create_ca(token, "bench-rsa4096", "rsa", Some(4096))
+            .await?;
+        Ok((rsa2048, rsa4096))
+    }
+
     /// The CA's private key PEM (superuser export).
     pub async fn ca_key(&self, token: &str, id: i64) -> Result<String> {
         let v = self.get(&format!("/cas/{id}/private-key"), token).await?;

@@ -326,12 +326,7 @@ async fn body(
     api.bootstrap().await?;
     let token = api.login().await?;
     eprintln!("== set-up: CAs (RSA-4096 key generation can take seconds)");
-    let rsa2048 = api
-        .create_ca(&token, "bench-rsa2048", "rsa", Some(2048))
-        .await?;
-    let rsa4096 = api
-        .create_ca(&token, "bench-rsa4096", "rsa", Some(4096))
-        .await?;
+    let (rsa2048, rsa4096) = api.rsa_cas(&token).await?;
     let p256 = api
         .create_ca(&token, "bench-p256", "ecdsa-p256", None)
         .await?;

@@ -260,12 +260,7 @@ pub async fn python(
     let api = Api::new(run.client.clone(), &srv.base);
     api.bootstrap().await?;
     let token = api.login().await?;
-    let rsa2048 = api
-        .create_ca(&token, "bench-rsa2048", "rsa", Some(2048))
-        .await?;
-    let rsa4096 = api
-        .create_ca(&token, "bench-rsa4096", "rsa", Some(4096))
-        .await?;
+    let (rsa2048, rsa4096) = api.rsa_cas(&token).await?;
     let cert_id = api
         .issue_p256(&token, rsa2048.id, "read-me.bench.example.com")
         .await?;
