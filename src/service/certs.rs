@@ -211,14 +211,21 @@ pub async fn load_for(
 ) -> Result<CertRow> {
     let row = {
         let mut c = state.db.read().await?;
-        store::certs::get(&mut c, id)
-            .await?
-            .ok_or_else(|| Error::NotFound("Certificate not found".into()))?
+        store::certs::get(&mut c, id).await?.ok_or_else(not_found)?
     };
-    if !authz::allows(&caller.authz_subject(), &owner(&row), action) {
+    authorize(caller, &row, action)?;
+    Ok(row)
+}
+
+fn not_found() -> Error {
+    Error::NotFound("Certificate not found".into())
+}
+
+fn authorize(caller: &Principal, row: &CertRow, action: Action) -> Result<()> {
+    if !authz::allows(&caller.authz_subject(), &owner(row), action) {
         return Err(Error::Forbidden("Insufficient permissions".into()));
     }
-    Ok(row)
+    Ok(())
 }
 
 async fn with_lineage(state: &AppState, row: CertRow) -> Result<CertOut> {
@@ -855,8 +862,14 @@ pub async fn list(
 }
 
 pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CertOut> {
-    let row = load_for(state, caller, id, Action::Read).await?;
-    with_lineage(state, row).await
+    let (row, renewed_to) = {
+        let mut c = state.db.read().await?;
+        store::certs::get_with_renewals(&mut c, id)
+            .await?
+            .ok_or_else(not_found)?
+    };
+    authorize(caller, &row, Action::Read)?;
+    Ok(CertOut::from_row(row, renewed_to))
 }
 
 /// The certificate with its private key (404 when none is kept); audited.

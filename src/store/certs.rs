@@ -136,6 +136,42 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
+/// A certificate and the ids of its renewals in one round trip: the first
+/// renewal's id and their count come with the row, and only a certificate
+/// renewed more than once costs a second query.
+pub async fn get_with_renewals(
+    c: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(CertRow, Vec<i64>)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        row: CertRow,
+        first_renewal: Option<i64>,
+        renewals: i64,
+    }
+    let sql = concat!(
+        "SELECT ",
+        cert_columns!(),
+        ", (SELECT MIN(r.id) FROM certificates r WHERE r.renewed_from_id = certificates.id) AS first_renewal",
+        ", (SELECT COUNT(*) FROM certificates r WHERE r.renewed_from_id = certificates.id) AS renewals",
+        " FROM certificates WHERE id = $1"
+    );
+    let Some(found) = sqlx::query_as::<_, Found>(sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let renewed_to = match (found.first_renewal, found.renewals) {
+        (None, _) => vec![],
+        (Some(first), 1) => vec![first],
+        _ => renewed_to(c, id).await?,
+    };
+    Ok(Some((found.row, renewed_to)))
+}
+
 /// Filters of the certificate list; `organization_id` is the caller's scope.
 /// `after_id` is the keyset cursor (0 from the start): pages that follow it
 /// cost the same at any depth, where `skip` costs O(skip).
