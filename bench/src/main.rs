@@ -224,11 +224,15 @@ impl Run {
     }
 }
 
+/// The FastPKI workload a peer's workload mirrors: `W2` for `W2-cfssl`; None for FastPKI's own.
+fn twin(id: &str) -> Option<&str> {
+    id.split_once('-').map(|(twin, _peer)| twin)
+}
+
 /// The raw limit each signing workload is compared with: algorithm, key
-/// generation (or signing), label. A peer's workload (`W2-cfssl`) has its
-/// FastPKI twin's.
+/// generation (or signing), label. A peer's workload has its twin's.
 fn ratio_spec(id: &str) -> Option<(pki::KeyAlgorithm, bool, &'static str)> {
-    Some(match id.split('-').next().unwrap_or(id) {
+    Some(match twin(id).unwrap_or(id) {
         "W1" => (
             pki::KeyAlgorithm::Rsa { bits: 2048 },
             true,
@@ -789,7 +793,7 @@ fn peer_table(run: &Run) {
         .results
         .iter()
         .filter_map(|p| {
-            let (id, _) = p.id.split_once('-')?;
+            let id = twin(&p.id)?;
             Some((run.results.iter().find(|o| o.id == id)?, p))
         })
         .collect();
@@ -926,7 +930,7 @@ fn report(run: &Run, facts: &Facts, header: &[(String, String)]) -> Value {
             o.id,
             mib(o.server_rss_kib),
             mib(o.server_hwm_kib),
-            if o.id.contains('-') {
+            if twin(&o.id).is_some() {
                 " (the peer's processes)"
             } else {
                 ""

@@ -9,7 +9,7 @@
 //! the schema of cfssl's `certdb/sqlite` migrations) as FastPKI stores its
 //! own: a signing service that forgets what it signed would not compare.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -116,19 +116,18 @@ fn cfssl_sign(base: &str, csrs: Arc<Vec<String>>) -> MakeRequest {
 
 /// The cfssl workloads: W7, W1, W2, W2b, W2c with `-cfssl` ids.
 pub async fn cfssl(run: &mut Run, bin: &Path, dir: &Path, csrs: &Csrs) -> Result<()> {
-    let bin = which(bin)?;
-    let version = Command::new(&bin)
-        .arg("version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
-        .unwrap_or_default();
-    eprintln!("== peer: cfssl ({}, {version})", bin.display());
+    let version = Command::new(bin).arg("version").output().with_context(|| {
+        format!(
+            "cannot run {} (Debian: apt-get install golang-cfssl)",
+            bin.display()
+        )
+    })?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    eprintln!(
+        "== peer: cfssl ({}, {})",
+        bin.display(),
+        version.lines().next().unwrap_or("")
+    );
     for (label, alg) in [
         ("rsa2048", pki::KeyAlgorithm::Rsa { bits: 2048 }),
         ("rsa4096", pki::KeyAlgorithm::Rsa { bits: 4096 }),
@@ -143,7 +142,7 @@ pub async fn cfssl(run: &mut Run, bin: &Path, dir: &Path, csrs: &Csrs) -> Result
         if workloads.is_empty() {
             continue;
         }
-        let srv = start_cfssl(&bin, dir, alg, label, port, &run.client).await?;
+        let srv = start_cfssl(bin, dir, alg, label, port, &run.client).await?;
         for w in workloads {
             run.drive(&srv, w).await?;
         }
@@ -196,24 +195,6 @@ fn cfssl_workloads(label: &str, base: &str, csrs: &Csrs) -> Vec<Workload> {
         )],
         _ => vec![sign("W2c-cfssl", "P-256 CSR, P-256 CA", &csrs.p256)],
     }
-}
-
-/// `bin` itself when it has a slash, else the first match on PATH.
-fn which(bin: &Path) -> Result<PathBuf> {
-    if bin.components().count() > 1 {
-        return Ok(bin.to_path_buf());
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!(
-                "{} is not on PATH (Debian: apt-get install golang-cfssl)",
-                bin.display()
-            )
-        })
 }
 
 /// The Python FastPKI server (the project this one re-implements): its

@@ -181,38 +181,36 @@ pub fn memory_kib(pid: u32) -> Result<Memory> {
     })
 }
 
-/// `pid` and its child processes (a peer's worker processes; FastPKI has none).
-fn process_tree(pid: u32) -> Vec<u32> {
-    let mut pids = vec![pid];
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+/// The child processes of `pid` (a peer's worker processes; FastPKI has none).
+fn children(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
+        .flatten();
+    tasks
         .flatten()
-    {
-        let Ok(task) = task else { continue };
-        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        pids.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    pids
+        .flat_map(|task| {
+            let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            list.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
-/// CPU seconds of `pid` and of its child processes.
+/// CPU seconds of `pid` and of its child processes (a child that just exited counts 0).
 pub fn tree_cpu_seconds(pid: u32) -> Result<f64> {
-    cpu_seconds(pid)?;
-    Ok(process_tree(pid)
-        .into_iter()
-        .map(|p| cpu_seconds(p).unwrap_or(0.0))
-        .sum())
+    let own = cpu_seconds(pid)?;
+    Ok(own
+        + children(pid)
+            .into_iter()
+            .map(|c| cpu_seconds(c).unwrap_or(0.0))
+            .sum::<f64>())
 }
 
 /// Memory of `pid` and of its child processes, summed.
 pub fn tree_memory_kib(pid: u32) -> Result<Memory> {
-    let mut total = Memory::default();
-    for p in process_tree(pid) {
-        let m = memory_kib(p)?;
+    let mut total = memory_kib(pid)?;
+    for m in children(pid).into_iter().filter_map(|c| memory_kib(c).ok()) {
         total.rss_kib += m.rss_kib;
         total.hwm_kib += m.hwm_kib;
     }
