@@ -879,10 +879,11 @@ pub async fn private_key(
     id: i64,
 ) -> Result<(CertOut, String)> {
     let row = load_for(state, caller, id, Action::ExportPrivateKey).await?;
-    let stored = row
-        .private_key
-        .clone()
-        .ok_or_else(|| Error::NotFound("Certificate has no stored private key".into()))?;
+    let stored = {
+        let mut c = state.db.read().await?;
+        store::certs::private_key(&mut c, id).await?
+    }
+    .ok_or_else(|| Error::NotFound("Certificate has no stored private key".into()))?;
     let pem = state.keys.open(&stored).map_err(|e| {
         Error::Internal(anyhow::Error::new(e).context(format!("private key of certificate {id}")))
     })?;
@@ -1071,7 +1072,7 @@ pub async fn renew(
         days: old.valid_days.max(1),
         csr_key,
         new_key,
-        keep_key: old.private_key.is_some(),
+        keep_key: old.key_stored.0,
         return_key: true,
         renewed_from_id: Some(old.id),
     };
@@ -1093,7 +1094,7 @@ mod tests {
             valid_days: 1,
             status: status.into(),
             certificate: String::new(),
-            private_key: None,
+            key_stored: store::certs::KeyStored(false),
             key_origin: "server".into(),
             serial_number: "01".into(),
             not_before: store::ts(not_after - chrono::Duration::days(1)),

@@ -13,7 +13,9 @@ pub struct CertRow {
     pub valid_days: i64,
     pub status: String,
     pub certificate: String,
-    pub private_key: Option<String>,
+    /// Whether a private key is stored; the key itself is read only to export it.
+    #[sqlx(try_from = "i64")]
+    pub key_stored: KeyStored,
     pub key_origin: String,
     pub serial_number: String,
     pub not_before: String,
@@ -33,11 +35,22 @@ pub struct CertRow {
     pub updated_at: String,
 }
 
+/// A stored private key's presence (0 or 1 in SQL, on both databases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyStored(pub bool);
+
+impl From<i64> for KeyStored {
+    fn from(flag: i64) -> Self {
+        KeyStored(flag != 0)
+    }
+}
+
+// Every column but the private key, which stays in the database until exported.
 macro_rules! cert_columns {
     () => {
         "id, common_name, subject_dn, certificate_type, key_algorithm, key_size, valid_days, status, certificate, \
-         private_key, key_origin, serial_number, not_before, not_after, san_dns_names, san_ip_addresses, \
-         san_email_addresses, revoked_at, revocation_reason, revocation_reason_code, issuer_id, organization_id, \
+         CASE WHEN private_key IS NULL THEN 0 ELSE 1 END AS key_stored, key_origin, serial_number, not_before, \
+         not_after, san_dns_names, san_ip_addresses, san_email_addresses, revoked_at, revocation_reason, revocation_reason_code, issuer_id, organization_id, \
          created_by_user_id, created_by_service_account_id, renewed_from_id, created_at, updated_at"
     };
 }
@@ -139,6 +152,16 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx
 /// A certificate and the ids of its renewals in one round trip: the first
 /// renewal's id and their count come with the row, and only a certificate
 /// renewed more than once costs a second query.
+/// The stored (possibly sealed) private key of a certificate, if any.
+pub async fn private_key(c: &mut AnyConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
+    let key: Option<Option<String>> =
+        sqlx::query_scalar("SELECT private_key FROM certificates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?;
+    Ok(key.flatten())
+}
+
 pub async fn get_with_renewals(
     c: &mut AnyConnection,
     id: i64,

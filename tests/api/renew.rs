@@ -254,3 +254,52 @@ async fn pooled_keys_are_fresh_for_every_certificate() {
         );
     }
 }
+
+/// A renewal keeps its new key where the old certificate kept one, and only there.
+#[tokio::test]
+async fn renewal_keeps_a_key_only_where_the_old_certificate_did() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let ca = expect(
+        s.post(
+            "/cas/",
+            Some(&root),
+            json!({"name": "CA", "subject_dn": "CN=CA", "key_algorithm": "ecdsa-p256"}),
+        )
+        .await,
+        201,
+    );
+    for (keep, exported) in [(true, 200), (false, 404)] {
+        let old = expect(
+            s.post(
+                &format!("/certificates/?ca_id={}", ca["id"]),
+                Some(&root),
+                json!({
+                "common_name": "keep.example.com", "certificate_type": "server",
+                "key_algorithm": "ecdsa-p256", "include_private_key": keep}),
+            )
+            .await,
+            201,
+        );
+        let new = expect(
+            s.post(
+                &format!("/certificates/{}/renew", old["id"]),
+                Some(&root),
+                json!({}),
+            )
+            .await,
+            201,
+        );
+        let key = expect(
+            s.get(
+                &format!("/certificates/{}/private-key", new["id"]),
+                Some(&root),
+            )
+            .await,
+            exported,
+        );
+        if keep {
+            assert_eq!(key["private_key"], new["private_key"]);
+        }
+    }
+}
