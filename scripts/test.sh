@@ -32,5 +32,6 @@ echo "== OpenAPI-driven fuzzing (schemathesis) against the server"
 
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
     echo "== HTTP tests, crash safety, two servers on one database and TLS to it (PostgreSQL)"
-    cargo test --test api --test crash --test two_servers --test startup
+    # --workspace: the same feature set as the SQLite run, so nothing is compiled again.
+    cargo test --workspace --test api --test crash --test two_servers --test startup
 fi
