@@ -260,44 +260,22 @@ async fn pooled_keys_are_fresh_for_every_certificate() {
 async fn renewal_keeps_a_key_only_where_the_old_certificate_did() {
     let s = Server::start().await;
     let root = s.bootstrap().await;
-    let ca = expect(
-        s.post(
-            "/cas/",
-            Some(&root),
-            json!({"name": "CA", "subject_dn": "CN=CA", "key_algorithm": "ecdsa-p256"}),
-        )
-        .await,
-        201,
-    );
+    let ca = s.create_ca(&root, "CA", json!({})).await;
+    let ca_id = ca["id"].as_i64().unwrap();
     for (keep, exported) in [(true, 200), (false, 404)] {
-        let old = expect(
-            s.post(
-                &format!("/certificates/?ca_id={}", ca["id"]),
-                Some(&root),
-                json!({
-                "common_name": "keep.example.com", "certificate_type": "server",
-                "key_algorithm": "ecdsa-p256", "include_private_key": keep}),
+        let old = s
+            .issue(
+                &root,
+                ca_id,
+                "keep.example.com",
+                "server",
+                json!({"include_private_key": keep}),
             )
-            .await,
-            201,
-        );
-        let new = expect(
-            s.post(
-                &format!("/certificates/{}/renew", old["id"]),
-                Some(&root),
-                json!({}),
-            )
-            .await,
-            201,
-        );
-        let key = expect(
-            s.get(
-                &format!("/certificates/{}/private-key", new["id"]),
-                Some(&root),
-            )
-            .await,
-            exported,
-        );
+            .await;
+        let renew = format!("/certificates/{}/renew", old["id"]);
+        let new = expect(s.post(&renew, Some(&root), json!({})).await, 201);
+        let key_path = format!("/certificates/{}/private-key", new["id"]);
+        let key = expect(s.get(&key_path, Some(&root)).await, exported);
         if keep {
             assert_eq!(key["private_key"], new["private_key"]);
         }
