@@ -50,7 +50,8 @@ macro_rules! cert_columns {
     () => {
         "id, common_name, subject_dn, certificate_type, key_algorithm, key_size, valid_days, status, certificate, \
          CASE WHEN private_key IS NULL THEN 0 ELSE 1 END AS key_stored, key_origin, serial_number, not_before, \
-         not_after, san_dns_names, san_ip_addresses, san_email_addresses, revoked_at, revocation_reason, revocation_reason_code, issuer_id, organization_id, \
+         not_after, san_dns_names, san_ip_addresses, san_email_addresses, revoked_at, revocation_reason, \
+         revocation_reason_code, issuer_id, organization_id, \
          created_by_user_id, created_by_service_account_id, renewed_from_id, created_at, updated_at"
     };
 }
@@ -149,9 +150,6 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
-/// A certificate and the ids of its renewals in one round trip: the first
-/// renewal's id and their count come with the row, and only a certificate
-/// renewed more than once costs a second query.
 /// The stored (possibly sealed) private key of a certificate, if any.
 pub async fn private_key(c: &mut AnyConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
     let key: Option<Option<String>> =
@@ -162,6 +160,9 @@ pub async fn private_key(c: &mut AnyConnection, id: i64) -> Result<Option<String
     Ok(key.flatten())
 }
 
+/// A certificate and the ids of its renewals in one round trip: the first
+/// renewal's id and their count come with the row, and only a certificate
+/// renewed more than once costs a second query.
 pub async fn get_with_renewals(
     c: &mut AnyConnection,
     id: i64,
