@@ -861,14 +861,25 @@ pub async fn list(
         .collect())
 }
 
-pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CertOut> {
+/// Loads a certificate and its renewals' ids (one round trip), if the caller may act on it.
+async fn load_with_renewals_for(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    action: Action,
+) -> Result<(CertRow, Vec<i64>)> {
     let (row, renewed_to) = {
         let mut c = state.db.read().await?;
         store::certs::get_with_renewals(&mut c, id)
             .await?
             .ok_or_else(not_found)?
     };
-    authorize(caller, &row, Action::Read)?;
+    authorize(caller, &row, action)?;
+    Ok((row, renewed_to))
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CertOut> {
+    let (row, renewed_to) = load_with_renewals_for(state, caller, id, Action::Read).await?;
     Ok(CertOut::from_row(row, renewed_to))
 }
 
@@ -878,7 +889,8 @@ pub async fn private_key(
     caller: &Principal,
     id: i64,
 ) -> Result<(CertOut, String)> {
-    let row = load_for(state, caller, id, Action::ExportPrivateKey).await?;
+    let (row, renewed_to) =
+        load_with_renewals_for(state, caller, id, Action::ExportPrivateKey).await?;
     let stored = {
         let mut c = state.db.read().await?;
         store::certs::private_key(&mut c, id).await?
@@ -900,7 +912,7 @@ pub async fn private_key(
     ));
     store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
     tx.commit().await?;
-    let mut out = with_lineage(state, row).await?;
+    let mut out = CertOut::from_row(row, renewed_to);
     out.private_key = Some(Some(pem.clone()));
     Ok((out, pem))
 }
