@@ -58,13 +58,15 @@ impl Owner {
     }
 }
 
-/// 1 superuser; 2 creator; 3 no organization: no; 4 other organization: no;
-/// 5 admin of it; 6 read in it; 7 the capability flag.
+/// 1 superuser; 2 creator, while still in the resource's organization; 3 no
+/// organization: no; 4 other organization: no; 5 admin of it; 6 read in it;
+/// 7 the capability flag.
 pub fn allows(subject: &Subject, owner: &Owner, action: Action) -> bool {
     if subject.role == Role::Superuser {
         return true;
     }
-    if owner.creator == Some(subject.creator) {
+    // A creator moved to another organization keeps nothing of the old one.
+    if owner.creator == Some(subject.creator) && owner.organization_id == subject.organization_id {
         return true;
     }
     let Some(org) = owner.organization_id else {
@@ -137,7 +139,11 @@ mod tests {
                 [true; 6],
             ),
             (subject(Role::User, None, none, 99), orgless, [true; 6]),
-            (subject(Role::User, Some(2), none, 99), in_org1, [true; 6]),
+            (subject(Role::User, Some(1), none, 99), in_org1, [true; 6]),
+            // The creator, moved to another organization or out of every one.
+            (subject(Role::User, Some(2), all, 99), in_org1, [false; 6]),
+            (subject(Role::User, None, all, 99), in_org1, [false; 6]),
+            (subject(Role::User, Some(1), all, 99), orgless, [false; 6]),
             (subject(Role::Admin, Some(1), none, 1), orgless, [false; 6]),
             (subject(Role::Admin, Some(2), all, 1), in_org1, [false; 6]),
             (subject(Role::User, None, all, 1), in_org1, [false; 6]),

@@ -956,3 +956,86 @@ async fn creators_and_organizations_going_away() {
         204,
     );
 }
+
+/// Creator rights stop at the organization's door: inside it, a creator keeps
+/// full access to what it made (even without the flags); moved to another
+/// organization, it keeps nothing of the old one's.
+#[tokio::test]
+async fn a_creator_moved_to_another_organization_keeps_no_rights() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let (maker_id, maker) = s
+        .create_user(
+            &w.root,
+            "maker",
+            "user",
+            Some(w.org_a),
+            json!({"can_create_ca": true, "can_create_cert": true}),
+        )
+        .await;
+    let ca = s.create_ca(&maker, "Maker Root", json!({})).await;
+    let cert = s
+        .issue(&maker, id(&ca), "made.example.com", "server", json!({}))
+        .await;
+    let ca_key = format!("/cas/{}/private-key", id(&ca));
+    let cert_key = format!("/certificates/{}/private-key", id(&cert));
+    // In the organization: the creator exports keys without the export flag.
+    expect(s.get(&ca_key, Some(&maker)).await, 200);
+    expect(s.get(&cert_key, Some(&maker)).await, 200);
+
+    let maker_path = format!("/users/{maker_id}");
+    let move_to =
+        |org: Option<i64>| s.patch(&maker_path, Some(&w.root), json!({"organization_id": org}));
+    for elsewhere in [Some(w.org_b), None] {
+        expect(move_to(elsewhere).await, 200);
+        let maker = s.login("maker").await;
+        expect(s.get(&format!("/cas/{}", id(&ca)), Some(&maker)).await, 403);
+        expect(s.get(&ca_key, Some(&maker)).await, 403);
+        expect(s.get(&cert_key, Some(&maker)).await, 403);
+        assert_eq!(
+            s.raw(&format!("/export/ca/{}/private-key", id(&ca)), Some(&maker))
+                .await
+                .status,
+            403
+        );
+        expect(
+            s.post(
+                &format!("/certificates/{}/revoke", id(&cert)),
+                Some(&maker),
+                json!({}),
+            )
+            .await,
+            403,
+        );
+        expect(
+            s.post(
+                &format!("/certificates/?ca_id={}", id(&ca)),
+                Some(&maker),
+                cert_body("more.example.com", "server", json!({})),
+            )
+            .await,
+            403,
+        );
+        expect(
+            s.delete(&format!("/cas/{}", id(&ca)), Some(&maker)).await,
+            403,
+        );
+        // Lists no longer show them either.
+        let listed = expect(s.get("/cas/", Some(&maker)).await, 200);
+        assert!(!ids(&listed).contains(&id(&ca)), "{listed}");
+    }
+    // Back in the organization, the creator's rights return.
+    expect(move_to(Some(w.org_a)).await, 200);
+    let maker = s.login("maker").await;
+    expect(s.get(&ca_key, Some(&maker)).await, 200);
+    let v = expect(
+        s.post(
+            &format!("/certificates/{}/revoke", id(&cert)),
+            Some(&maker),
+            json!({}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(v["status"], "revoked");
+}
