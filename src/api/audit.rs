@@ -7,7 +7,7 @@ use axum::routing::get;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use super::extract::{BaseUrl, Caller, Query};
+use super::extract::{BaseUrl, Query, UserCaller};
 use super::paging;
 use crate::error::{Error, Result};
 use crate::service::{self, audit, query_error};
@@ -55,10 +55,13 @@ fn parse_time(field: &str, s: &str) -> Result<String> {
     headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     BaseUrl(base): BaseUrl,
     Query(q): Query<AuditQuery>,
 ) -> Result<(HeaderMap, axum::Json<Vec<AuditEntry>>)> {
+    if let Some(action) = &q.action {
+        audit::check_action(action)?;
+    }
     let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
     let before_id = service::at_least("before_id", q.before_id, 1)?;
     let filter = AuditFilter {

@@ -5,6 +5,20 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
 
+/// Refuses an `action` filter that names no action (422, as FastAPI's enum does).
+pub fn check_action(action: &str) -> Result<()> {
+    if store::audit::ACTIONS.contains(&action) {
+        return Ok(());
+    }
+    let (last, rest) = store::audit::ACTIONS.split_last().unwrap_or((&"", &[]));
+    let quoted: Vec<String> = rest.iter().map(|a| format!("'{a}'")).collect();
+    Err(Error::Validation(vec![crate::error::FieldError {
+        loc: vec!["query".into(), "action".into()],
+        msg: format!("Input should be {} or '{last}'", quoted.join(", ")),
+        kind: "enum".into(),
+    }]))
+}
+
 pub async fn query(
     state: &AppState,
     caller: &Principal,

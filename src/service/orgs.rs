@@ -235,10 +235,11 @@ async fn set_membership(
     let user = store::users::update(&mut tx, &user).await?;
     let mut entry = caller.audit_entry(action);
     entry.organization_id = Some(org_id);
-    entry.resource_type = Some("user");
-    entry.resource_id = Some(user_id);
+    // Filed on the organization, as FastPKI does; the user is named in the detail.
+    entry.resource_type = Some("organization");
+    entry.resource_id = Some(org_id);
     entry.detail = Some(format!(
-        "{} user '{}' {} organization '{}'",
+        "{} user '{}' (id {user_id}) {} organization '{}'",
         if add { "Added" } else { "Removed" },
         user.username,
         if add { "to" } else { "from" },

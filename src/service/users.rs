@@ -174,7 +174,27 @@ pub async fn create(
                     ));
                 }
             }
-            _ => {
+            Some((Role::User, member)) => {
+                if role != Role::User {
+                    return Err(Error::Forbidden(
+                        "Not enough permissions to create admin or superuser accounts".into(),
+                    ));
+                }
+                if flags.contains(&Some(true)) {
+                    return Err(Error::Forbidden(
+                        "Only an admin or a superuser can grant capabilities".into(),
+                    ));
+                }
+                // A user brings new users into its own organization, no other.
+                let own = member.organization_id();
+                if organization_id.is_some_and(|o| Some(o) != own) {
+                    return Err(Error::Forbidden(
+                        "Users can only create users in their own organization".into(),
+                    ));
+                }
+                organization_id = own;
+            }
+            None => {
                 if role != Role::User {
                     return Err(Error::Forbidden(
                         "Not enough permissions to create admin or superuser accounts".into(),

@@ -18,6 +18,31 @@ pub struct AuditEntry {
     pub service_account_name: Option<String>,
 }
 
+/// Every action an entry may name: FastPKI's `AuditAction` enum. The audit
+/// list accepts only these as a filter.
+pub const ACTIONS: [&str; 20] = [
+    "ca_create",
+    "ca_update",
+    "ca_delete",
+    "ca_export_private_key",
+    "cert_create",
+    "cert_revoke",
+    "cert_export_private_key",
+    "login_success",
+    "login_failure",
+    "user_create",
+    "user_update",
+    "org_create",
+    "org_delete",
+    "org_add_user",
+    "org_remove_user",
+    "service_account_create",
+    "service_account_update",
+    "service_account_delete",
+    "service_account_token_create",
+    "service_account_token_revoke",
+];
+
 /// What a new entry says; the id and time are assigned on insert.
 #[derive(Clone, Debug, Default)]
 pub struct NewAuditEntry {
@@ -46,6 +71,10 @@ pub async fn insert_many(
     entries: &[NewAuditEntry],
     now: &str,
 ) -> Result<(), sqlx::Error> {
+    debug_assert!(
+        entries.iter().all(|e| ACTIONS.contains(&e.action)),
+        "an audit action missing from ACTIONS"
+    );
     let sql = format!(
         "INSERT INTO audit_logs (created_at, action, user_id, username, organization_id, resource_type, \
          resource_id, detail, service_account_id, service_account_name) VALUES {}",

@@ -116,10 +116,55 @@ async fn filters_and_bounds() {
         "since=yesterday",
         "user_id=abc",
         "resource_id=1.5",
+        "action=no_such_action",
+        "action=CA_CREATE",
+        "action=",
     ] {
         expect(
             s.get(&format!("/audit-logs/?{bad}"), Some(&w.root)).await,
             422,
+        );
+    }
+    // An unknown action is FastAPI's enum error, naming what is accepted.
+    let v = expect(
+        s.get("/audit-logs/?action=cert_created", Some(&w.root))
+            .await,
+        422,
+    );
+    assert_eq!(v["detail"][0]["loc"], json!(["query", "action"]));
+    assert_eq!(v["detail"][0]["type"], "enum");
+    let msg = v["detail"][0]["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("'cert_create'") && msg.contains("'org_add_user'"),
+        "{msg}"
+    );
+    // Every documented action is accepted as a filter.
+    for action in [
+        "ca_create",
+        "ca_update",
+        "ca_delete",
+        "ca_export_private_key",
+        "cert_create",
+        "cert_revoke",
+        "cert_export_private_key",
+        "login_success",
+        "login_failure",
+        "user_create",
+        "user_update",
+        "org_create",
+        "org_delete",
+        "org_add_user",
+        "org_remove_user",
+        "service_account_create",
+        "service_account_update",
+        "service_account_delete",
+        "service_account_token_create",
+        "service_account_token_revoke",
+    ] {
+        expect(
+            s.get(&format!("/audit-logs/?action={action}"), Some(&w.root))
+                .await,
+            200,
         );
     }
 }

@@ -217,6 +217,16 @@ async fn membership() {
             200,
         );
         assert_eq!(audit.as_array().unwrap().len(), 1, "{action}");
+        // Filed on the organization (FastPKI's shape); the user is in the detail.
+        let entry = &audit[0];
+        assert_eq!(entry["resource_type"], "organization", "{action}");
+        assert_eq!(entry["resource_id"], w.org_a, "{action}");
+        assert_eq!(entry["organization_id"], w.org_a, "{action}");
+        let detail = entry["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("orphan") && detail.contains(&w.orphan.0.to_string()),
+            "{action}: {detail}"
+        );
     }
 }
 

@@ -92,6 +92,60 @@ async fn elevated_roles_need_a_superuser() {
     assert_eq!(v["role"], "admin");
 }
 
+/// Any signed-in user may bring plain users into its own organization, with
+/// open registration off (it governs callers without a token only).
+#[tokio::test]
+async fn users_create_plain_users_in_their_own_organization() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let v = expect(
+        s.post("/users/", Some(&w.user_a.1), new_user("colleague", "user"))
+            .await,
+        201,
+    );
+    assert_eq!(v["role"], "user");
+    assert_eq!(v["organization_id"], w.org_a);
+    let mut named = new_user("colleague2", "user");
+    named["organization_id"] = json!(w.org_a);
+    let v = expect(s.post("/users/", Some(&w.user_a.1), named).await, 201);
+    assert_eq!(v["organization_id"], w.org_a);
+    // Another organization, an elevated role, or capability flags: 403.
+    let mut elsewhere = new_user("spy", "user");
+    elsewhere["organization_id"] = json!(w.org_b);
+    expect(s.post("/users/", Some(&w.user_a.1), elsewhere).await, 403);
+    for role in ["admin", "superuser"] {
+        expect(
+            s.post("/users/", Some(&w.user_a.1), new_user("boss", role))
+                .await,
+            403,
+        );
+    }
+    let mut flagged = new_user("flagged", "user");
+    flagged["can_create_ca"] = json!(true);
+    expect(s.post("/users/", Some(&w.user_a.1), flagged).await, 403);
+    // A user without an organization creates users without one.
+    let v = expect(
+        s.post("/users/", Some(&w.orphan.1), new_user("loner", "user"))
+            .await,
+        201,
+    );
+    assert!(v["organization_id"].is_null());
+    // The new user logs in; the creation is audited under the organization.
+    s.login("colleague").await;
+    let audit = expect(
+        s.get("/audit-logs/?action=user_create", Some(&w.admin_a.1))
+            .await,
+        200,
+    );
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["username"] == "user_a" && e["organization_id"] == w.org_a)
+    );
+}
+
 #[tokio::test]
 async fn admin_creates_users_with_flags_in_its_own_organization() {
     let s = Server::start().await;
