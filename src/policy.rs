@@ -41,17 +41,18 @@ pub struct Request<'a> {
     pub emails: &'a [String],
 }
 
-/// The first constraint a request breaks: the request field and its value.
+/// The first constraint a request breaks: the policy field that refused it and
+/// the effective value refused (a number for CA ids and days, else text).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     pub field: &'static str,
-    pub value: String,
+    pub value: serde_json::Value,
 }
 
-fn violation(field: &'static str, value: impl ToString) -> Violation {
+fn violation(field: &'static str, value: impl Into<serde_json::Value>) -> Violation {
     Violation {
         field,
-        value: value.to_string(),
+        value: value.into(),
     }
 }
 
@@ -94,31 +95,29 @@ pub fn validate(p: &Policy) -> Result<(), String> {
     Ok(())
 }
 
-/// Allows the request, or names the first constraint it breaks.
+/// Allows the request, or names the first constraint it breaks, in FastPKI's
+/// order: type, CA, common name, DNS, IP and e-mail SANs, validity.
 pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
-    if !p.allowed_ca_ids.contains(&r.ca_id) {
-        return Err(violation("ca_id", r.ca_id));
-    }
     if !p
         .allowed_certificate_types
         .iter()
         .any(|t| t == r.certificate_type)
     {
-        return Err(violation("certificate_type", r.certificate_type));
+        return Err(violation("allowed_certificate_types", r.certificate_type));
     }
-    if p.max_validity_days.is_some_and(|max| r.valid_days > max) {
-        return Err(violation("valid_days", r.valid_days));
+    if !p.allowed_ca_ids.contains(&r.ca_id) {
+        return Err(violation("allowed_ca_ids", r.ca_id));
     }
     if !p
         .cn_patterns
         .iter()
         .any(|pat| glob(pat, r.common_name, false))
     {
-        return Err(violation("common_name", r.common_name));
+        return Err(violation("cn_patterns", r.common_name));
     }
     for name in r.dns {
         if !p.san_dns_patterns.iter().any(|pat| glob(pat, name, true)) {
-            return Err(violation("san_dns_names", name));
+            return Err(violation("san_dns_patterns", name.as_str()));
         }
     }
     for ip in r.ips {
@@ -128,7 +127,7 @@ pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
             .filter_map(|c| parse_cidr(c))
             .any(|(net, bits)| in_cidr(*ip, net, bits))
         {
-            return Err(violation("san_ip_addresses", ip));
+            return Err(violation("san_ip_cidrs", ip.to_string()));
         }
     }
     for email in r.emails {
@@ -138,8 +137,11 @@ pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
             .iter()
             .any(|d| d.eq_ignore_ascii_case(domain))
         {
-            return Err(violation("san_email_addresses", email));
+            return Err(violation("san_email_domains", email.as_str()));
         }
+    }
+    if p.max_validity_days.is_some_and(|max| r.valid_days > max) {
+        return Err(violation("max_validity_days", r.valid_days));
     }
     Ok(())
 }
@@ -347,49 +349,60 @@ mod tests {
             evaluate(&p, &req("api.svc.example.com", &bad_dns, &[], &[]))
                 .unwrap_err()
                 .field,
-            "san_dns_names"
+            "san_dns_patterns"
         );
         let bad_ip: Vec<IpAddr> = vec!["10.0.1.1".parse().unwrap()];
         let v = evaluate(&p, &req("api.svc.example.com", &[], &bad_ip, &[])).unwrap_err();
-        assert_eq!(
-            (v.field, v.value.as_str()),
-            ("san_ip_addresses", "10.0.1.1")
-        );
+        assert_eq!(v, violation("san_ip_cidrs", "10.0.1.1"));
         let sub = vec!["ops@mail.example.com".to_string()];
         assert_eq!(
             evaluate(&p, &req("build-1", &[], &[], &sub))
                 .unwrap_err()
                 .field,
-            "san_email_addresses"
+            "san_email_domains"
         );
         assert_eq!(
             evaluate(&p, &req("other.example.com", &[], &[], &[]))
                 .unwrap_err()
                 .field,
-            "common_name"
+            "cn_patterns"
         );
 
         let mut r = req("build-1", &[], &[], &[]);
         r.valid_days = 31;
-        assert_eq!(evaluate(&p, &r).unwrap_err(), violation("valid_days", 31));
+        // Days and CA ids are numbers in the violation, as FastPKI sends them.
+        assert_eq!(
+            evaluate(&p, &r).unwrap_err(),
+            violation("max_validity_days", 31)
+        );
         r.valid_days = 30;
-        r.certificate_type = "ca";
-        assert_eq!(evaluate(&p, &r).unwrap_err().field, "certificate_type");
         r.ca_id = 2;
-        assert_eq!(evaluate(&p, &r).unwrap_err().field, "ca_id");
+        assert_eq!(
+            evaluate(&p, &r).unwrap_err(),
+            violation("allowed_ca_ids", 2)
+        );
+        // The type is checked first.
+        r.certificate_type = "ca";
+        assert_eq!(
+            evaluate(&p, &r).unwrap_err(),
+            violation("allowed_certificate_types", "ca")
+        );
     }
 
     #[test]
     fn empty_policy_denies_everything() {
         let r = req("x", &[], &[], &[]);
-        assert_eq!(evaluate(&Policy::default(), &r).unwrap_err().field, "ca_id");
+        assert_eq!(
+            evaluate(&Policy::default(), &r).unwrap_err().field,
+            "allowed_certificate_types"
+        );
         let mut p = policy();
         p.cn_patterns.clear();
         assert_eq!(
             evaluate(&p, &req("build-1", &[], &[], &[]))
                 .unwrap_err()
                 .field,
-            "common_name"
+            "cn_patterns"
         );
     }
 

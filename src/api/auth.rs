@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Router, response::IntoResponse};
 use serde::Deserialize;
 
-use super::extract::{Caller, Form, Json};
+use super::extract::{Form, Json, UserCaller};
 use crate::error::Result;
 use crate::service::sessions;
 use crate::state::AppState;
@@ -47,7 +47,7 @@ pub(crate) async fn refresh(
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "Logged out"), (status = 403, description = "Refresh token of another user", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Json(body): Json<RefreshBody>,
 ) -> Result<StatusCode> {
     sessions::logout(&state, &caller, &body.refresh_token).await?;
@@ -57,7 +57,7 @@ pub(crate) async fn logout(
 #[utoipa::path(post, path = "/auth/invalidate", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Every session ended"), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn invalidate(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
 ) -> Result<StatusCode> {
     sessions::invalidate(&state, &caller).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -230,10 +230,29 @@ where
     }
 }
 
-/// The caller when a token is presented; None without one. A bad token is still 401.
-pub struct MaybeCaller(pub Option<Principal>);
+/// The authenticated, active caller, who must be a person: service-account
+/// tokens are for CAs, certificates and exports, and get 403 everywhere else
+/// (users, organizations, audit log, service accounts, sessions).
+pub struct UserCaller(pub Principal);
 
-impl<S: Send + Sync> FromRequestParts<S> for MaybeCaller
+impl<S: Send + Sync> FromRequestParts<S> for UserCaller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        principal.require_user()?;
+        Ok(UserCaller(principal))
+    }
+}
+
+/// A person's token when one is presented; None without one. A bad token is
+/// still 401, a service-account token 403.
+pub struct MaybeUserCaller(pub Option<Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUserCaller
 where
     AppState: FromRef<S>,
 {
@@ -241,11 +260,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if bearer(parts).is_none() {
-            return Ok(MaybeCaller(None));
+            return Ok(MaybeUserCaller(None));
         }
-        Caller::from_request_parts(parts, state)
+        UserCaller::from_request_parts(parts, state)
             .await
-            .map(|c| MaybeCaller(Some(c.0)))
+            .map(|c| MaybeUserCaller(Some(c.0)))
     }
 }
 

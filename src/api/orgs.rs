@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-use super::extract::{Caller, Json, Path, Query};
+use super::extract::{Json, Path, Query, UserCaller};
 use super::users::Page;
 use crate::error::Result;
 use crate::service::{self, orgs};
@@ -15,7 +15,7 @@ use crate::store::{orgs::Organization, users::User};
 #[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = crate::service::orgs::OrgCreate, security(("bearer" = [])), responses((status = 201, body = crate::store::orgs::Organization), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Json(body): Json<orgs::OrgCreate>,
 ) -> Result<(StatusCode, axum::Json<Organization>)> {
     Ok((
@@ -27,7 +27,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/organizations/", tag = "organizations", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<crate::store::orgs::Organization>), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<Organization>>> {
     let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
@@ -37,7 +37,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Organization>> {
     Ok(axum::Json(orgs::get(&state, &caller, id).await?))
@@ -46,7 +46,7 @@ pub(crate) async fn read(
 #[utoipa::path(put, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::orgs::OrgUpdate, security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Json(body): Json<orgs::OrgUpdate>,
 ) -> Result<axum::Json<Organization>> {
@@ -56,7 +56,7 @@ pub(crate) async fn update(
 #[utoipa::path(delete, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     orgs::delete(&state, &caller, id).await?;
@@ -66,7 +66,7 @@ pub(crate) async fn delete(
 #[utoipa::path(post, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn add_user(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path((id, user_id)): Path<(i64, i64)>,
 ) -> Result<axum::Json<User>> {
     Ok(axum::Json(
@@ -77,7 +77,7 @@ pub(crate) async fn add_user(
 #[utoipa::path(delete, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn remove_user(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path((id, user_id)): Path<(i64, i64)>,
 ) -> Result<axum::Json<User>> {
     Ok(axum::Json(
@@ -88,7 +88,7 @@ pub(crate) async fn remove_user(
 #[utoipa::path(get, path = "/organizations/{id}/users", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn members(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<User>>> {

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete as delete_route, get};
 
-use super::extract::{Caller, Json, JsonOrDefault, Path, Query};
+use super::extract::{Json, JsonOrDefault, Path, Query, UserCaller};
 use super::users::Page;
 use crate::error::Result;
 use crate::policy::Policy;
@@ -20,7 +20,7 @@ use crate::store::service_accounts::ServiceAccount;
         (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Json(body): Json<sa::AccountCreate>,
 ) -> Result<(StatusCode, axum::Json<ServiceAccount>)> {
     Ok((
@@ -33,7 +33,7 @@ pub(crate) async fn create(
     responses((status = 200, body = Vec<ServiceAccount>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<ServiceAccount>>> {
     let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
@@ -44,7 +44,7 @@ pub(crate) async fn list(
     responses((status = 200, body = ServiceAccount), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<ServiceAccount>> {
     Ok(axum::Json(sa::get(&state, &caller, id).await?))
@@ -54,7 +54,7 @@ pub(crate) async fn read(
     responses((status = 200, body = ServiceAccount), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Json(body): Json<sa::AccountUpdate>,
 ) -> Result<axum::Json<ServiceAccount>> {
@@ -65,7 +65,7 @@ pub(crate) async fn update(
     responses((status = 204, description = "Deleted with its tokens"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     sa::delete(&state, &caller, id).await?;
@@ -76,7 +76,7 @@ pub(crate) async fn delete(
     responses((status = 201, body = TokenOut, description = "The token text appears this once"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     JsonOrDefault(body): JsonOrDefault<sa::TokenCreate>,
 ) -> Result<(StatusCode, axum::Json<TokenOut>)> {
@@ -90,7 +90,7 @@ pub(crate) async fn create_token(
     responses((status = 200, body = Vec<TokenOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn tokens(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Vec<TokenOut>>> {
     Ok(axum::Json(sa::tokens(&state, &caller, id).await?))
@@ -100,7 +100,7 @@ pub(crate) async fn tokens(
     responses((status = 204, description = "Revoked"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path((id, token_id)): Path<(i64, i64)>,
 ) -> Result<StatusCode> {
     sa::revoke_token(&state, &caller, id, token_id).await?;
@@ -111,7 +111,7 @@ pub(crate) async fn revoke_token(
     responses((status = 200, body = PolicyOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn put_policy(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Json(body): Json<Policy>,
 ) -> Result<axum::Json<PolicyOut>> {
@@ -122,7 +122,7 @@ pub(crate) async fn put_policy(
     responses((status = 200, body = PolicyOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn get_policy(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<PolicyOut>> {
     Ok(axum::Json(sa::get_policy(&state, &caller, id).await?))
@@ -132,7 +132,7 @@ pub(crate) async fn get_policy(
     responses((status = 204, description = "Cleared: the account may issue nothing"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn delete_policy(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     sa::delete_policy(&state, &caller, id).await?;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::extract::{Caller, Json, MaybeCaller, Path, Query};
+use super::extract::{Json, MaybeUserCaller, Path, Query, UserCaller};
 use crate::error::Result;
 use crate::service::{self, users};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ pub struct Page {
 #[utoipa::path(post, path = "/users/", tag = "users", request_body = crate::service::users::UserCreate, security((), ("bearer" = [])), responses((status = 201, body = User), (status = 400, description = "Duplicate", body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    MaybeUserCaller(caller): MaybeUserCaller,
     Json(body): Json<users::UserCreate>,
 ) -> Result<(StatusCode, axum::Json<User>)> {
     let user = users::create(&state, caller.as_ref(), body).await?;
@@ -35,7 +35,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/users/", tag = "users", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<User>>> {
     let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
@@ -43,14 +43,14 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = User), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
-pub(crate) async fn me(Caller(caller): Caller) -> Result<axum::Json<User>> {
+pub(crate) async fn me(UserCaller(caller): UserCaller) -> Result<axum::Json<User>> {
     Ok(axum::Json(caller.require_user()?.clone()))
 }
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<User>> {
     Ok(axum::Json(users::get(&state, &caller, id).await?))
@@ -59,7 +59,7 @@ pub(crate) async fn read(
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::users::UserUpdate, security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Json(body): Json<users::UserUpdate>,
 ) -> Result<axum::Json<User>> {
@@ -69,7 +69,7 @@ pub(crate) async fn update(
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     users::delete(&state, &caller, id).await?;

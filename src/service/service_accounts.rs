@@ -86,13 +86,27 @@ impl From<sa_store::TokenRow> for TokenOut {
     }
 }
 
-/// A stored policy and when it was last set.
+/// A stored policy: its identity and times beside the seven constraints.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PolicyOut {
+    pub id: i64,
     pub service_account_id: i64,
     #[serde(flatten)]
     pub policy: Policy,
+    pub created_at: String,
     pub updated_at: String,
+}
+
+impl From<sa_store::PolicyRow> for PolicyOut {
+    fn from(r: sa_store::PolicyRow) -> Self {
+        PolicyOut {
+            id: r.id,
+            service_account_id: r.service_account_id,
+            policy: from_row(&r),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 /// The caller, if it may manage service accounts at all.
@@ -113,6 +127,13 @@ fn manager(caller: &Principal) -> Result<()> {
 /// Loads an account the caller manages; another organization's is 404.
 async fn load(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccount> {
     manager(caller)?;
+    load_visible(state, caller, id).await
+}
+
+/// Loads an account of the caller's organization (any for a superuser); another
+/// organization's is 404, so that its existence does not leak.
+async fn load_visible(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccount> {
+    caller.require_user()?;
     let mut c = state.db.read().await?;
     let account = sa_store::get(&mut c, id).await?;
     match account {
@@ -153,18 +174,15 @@ pub async fn create(
 ) -> Result<ServiceAccount> {
     manager(caller)?;
     let name = check_name(&input.name)?;
-    // An account lives in the caller's organization unless a superuser names another.
+    // An admin's account lives in the admin's organization (a named one is
+    // ignored, as FastPKI does); a superuser names one or uses its own.
     let org = if caller.is_superuser() {
         input.organization_id.or(caller.organization_id())
     } else {
-        match input.organization_id {
-            Some(o) if Some(o) != caller.organization_id() => {
-                return Err(Error::Forbidden(
-                    "Only superusers choose a service account's organization".into(),
-                ));
-            }
-            _ => caller.organization_id(),
-        }
+        caller.organization_id()
+    };
+    let Some(org) = org else {
+        return Err(Error::BadRequest("organization_id is required".into()));
     };
     let caps = Capabilities {
         can_create_ca: input.can_create_ca,
@@ -174,17 +192,15 @@ pub async fn create(
         can_delete_ca: input.can_delete_ca,
     };
     let mut tx = state.db.begin().await?;
-    if let Some(o) = org
-        && store::orgs::get(&mut tx, o).await?.is_none()
-    {
-        return Err(Error::BadRequest("Organization not found".into()));
+    if store::orgs::get(&mut tx, org).await?.is_none() {
+        return Err(Error::NotFound("Organization not found".into()));
     }
     let taken = || {
         Error::BadRequest(
             "A service account with this name already exists in the organization".into(),
         )
     };
-    if sa_store::name_taken(&mut tx, org, &name, 0).await? {
+    if sa_store::name_taken(&mut tx, Some(org), &name, 0).await? {
         return Err(taken());
     }
     let now = store::now_ts();
@@ -193,7 +209,7 @@ pub async fn create(
         &mut tx,
         &name,
         input.description.as_deref(),
-        org,
+        Some(org),
         caps,
         user_id,
         &now,
@@ -223,7 +239,11 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<ServiceAccount>> {
-    manager(caller)?;
+    caller.require_user()?;
+    // Any member reads its organization's accounts; without one, none.
+    if !caller.is_superuser() && caller.organization_id().is_none() {
+        return Ok(vec![]);
+    }
     let mut c = state.db.read().await?;
     Ok(sa_store::list(
         &mut c,
@@ -236,7 +256,7 @@ pub async fn list(
 }
 
 pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccount> {
-    load(state, caller, id).await
+    load_visible(state, caller, id).await
 }
 
 pub async fn update(
@@ -452,9 +472,9 @@ pub async fn revoke_token(
     Ok(())
 }
 
-fn to_row(p: &Policy, now: &str) -> sa_store::PolicyRow {
+fn to_values(p: &Policy) -> sa_store::PolicyValues {
     let j = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    sa_store::PolicyRow {
+    sa_store::PolicyValues {
         cn_patterns: j(&p.cn_patterns),
         san_dns_patterns: j(&p.san_dns_patterns),
         san_ip_cidrs: j(&p.san_ip_cidrs),
@@ -462,7 +482,6 @@ fn to_row(p: &Policy, now: &str) -> sa_store::PolicyRow {
         allowed_ca_ids: serde_json::to_string(&p.allowed_ca_ids).unwrap_or_else(|_| "[]".into()),
         allowed_certificate_types: j(&p.allowed_certificate_types),
         max_validity_days: p.max_validity_days,
-        updated_at: now.to_string(),
     }
 }
 
@@ -489,7 +508,7 @@ pub async fn put_policy(
     policy::validate(&p).map_err(|m| Error::validation("policy", m))?;
     let now = store::now_ts();
     let mut tx = state.db.begin().await?;
-    sa_store::put_policy(&mut tx, id, &to_row(&p, &now)).await?;
+    let row = sa_store::put_policy(&mut tx, id, &to_values(&p), &now).await?;
     let entry = audit(
         caller,
         "service_account_update",
@@ -498,11 +517,7 @@ pub async fn put_policy(
     );
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
-    Ok(PolicyOut {
-        service_account_id: id,
-        policy: p,
-        updated_at: now,
-    })
+    Ok(PolicyOut::from(row))
 }
 
 pub async fn get_policy(state: &AppState, caller: &Principal, id: i64) -> Result<PolicyOut> {
@@ -511,11 +526,7 @@ pub async fn get_policy(state: &AppState, caller: &Principal, id: i64) -> Result
     let row = sa_store::policy(&mut c, id)
         .await?
         .ok_or_else(|| Error::NotFound("Service account has no policy".into()))?;
-    Ok(PolicyOut {
-        service_account_id: id,
-        policy: from_row(&row),
-        updated_at: row.updated_at,
-    })
+    Ok(PolicyOut::from(row))
 }
 
 pub async fn delete_policy(state: &AppState, caller: &Principal, id: i64) -> Result<()> {

@@ -96,7 +96,7 @@ pub async fn list(
         let sql = concat!(
             "SELECT ",
             sa_columns!(),
-            " FROM service_accounts ORDER BY id LIMIT $1 OFFSET $2"
+            " FROM service_accounts ORDER BY name, id LIMIT $1 OFFSET $2"
         );
         return sqlx::query_as(sql)
             .bind(limit)
@@ -107,7 +107,7 @@ pub async fn list(
     let sql = concat!(
         "SELECT ",
         sa_columns!(),
-        " FROM service_accounts WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+        " FROM service_accounts WHERE organization_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3"
     );
     sqlx::query_as(sql)
         .bind(org)
@@ -277,8 +277,11 @@ pub async fn touch_token(
     Ok(())
 }
 
+/// A policy as stored: lists as JSON text.
 #[derive(Clone, Debug, FromRow)]
 pub struct PolicyRow {
+    pub id: i64,
+    pub service_account_id: i64,
     pub cn_patterns: String,
     pub san_dns_patterns: String,
     pub san_ip_cidrs: String,
@@ -286,45 +289,70 @@ pub struct PolicyRow {
     pub allowed_ca_ids: String,
     pub allowed_certificate_types: String,
     pub max_validity_days: Option<i64>,
+    pub created_at: String,
     pub updated_at: String,
 }
 
-pub async fn policy(c: &mut AnyConnection, account: i64) -> Result<Option<PolicyRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT cn_patterns, san_dns_patterns, san_ip_cidrs, san_email_domains, allowed_ca_ids, \
-         allowed_certificate_types, max_validity_days, updated_at FROM service_account_policies WHERE service_account_id = $1",
-    )
-    .bind(account)
-    .fetch_optional(c)
-    .await
+/// A policy's constraints to store (lists as JSON text).
+#[derive(Clone, Debug)]
+pub struct PolicyValues {
+    pub cn_patterns: String,
+    pub san_dns_patterns: String,
+    pub san_ip_cidrs: String,
+    pub san_email_domains: String,
+    pub allowed_ca_ids: String,
+    pub allowed_certificate_types: String,
+    pub max_validity_days: Option<i64>,
 }
 
+macro_rules! policy_columns {
+    () => {
+        "id, service_account_id, cn_patterns, san_dns_patterns, san_ip_cidrs, san_email_domains, \
+         allowed_ca_ids, allowed_certificate_types, max_validity_days, created_at, updated_at"
+    };
+}
+
+pub async fn policy(c: &mut AnyConnection, account: i64) -> Result<Option<PolicyRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        policy_columns!(),
+        " FROM service_account_policies WHERE service_account_id = $1"
+    );
+    sqlx::query_as(sql).bind(account).fetch_optional(c).await
+}
+
+/// Creates the account's policy or replaces its constraints, keeping its id and
+/// creation time.
 pub async fn put_policy(
     c: &mut AnyConnection,
     account: i64,
-    p: &PolicyRow,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM service_account_policies WHERE service_account_id = $1")
-        .bind(account)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query(
+    p: &PolicyValues,
+    now: &str,
+) -> Result<PolicyRow, sqlx::Error> {
+    let sql = concat!(
         "INSERT INTO service_account_policies (service_account_id, cn_patterns, san_dns_patterns, san_ip_cidrs, \
-         san_email_domains, allowed_ca_ids, allowed_certificate_types, max_validity_days, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(account)
-    .bind(&p.cn_patterns)
-    .bind(&p.san_dns_patterns)
-    .bind(&p.san_ip_cidrs)
-    .bind(&p.san_email_domains)
-    .bind(&p.allowed_ca_ids)
-    .bind(&p.allowed_certificate_types)
-    .bind(p.max_validity_days)
-    .bind(&p.updated_at)
-    .execute(c)
-    .await?;
-    Ok(())
+         san_email_domains, allowed_ca_ids, allowed_certificate_types, max_validity_days, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         ON CONFLICT (service_account_id) DO UPDATE SET cn_patterns = excluded.cn_patterns, \
+         san_dns_patterns = excluded.san_dns_patterns, san_ip_cidrs = excluded.san_ip_cidrs, \
+         san_email_domains = excluded.san_email_domains, allowed_ca_ids = excluded.allowed_ca_ids, \
+         allowed_certificate_types = excluded.allowed_certificate_types, \
+         max_validity_days = excluded.max_validity_days, updated_at = excluded.updated_at \
+         RETURNING ",
+        policy_columns!()
+    );
+    sqlx::query_as(sql)
+        .bind(account)
+        .bind(&p.cn_patterns)
+        .bind(&p.san_dns_patterns)
+        .bind(&p.san_ip_cidrs)
+        .bind(&p.san_email_domains)
+        .bind(&p.allowed_ca_ids)
+        .bind(&p.allowed_certificate_types)
+        .bind(p.max_validity_days)
+        .bind(now)
+        .fetch_one(c)
+        .await
 }
 
 pub async fn delete_policy(c: &mut AnyConnection, account: i64) -> Result<u64, sqlx::Error> {

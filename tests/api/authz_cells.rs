@@ -129,6 +129,12 @@ const SA_MANAGE_201: [u16; 10] = [401, 201, 201, 403, 403, 404, 403, 403, 403, 4
 const SA_MANAGE_204: [u16; 10] = [401, 204, 204, 403, 403, 404, 403, 403, 403, 403];
 /// A missing resource: 404 for everyone authenticated.
 const MISSING: [u16; 10] = [401, 404, 404, 404, 404, 404, 404, 404, 404, 404];
+/// Routes about people and organizations: any user; a service account 403.
+const ANY_USER: [u16; 10] = [401, 200, 200, 200, 200, 200, 200, 200, 403, 403];
+/// Read organization A itself (its record, members): its members; never a service account.
+const MEMBER_A: [u16; 10] = [401, 200, 200, 200, 200, 403, 403, 403, 403, 403];
+/// A missing user, organization or service account: 404 to users, 403 to a service account.
+const MISSING_TO_USERS: [u16; 10] = [401, 404, 404, 404, 404, 404, 404, 404, 403, 403];
 
 const CERT: &str = r#"{"common_name": "cell-{uniq}.example.com", "certificate_type": "server", "key_algorithm": "ecdsa-p256", "valid_days": 90}"#;
 const POLICY: &str = r#"{"cn_patterns": ["*.example.com"], "san_dns_patterns": ["*.example.com"], "san_ip_cidrs": [], "san_email_domains": [], "allowed_ca_ids": [{ca}], "allowed_certificate_types": ["server", "client"], "max_validity_days": 365}"#;
@@ -146,7 +152,7 @@ const CELLS: &[Cell] = &[
     session("POST", "/auth/invalidate", "",                                                 [401, 204, 204, 204, 204, 204, 204, 204, 403, 403]),
     // --- /users
     cell("POST", "/users/", r#"{"username": "u{uniq}", "email": "u{uniq}@example.com", "password": "password123", "organization_id": {org_a}}"#,
-                                                                                            [403, 201, 201, 403, 403, 403, 403, 403, 403, 403]),
+                                                                                            [403, 201, 201, 201, 201, 403, 403, 403, 403, 403]),
     cell("POST", "/users/", r#"{"username": "u{uniq}", "email": "u{uniq}@example.com", "password": "password123", "role": "admin", "organization_id": {org_a}}"#,
                                                                                             [403, 201, 403, 403, 403, 403, 403, 403, 403, 403]),
     cell("POST", "/users/", r#"{"username": "u{uniq}", "email": "u{uniq}@example.com", "password": "password123", "can_create_ca": true}"#,
@@ -162,18 +168,18 @@ const CELLS: &[Cell] = &[
     cell("PATCH", "/users/{member}", r#"{"is_active": false}"#,                            SUPER_200),
     cell("PATCH", "/users/{member}", r#"{"organization_id": {org_b}}"#,                    SUPER_200),
     cell("DELETE", "/users/{member}", "",                                                   SUPER_204),
-    cell("GET", "/users/999999", "",                                                        MISSING),
+    cell("GET", "/users/999999", "",                                                        MISSING_TO_USERS),
     // --- /organizations
     cell("POST", "/organizations/", r#"{"name": "o{uniq}"}"#,                               [401, 201, 201, 403, 403, 201, 403, 403, 403, 403]),
-    cell("GET", "/organizations/", "",                                                      ANY_AUTH),
-    cell("GET", "/organizations/{org_a}", "",                                               READ_A),
+    cell("GET", "/organizations/", "",                                                      ANY_USER),
+    cell("GET", "/organizations/{org_a}", "",                                               MEMBER_A),
     cell("PUT", "/organizations/{org_a}", r#"{"name": "org-a", "description": "d{uniq}"}"#, ADMIN_A_200),
     cell("DELETE", "/organizations/{fresh_org}", "",                                        SUPER_204),
-    cell("GET", "/organizations/{org_a}/users", "",                                         READ_A),
+    cell("GET", "/organizations/{org_a}/users", "",                                         MEMBER_A),
     cell("POST", "/organizations/{org_a}/users/{free_user}", "",                            ADMIN_A_200),
     cell("POST", "/organizations/{org_a}/users/{b_member}", "",                             SUPER_200),
     cell("DELETE", "/organizations/{org_a}/users/{member}", "",                             ADMIN_A_200),
-    cell("GET", "/organizations/999999", "",                                                MISSING),
+    cell("GET", "/organizations/999999", "",                                                MISSING_TO_USERS),
     // --- /audit-logs
     cell("GET", "/audit-logs/", "",                                                         [401, 200, 200, 403, 403, 200, 403, 403, 403, 403]),
     // --- /cas (a new root CA belongs to the caller's organization: none is step 3, denied)
@@ -211,11 +217,12 @@ const CELLS: &[Cell] = &[
     cell("GET", "/export/certificate/{cert}/private-key", "",                               EXPORT_A),
     cell("GET", "/export/certificate/{cert}/chain", "",                                     READ_A),
     cell("GET", "/export/certificate/999999", "",                                           MISSING),
-    // --- /service-accounts (managed by admins and superusers only)
+    // --- /service-accounts (read by members, managed by admins and superusers only;
+    //     an admin's organization_id is ignored: adm_b's account lands in B)
     cell("POST", "/service-accounts/", r#"{"name": "s{uniq}", "organization_id": {org_a}}"#,
-                                                                                            [401, 201, 201, 403, 403, 403, 403, 403, 403, 403]),
-    cell("GET", "/service-accounts/", "",                                                   [401, 200, 200, 403, 403, 200, 403, 403, 403, 403]),
-    cell("GET", "/service-accounts/{sa}", "",                                               SA_MANAGE_200),
+                                                                                            [401, 201, 201, 403, 403, 201, 403, 403, 403, 403]),
+    cell("GET", "/service-accounts/", "",                                                   ANY_USER),
+    cell("GET", "/service-accounts/{sa}", "",                                               [401, 200, 200, 200, 200, 404, 404, 404, 403, 403]),
     cell("PATCH", "/service-accounts/{sa}", r#"{"description": "d{uniq}"}"#,                SA_MANAGE_200),
     cell("DELETE", "/service-accounts/{fresh_sa}", "",                                      SA_MANAGE_204),
     cell("GET", "/service-accounts/{sa}/tokens", "",                                        SA_MANAGE_200),
@@ -224,7 +231,7 @@ const CELLS: &[Cell] = &[
     cell("GET", "/service-accounts/{sa}/policy", "",                                        SA_MANAGE_200),
     cell("PUT", "/service-accounts/{fresh_sa}/policy", POLICY,                              SA_MANAGE_200),
     cell("DELETE", "/service-accounts/{policy_sa}/policy", "",                              SA_MANAGE_204),
-    cell("GET", "/service-accounts/999999", "",                                             [401, 404, 404, 403, 403, 404, 403, 403, 403, 403]),
+    cell("GET", "/service-accounts/999999", "",                                             MISSING_TO_USERS),
     // --- public routes: no token needed, a token changes nothing
     cell("GET", "/crl/{slug}", "",                                                          PUBLIC),
     cell("GET", "/crl/{slug}.pem", "",                                                      PUBLIC),

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, World, expect};
+use crate::common::{Server, World, expect, ids};
 
 async fn ca(s: &Server, token: &str, name: &str) -> i64 {
     let v = expect(
@@ -94,15 +94,25 @@ async fn crud_scoping_and_who_may_manage() {
         .await,
         201,
     );
-    // Admins cannot place accounts in another organization; superusers can.
-    expect(
+    // An admin's organization_id is ignored (FastPKI): the account lands in
+    // the admin's own organization. Superusers choose.
+    let ignored = expect(
         s.post(
             "/service-accounts/",
             Some(&w.admin_a.1),
             json!({"name": "x", "organization_id": w.org_b}),
         )
         .await,
-        403,
+        201,
+    );
+    assert_eq!(ignored["organization_id"], w.org_a);
+    expect(
+        s.delete(
+            &format!("/service-accounts/{}", ignored["id"]),
+            Some(&w.admin_a.1),
+        )
+        .await,
+        204,
     );
     let su = expect(
         s.post(
@@ -121,10 +131,61 @@ async fn crud_scoping_and_who_may_manage() {
             json!({"name": "y", "organization_id": 9999}),
         )
         .await,
+        404,
+    );
+    // A superuser without an organization must name one.
+    let missing = expect(
+        s.post("/service-accounts/", Some(&w.root), json!({"name": "y"}))
+            .await,
         400,
     );
-    // Plain users and org-less callers: 403; another organization's account: 404.
-    expect(s.get("/service-accounts/", Some(&w.user_a.1)).await, 403);
+    assert_eq!(missing["detail"], "organization_id is required");
+    // Members read their organization's accounts; only admins manage them.
+    let seen = expect(s.get("/service-accounts/", Some(&w.user_a.1)).await, 200);
+    assert_eq!(ids(&seen), vec![id]);
+    let one = expect(s.get(&path, Some(&w.user_a.1)).await, 200);
+    assert_eq!(one["name"], "deployer");
+    expect(s.get(&path, Some(&w.user_b.1)).await, 404);
+    expect(
+        s.patch(&path, Some(&w.user_a.1), json!({"name": "mine"}))
+            .await,
+        403,
+    );
+    expect(s.delete(&path, Some(&w.user_a.1)).await, 403);
+    expect(
+        s.post(&format!("{path}/tokens"), Some(&w.user_a.1), json!({}))
+            .await,
+        403,
+    );
+    expect(
+        s.get(&format!("{path}/tokens"), Some(&w.user_a.1)).await,
+        403,
+    );
+    expect(
+        s.get(&format!("{path}/policy"), Some(&w.user_a.1)).await,
+        403,
+    );
+    // Without an organization, nothing to see.
+    let none = expect(s.get("/service-accounts/", Some(&w.orphan.1)).await, 200);
+    assert_eq!(none, json!([]));
+    expect(s.get(&path, Some(&w.orphan.1)).await, 404);
+    // Superusers see every organization's, ordered by name.
+    let all = expect(s.get("/service-accounts/", Some(&w.root)).await, 200);
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["deployer", "deployer", "x"]);
+    let orgs: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["organization_id"])
+        .collect();
+    assert!(orgs.contains(&&json!(w.org_a)) && orgs.contains(&&json!(w.org_b)));
+    // Plain users cannot create; another organization's account: 404.
     expect(
         s.post(
             "/service-accounts/",
@@ -398,7 +459,23 @@ async fn policy_routes() {
         "allowed_certificate_types": ["server", "client"], "max_validity_days": 30});
     let v = expect(s.put(&p, Some(&w.admin_a.1), body.clone()).await, 200);
     assert_eq!(v["cn_patterns"], body["cn_patterns"]);
+    // The policy object, as FastPKI's: its id, account and times.
+    assert!(v["id"].as_i64().is_some(), "{v}");
+    assert_eq!(v["service_account_id"], id);
+    assert!(
+        v["created_at"].is_string() && v["updated_at"].is_string(),
+        "{v}"
+    );
+    let first = v.clone();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Replacing keeps the policy's id and creation time.
+    let again = expect(s.put(&p, Some(&w.admin_a.1), body.clone()).await, 200);
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["created_at"], first["created_at"]);
+    assert_ne!(again["updated_at"], first["created_at"]);
     let v = expect(s.get(&p, Some(&w.admin_a.1)).await, 200);
+    assert_eq!(v["id"], first["id"]);
+    assert_eq!(v["created_at"], first["created_at"]);
     assert_eq!(v["san_ip_cidrs"], body["san_ip_cidrs"]);
     assert_eq!(v["max_validity_days"], 30);
     expect(s.get(&p, Some(&w.admin_b.1)).await, 404);
@@ -443,7 +520,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
     assert!(ok["created_by_user_id"].is_null());
     assert_eq!(ok["organization_id"], w.org_a);
 
-    let violation = |v: &Value, field: &str, value: &str| {
+    // FastPKI's shape: the policy constraint that refused, and the effective value.
+    let violation = |v: &Value, field: &str, value: Value| {
         assert_eq!(v["detail"]["code"], "policy_violation", "{v}");
         assert_eq!(v["detail"]["field"], field, "{v}");
         assert_eq!(v["detail"]["value"], value, "{v}");
@@ -451,8 +529,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
     // `*.svc.example.com` does not match `svc.example.com` (CN, then the default DNS SAN).
     violation(
         &expect(issue("svc.example.com").await, 400),
-        "common_name",
-        "svc.example.com",
+        "cn_patterns",
+        json!("svc.example.com"),
     );
     let mut b = issue_body("api.svc.example.com");
     b["san_dns_names"] = json!(["API.SVC.EXAMPLE.COM", "svc.example.com"]);
@@ -462,8 +540,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
                 .await,
             400,
         ),
-        "san_dns_names",
-        "svc.example.com",
+        "san_dns_patterns",
+        json!("svc.example.com"),
     );
     // DNS globs are case-insensitive.
     let mut b = issue_body("api.svc.example.com");
@@ -490,7 +568,7 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
         if allowed {
             expect(r, 201);
         } else {
-            violation(&expect(r, 400), "san_ip_addresses", ip);
+            violation(&expect(r, 400), "san_ip_cidrs", json!(ip));
         }
     }
     // E-mail domains are exact (dual_purpose may carry e-mail SANs).
@@ -507,8 +585,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
             .await,
             400,
         ),
-        "san_email_addresses",
-        "ops@mail.example.com",
+        "san_email_domains",
+        json!("ops@mail.example.com"),
     );
     b["san_email_addresses"] = json!(["ops@example.com"]);
     expect(
@@ -525,8 +603,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
                 .await,
             400,
         ),
-        "valid_days",
-        "365",
+        "max_validity_days",
+        json!(365),
     );
     // Type and CA.
     let mut b = issue_body("api.svc.example.com");
@@ -537,8 +615,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
                 .await,
             400,
         ),
-        "certificate_type",
-        "client",
+        "allowed_certificate_types",
+        json!("client"),
     );
     violation(
         &expect(
@@ -550,8 +628,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
             .await,
             400,
         ),
-        "ca_id",
-        &other_ca.to_string(),
+        "allowed_ca_ids",
+        json!(other_ca),
     );
 
     // sign-csr: the CSR's values are what is checked.
@@ -596,8 +674,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
             .await,
             400,
         ),
-        "common_name",
-        "evil.example.org",
+        "cn_patterns",
+        json!("evil.example.org"),
     );
     // Renewal is re-evaluated: narrow the policy and the renewal is refused.
     let renewed = expect(
@@ -627,8 +705,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
             .await,
             400,
         ),
-        "common_name",
-        "api.svc.example.com",
+        "cn_patterns",
+        json!("api.svc.example.com"),
     );
     let _ = signed;
     // Users are not bound by policies.
@@ -737,4 +815,79 @@ async fn automation_scenario_revocation_is_immediate() {
             .await,
         401,
     );
+}
+
+/// A service-account token is for CAs, certificates and exports: every route
+/// about people, organizations, the audit log, service accounts or sessions
+/// answers 403 to it, while the PKI routes still serve it.
+#[tokio::test]
+async fn service_account_tokens_reach_only_pki_routes() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let (id, token) = account(&s, &w.admin_a.1, "robot").await;
+    let org = w.org_a;
+    let user = w.user_a.0;
+    let refused: Vec<(&str, String, Value)> = vec![
+        ("GET", "/users/".into(), json!(null)),
+        ("GET", "/users/me".into(), json!(null)),
+        ("GET", format!("/users/{user}"), json!(null)),
+        (
+            "PATCH",
+            format!("/users/{user}"),
+            json!({"email": "x@example.com"}),
+        ),
+        ("DELETE", format!("/users/{user}"), json!(null)),
+        (
+            "POST",
+            "/users/".into(),
+            json!({"username": "bot-made", "email": "bm@example.com", "password": "long enough pw"}),
+        ),
+        ("GET", "/organizations/".into(), json!(null)),
+        ("POST", "/organizations/".into(), json!({"name": "bots"})),
+        ("GET", format!("/organizations/{org}"), json!(null)),
+        (
+            "PUT",
+            format!("/organizations/{org}"),
+            json!({"name": "renamed"}),
+        ),
+        ("DELETE", format!("/organizations/{org}"), json!(null)),
+        ("GET", format!("/organizations/{org}/users"), json!(null)),
+        (
+            "POST",
+            format!("/organizations/{org}/users/{user}"),
+            json!({}),
+        ),
+        (
+            "DELETE",
+            format!("/organizations/{org}/users/{user}"),
+            json!(null),
+        ),
+        ("GET", "/audit-logs/".into(), json!(null)),
+        ("GET", "/service-accounts/".into(), json!(null)),
+        ("GET", format!("/service-accounts/{id}"), json!(null)),
+        ("GET", format!("/service-accounts/{id}/tokens"), json!(null)),
+        ("GET", format!("/service-accounts/{id}/policy"), json!(null)),
+        ("POST", "/auth/logout".into(), json!({"refresh_token": "x"})),
+        ("POST", "/auth/invalidate".into(), json!(null)),
+    ];
+    for (method, path, body) in refused {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = s.req(m, &path, Some(&token));
+        if !body.is_null() {
+            r = r.json(&body);
+        }
+        let resp = r.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "{method} {path}");
+    }
+    // Nothing was changed by the refused calls.
+    let org_now = expect(
+        s.get(&format!("/organizations/{org}"), Some(&w.admin_a.1))
+            .await,
+        200,
+    );
+    assert_eq!(org_now["name"], "org-a");
+    expect(s.get(&format!("/users/{user}"), Some(&w.root)).await, 200);
+    // The PKI routes still answer it.
+    expect(s.get("/cas/", Some(&token)).await, 200);
+    expect(s.get("/certificates/", Some(&token)).await, 200);
 }
