@@ -785,7 +785,12 @@ fn csr_issue(
         .common_name
         .clone()
         .or_else(|| csr.common_name.clone())
-        .unwrap_or_default();
+        .filter(|cn| !cn.trim().is_empty())
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "No common name in CSR or request: give the CSR a CN or send common_name".into(),
+            )
+        })?;
     let subject = match input.subject_dn.as_deref() {
         Some(dn) => effective_subject(Some(dn), &common_name)?,
         None if input.common_name.is_some() => {
@@ -814,11 +819,7 @@ fn csr_issue(
     let req = Issue {
         ca,
         cert_type,
-        common_name: if common_name.is_empty() {
-            subject.to_string()
-        } else {
-            common_name
-        },
+        common_name,
         subject,
         sans,
         days,
@@ -883,22 +884,51 @@ pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CertOu
     Ok(CertOut::from_row(row, renewed_to))
 }
 
-/// The certificate with its private key (404 when none is kept); audited.
+/// The certificate with its private key, `None` when none is kept (FastPKI
+/// answers `"private_key": null` then); audited either way.
 pub async fn private_key(
     state: &AppState,
     caller: &Principal,
     id: i64,
-) -> Result<(CertOut, String)> {
+) -> Result<(CertOut, Option<String>)> {
+    export_key(state, caller, id, false).await
+}
+
+/// The private key alone, for a PEM download: 404 when none is kept (and then
+/// nothing was exported, so nothing is audited).
+pub async fn private_key_pem(state: &AppState, caller: &Principal, id: i64) -> Result<String> {
+    export_key(state, caller, id, true)
+        .await?
+        .1
+        .ok_or_else(|| Error::NotFound("Certificate has no stored private key".into()))
+}
+
+async fn export_key(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    key_required: bool,
+) -> Result<(CertOut, Option<String>)> {
     let (row, renewed_to) =
         load_with_renewals_for(state, caller, id, Action::ExportPrivateKey).await?;
     let stored = {
         let mut c = state.db.read().await?;
         store::certs::private_key(&mut c, id).await?
+    };
+    if key_required && stored.is_none() {
+        return Err(Error::NotFound(
+            "Certificate has no stored private key".into(),
+        ));
     }
-    .ok_or_else(|| Error::NotFound("Certificate has no stored private key".into()))?;
-    let pem = state.keys.open(&stored).map_err(|e| {
-        Error::Internal(anyhow::Error::new(e).context(format!("private key of certificate {id}")))
-    })?;
+    let pem = stored
+        .map(|sealed| {
+            state.keys.open(&sealed).map_err(|e| {
+                Error::Internal(
+                    anyhow::Error::new(e).context(format!("private key of certificate {id}")),
+                )
+            })
+        })
+        .transpose()?;
     let mut tx = state.db.begin().await?;
     let mut entry = caller.audit_on(
         "cert_export_private_key",
@@ -906,14 +936,20 @@ pub async fn private_key(
         id,
         row.organization_id,
     );
-    entry.detail = Some(format!(
-        "Exported the private key of certificate '{}'",
-        row.common_name
-    ));
+    entry.detail = Some(match pem {
+        Some(_) => format!(
+            "Exported the private key of certificate '{}'",
+            row.common_name
+        ),
+        None => format!(
+            "Asked for the private key of certificate '{}': none is stored",
+            row.common_name
+        ),
+    });
     store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
     tx.commit().await?;
     let mut out = CertOut::from_row(row, renewed_to);
-    out.private_key = Some(Some(pem.clone()));
+    out.private_key = Some(pem.clone());
     Ok((out, pem))
 }
 

@@ -43,7 +43,8 @@ pub async fn certificate_private_key(
     caller: &Principal,
     id: i64,
 ) -> Result<PemFile> {
-    let (_, pem) = certs::private_key(state, caller, id).await?;
+    // Without a stored key: 404 here, `"private_key": null` on the JSON route.
+    let pem = certs::private_key_pem(state, caller, id).await?;
     Ok(PemFile {
         filename: format!("certificate_{id}_private_key.pem"),
         body: pem,

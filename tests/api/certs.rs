@@ -461,22 +461,52 @@ async fn without_a_kept_key_there_is_no_key_to_export() {
     );
     assert_eq!(v["private_key"], Value::Null);
     let cid = id(&v);
-    expect(
+    // FastPKI answers the certificate with `"private_key": null`; the PEM
+    // download has nothing to send.
+    let v = expect(
         s.get(&format!("/certificates/{cid}/private-key"), Some(a))
             .await,
-        404,
+        200,
     );
+    assert_eq!(v["id"], cid);
+    assert!(v.get("private_key").is_some(), "{v}");
+    assert_eq!(v["private_key"], Value::Null);
+    assert!(v["certificate"].as_str().unwrap().contains("CERTIFICATE"));
     assert_eq!(
         s.raw(&format!("/export/certificate/{cid}/private-key"), Some(a))
             .await
             .status,
         404
     );
-    assert!(
-        s.audit_for(&w.root, "cert_export_private_key", cid)
-            .await
-            .is_empty()
+    // The same guard as with a key: a user without the flag is refused.
+    expect(
+        s.get(
+            &format!("/certificates/{cid}/private-key"),
+            Some(&w.user_a.1),
+        )
+        .await,
+        403,
     );
+    // A certificate signed from a CSR has no key either.
+    let (csr, _) = make_csr("p256", "/CN=csr-nokey.example.com", &[]);
+    let signed = expect(
+        s.post(
+            "/certificates/sign-csr",
+            Some(a),
+            json!({"csr": csr, "ca_id": id(&ca)}),
+        )
+        .await,
+        201,
+    );
+    let v = expect(
+        s.get(
+            &format!("/certificates/{}/private-key", id(&signed)),
+            Some(a),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(v["private_key"], Value::Null);
 }
 
 #[tokio::test]
@@ -651,11 +681,12 @@ async fn sign_csr_of_each_key_type() {
         let ku = text_section(&text, "X509v3 Key Usage");
         assert_eq!(ku.contains("Key Encipherment"), alg == "rsa", "{ku}");
         // No private key to export for it.
-        expect(
+        let k = expect(
             s.get(&format!("/certificates/{}/private-key", id(&v)), Some(a))
                 .await,
-            404,
+            200,
         );
+        assert_eq!(k["private_key"], Value::Null);
         assert_eq!(s.audit_for(&w.root, "cert_create", id(&v)).await.len(), 1);
     }
 }
@@ -805,6 +836,19 @@ async fn sign_csr_rejections() {
         expect(sign(body).await, 422);
     }
     expect(sign(json!({"csr": csr, "ca_id": 999_999})).await, 404);
+    // A CSR without a common name needs one in the request.
+    let (no_cn, _) = make_csr(
+        "p256",
+        "/O=Example Org",
+        &["subjectAltName=DNS:nocn.example.com"],
+    );
+    let v = expect(sign(json!({"csr": no_cn, "ca_id": ca_id})).await, 400);
+    assert!(v["detail"].as_str().unwrap().contains("common name"), "{v}");
+    let v = expect(
+        sign(json!({"csr": no_cn, "ca_id": ca_id, "common_name": "nocn.example.com"})).await,
+        201,
+    );
+    assert_eq!(v["common_name"], "nocn.example.com");
     // A CA that issues no leaves signs no CSR either.
     let no_leaves = s
         .create_ca(a, "Sub Only", json!({"allow_leaf_certs": false}))
@@ -841,10 +885,10 @@ async fn sign_csr_rejections() {
         .await,
         403,
     );
-    assert_eq!(
-        expect(s.get("/certificates/", Some(a)).await, 200),
-        json!([])
-    );
+    // Only the CSR given a common name was signed.
+    let listed = expect(s.get("/certificates/", Some(a)).await, 200);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["common_name"], "nocn.example.com");
 }
 
 #[tokio::test]

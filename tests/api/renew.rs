@@ -1,6 +1,6 @@
 //! `POST /certificates/{id}/renew`: both modes, their error codes, lineage.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{Server, expect};
 
@@ -263,6 +263,7 @@ async fn renewal_keeps_a_key_only_where_the_old_certificate_did() {
     let ca = s.create_ca(&root, "CA", json!({})).await;
     let ca_id = ca["id"].as_i64().unwrap();
     for (keep, exported) in [(true, 200), (false, 404)] {
+        // The JSON route answers null where no key is kept; the PEM download 404.
         let old = s
             .issue(
                 &root,
@@ -275,9 +276,13 @@ async fn renewal_keeps_a_key_only_where_the_old_certificate_did() {
         let renew = format!("/certificates/{}/renew", old["id"]);
         let new = expect(s.post(&renew, Some(&root), json!({})).await, 201);
         let key_path = format!("/certificates/{}/private-key", new["id"]);
-        let key = expect(s.get(&key_path, Some(&root)).await, exported);
+        let key = expect(s.get(&key_path, Some(&root)).await, 200);
         if keep {
             assert_eq!(key["private_key"], new["private_key"]);
+        } else {
+            assert_eq!(key["private_key"], Value::Null);
         }
+        let pem = format!("/export/certificate/{}/private-key", new["id"]);
+        assert_eq!(s.raw(&pem, Some(&root)).await.status, exported);
     }
 }
