@@ -168,9 +168,39 @@ impl User {
     }
 
     fn run_with(&self, args: &[&str], stdin: Option<&str>, extra_env: &[(&str, &str)]) -> Run {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.cwd())
+        let mut c = self.command(BIN);
+        c.args(args);
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        Self::finish(c, stdin)
+    }
+
+    /// Runs `sh -c script` in this user's environment, with `$FASTPKI` naming the binary.
+    fn shell(&self, script: &str) -> Run {
+        let mut c = self.command("sh");
+        c.args(["-c", script]).env("FASTPKI", BIN);
+        Self::finish(c, None)
+    }
+
+    /// The binary with its stdout a pipe whose reading end is already closed, as when
+    /// `| head` has exited: returns the exit status and stderr.
+    fn run_into_closed_pipe(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        let mut c = self.command(BIN);
+        c.args(args);
+        let mut child = c.spawn().expect("run fastpki");
+        drop(child.stdin.take());
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("fastpki ran");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(self.cwd())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
@@ -184,9 +214,10 @@ impl User {
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        for (k, v) in extra_env {
-            c.env(k, v);
-        }
+        c
+    }
+
+    fn finish(mut c: Command, stdin: Option<&str>) -> Run {
         let mut child = c.spawn().expect("run fastpki");
         {
             let mut input = child.stdin.take().expect("stdin");
@@ -1510,4 +1541,45 @@ fn admin_with_ca_rights<'a>(root: &User, admin: &'a User) -> &'a User {
         "--can-create-cert",
     ]);
     admin
+}
+
+// ---- Compatibility with scripts written for the Python client. ----
+
+/// Exit status and stderr of a command whose reader went away: quiet, like `cat | head`.
+#[track_caller]
+fn assert_quiet_on_closed_pipe(what: &str, status: std::process::ExitStatus, stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe") && stderr.is_empty(),
+        "{what}: stderr {stderr:?}"
+    );
+    assert_eq!(status.code(), Some(141), "{what}: {status:?}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_client_quietly() {
+    let (_server, root) = root_session();
+    // A bundle whose readable form is far larger than a pipe's buffer, so the writer
+    // is still writing when `head -1` has gone.
+    let (cert, _, _) = sample_files(root.cwd());
+    let pem = std::fs::read_to_string(cert).unwrap();
+    std::fs::write(root.cwd().join("big.pem"), pem.repeat(300)).unwrap();
+    let r = root
+        .shell(r#"{ "$FASTPKI" cert inspect big.pem -o table; echo "status=$?" >&2; } | head -1"#)
+        .ok();
+    assert_eq!(r.stdout.lines().count(), 1, "{r:#?}");
+    assert_eq!(r.stderr, "status=141\n", "{r:#?}");
+
+    // Commands that ask the server first, into a pipe already closed.
+    let (_root_ca, ca) = two_cas(&root);
+    root.json(&["cert", "create", "--ca", &ca, "--cn", "pipe.example.com"]);
+    for args in [
+        vec!["cert", "list"],
+        vec!["cert", "list", "-o", "json"],
+        vec!["ca", "list", "-o", "table"],
+        vec!["export", "ca-cert", &ca, "-o", "-"],
+        vec!["config", "path"],
+    ] {
+        let (status, stderr) = root.run_into_closed_pipe(&args);
+        assert_quiet_on_closed_pipe(&format!("{args:?}"), status, &stderr);
+    }
 }

@@ -550,7 +550,7 @@ fn inspect(out: &Out, file: &std::path::Path) -> Res<()> {
             (false, n) => format!("Certificate {} of {n} in {}", i + 1, file.display()),
         };
         if i > 0 {
-            println!();
+            outln!();
         }
         out.detail(
             &item,

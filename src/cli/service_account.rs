@@ -334,8 +334,8 @@ pub fn run(a: SaArgs) -> Res<()> {
             }
             let token = super::output::text(data.get("token"));
             ctx.out.detail(&data, TOKEN_DETAIL, "Token Created");
-            println!("\nStore this token now — it will not be shown again:");
-            println!("{token}");
+            outln!("\nStore this token now — it will not be shown again:");
+            outln!("{token}");
         }
         SaCmd::Token(TokenCmd::List { sa_id }) => {
             let data = ctx.api.get(&format!("{BASE}/{sa_id}/tokens"), &[])?;
