@@ -1407,9 +1407,7 @@ fn service_accounts_tokens_and_policies() {
     let secret = tok["token"].as_str().unwrap().to_string();
     assert!(secret.starts_with("fpki_sa_"));
     let t = admin.table(&["service-account", "token", "create", &sa_id, "-n", "second"]);
-    assert!(
-        t.contains("Token Created") && t.contains("Store this token now") && t.contains("fpki_sa_")
-    );
+    assert!(t.contains("Token Created") && t.contains("fpki_sa_"));
     let tokens = admin.json(&["service-account", "token", "list", &sa_id]);
     assert_eq!(tokens.as_array().unwrap().len(), 2);
     assert!(tokens[0].get("token").is_none());
@@ -1544,6 +1542,93 @@ fn admin_with_ca_rights<'a>(root: &User, admin: &'a User) -> &'a User {
 }
 
 // ---- Compatibility with scripts written for the Python client. ----
+
+/// A superuser session with an organization and a service account in it: (sa id).
+fn service_account_of_root(root: &User) -> String {
+    let org = root.json(&["org", "create", "-n", "ci"])["id"].to_string();
+    root.json(&[
+        "service-account",
+        "create",
+        "-n",
+        "deployer",
+        "--organization-id",
+        &org,
+    ])["id"]
+        .to_string()
+}
+
+#[test]
+fn token_create_prints_the_token_alone_on_stdout_and_the_warning_on_stderr() {
+    let (_server, root) = root_session();
+    let sa = service_account_of_root(&root);
+
+    let r = root
+        .run(&[
+            "service-account",
+            "token",
+            "create",
+            &sa,
+            "-n",
+            "ci",
+            "-o",
+            "table",
+        ])
+        .ok();
+    // The last line of stdout is the token and nothing else; no other line has one.
+    let token = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        token.starts_with("fpki_sa_") && !token.contains(char::is_whitespace),
+        "{r:#?}"
+    );
+    let with_prefix: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("fpki_sa_"))
+        .collect();
+    assert_eq!(with_prefix, [token], "{r:#?}");
+    assert!(r.stdout.contains("Token Created"), "{r:#?}");
+    // The one-time warning is for the person at the terminal, not for the pipe.
+    assert!(!r.stdout.contains("Store this token now"), "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("Store this token now — it will not be shown again"),
+        "{r:#?}"
+    );
+    // The token works.
+    let me = User::without_env();
+    let as_sa = me
+        .run_with(
+            &["cert", "list", "-o", "json"],
+            None,
+            &[
+                ("FASTPKI_URL", root.url.as_deref().unwrap()),
+                ("FASTPKI_TOKEN", token),
+            ],
+        )
+        .ok();
+    assert_eq!(as_sa.json(), json!([]));
+
+    // What scripts do with it, through a real shell and pipe.
+    for script in [
+        r#""$FASTPKI" service-account token create SA_ID -n grep -o table 2>/dev/null | grep fpki_sa_"#,
+        r#""$FASTPKI" service-account token create SA_ID -n awk -o table 2>/dev/null | awk '/^fpki_sa_/ { print $1 }'"#,
+        r#""$FASTPKI" service-account token create SA_ID -n tail -o table 2>/dev/null | tail -n 1"#,
+    ] {
+        let r = root.shell(&script.replace("SA_ID", &sa)).ok();
+        let out = r.stdout.trim_end_matches('\n');
+        assert!(
+            out.starts_with("fpki_sa_") && !out.contains(char::is_whitespace),
+            "{script}: {r:#?}"
+        );
+    }
+
+    // JSON for machines is unchanged: one document with the token, the warning on stderr.
+    let r = root
+        .run(&["service-account", "token", "create", &sa, "-o", "json"])
+        .ok();
+    assert!(r.json()["token"].as_str().unwrap().starts_with("fpki_sa_"));
+    assert!(r.stderr.contains("Store this token now"), "{r:#?}");
+}
 
 /// Exit status and stderr of a command whose reader went away: quiet, like `cat | head`.
 #[track_caller]
