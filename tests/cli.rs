@@ -1668,3 +1668,110 @@ fn a_closed_pipe_ends_the_client_quietly() {
         assert_quiet_on_closed_pipe(&format!("{args:?}"), status, &stderr);
     }
 }
+
+#[test]
+fn key_algorithm_for_server_made_keys() {
+    let (_server, root) = root_session();
+    // A configured RSA size is not sent with another algorithm.
+    root.run(&["config", "set", "defaults.ca_key_size", "2048"])
+        .ok();
+    root.run(&["config", "set", "defaults.cert_key_size", "2048"])
+        .ok();
+    let ca = root.json(&[
+        "ca",
+        "create",
+        "-n",
+        "EC Root",
+        "-s",
+        "CN=EC Root",
+        "--key-algorithm",
+        "ecdsa-p384",
+    ]);
+    assert_eq!(ca["key_algorithm"], "ecdsa-p384", "{ca:#}");
+    assert_eq!(ca["key_size"], 384);
+    let key = pki::PrivateKey::from_pem(ca["private_key"].as_str().unwrap()).unwrap();
+    assert_eq!(key.algorithm(), pki::KeyAlgorithm::EcdsaP384);
+    let ca_id = ca["id"].to_string();
+    assert!(root.table(&["ca", "show", &ca_id]).contains("ecdsa-p384"));
+
+    for (alg, expect) in [
+        ("ed25519", pki::KeyAlgorithm::Ed25519),
+        ("ecdsa-p256", pki::KeyAlgorithm::EcdsaP256),
+        ("rsa", pki::KeyAlgorithm::Rsa { bits: 2048 }),
+    ] {
+        let cn = format!("{alg}.example.com");
+        let c = root.json(&[
+            "cert",
+            "create",
+            "--ca",
+            &ca_id,
+            "--cn",
+            &cn,
+            "--key-algorithm",
+            alg,
+        ]);
+        assert_eq!(c["key_algorithm"], alg, "{c:#}");
+        let key = pki::PrivateKey::from_pem(c["private_key"].as_str().unwrap()).unwrap();
+        assert_eq!(key.algorithm(), expect);
+    }
+    let t = root.table(&[
+        "cert",
+        "create",
+        "-c",
+        &ca_id,
+        "-n",
+        "table.example.com",
+        "--key-algorithm",
+        "ed25519",
+        "--key-out",
+        "table.key",
+    ]);
+    assert!(t.contains("Key Algorithm") && t.contains("ed25519"), "{t}");
+
+    // A typo is a usage error that names the choices; so is an RSA size with a curve.
+    for args in [
+        vec![
+            "ca",
+            "create",
+            "-n",
+            "x",
+            "-s",
+            "CN=x",
+            "--key-algorithm",
+            "ecdsa-p521",
+        ],
+        vec![
+            "cert",
+            "create",
+            "-c",
+            &ca_id,
+            "-n",
+            "x",
+            "--key-algorithm",
+            "ED-25519",
+        ],
+    ] {
+        let r = root.run(&args).code(2);
+        assert!(
+            r.stderr.contains("invalid value")
+                && r.stderr.contains("ecdsa-p256, ecdsa-p384, ed25519"),
+            "{args:?}: {r:#?}"
+        );
+    }
+    let r = root
+        .run(&[
+            "cert",
+            "create",
+            "-c",
+            &ca_id,
+            "-n",
+            "x",
+            "--key-algorithm",
+            "ed25519",
+            "-k",
+            "4096",
+        ])
+        .code(2);
+    assert!(r.stderr.contains("--key-size"), "{r:#?}");
+    assert_eq!(root.json(&["cert", "list"]).as_array().unwrap().len(), 4);
+}
