@@ -1775,3 +1775,72 @@ fn key_algorithm_for_server_made_keys() {
     assert!(r.stderr.contains("--key-size"), "{r:#?}");
     assert_eq!(root.json(&["cert", "list"]).as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn ca_assign_org_moves_a_ca_into_an_organization() {
+    let (server, root) = root_session();
+    let (root_ca, sub_ca) = two_cas(&root);
+    let org = root.json(&["org", "create", "-n", "acme"])["id"].to_string();
+    let other = root.json(&["org", "create", "-n", "other"])["id"].to_string();
+    let org_of = |id: &str| root.json(&["ca", "show", id])["organization_id"].to_string();
+    assert_eq!(org_of(&root_ca), "null");
+
+    // `-o` is `--org` here, as in the Python client; `--output` still chooses the format.
+    let v = root
+        .run(&["ca", "assign-org", &root_ca, "-o", &org, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(v["id"].to_string(), root_ca);
+    assert_eq!(v["organization_id"].to_string(), org);
+    assert_eq!(org_of(&sub_ca), "null", "no --cascade: the child stays");
+
+    // With --cascade the org-less descendants follow; the group's -o sets the format.
+    let v = root
+        .run(&[
+            "ca",
+            "-o",
+            "json",
+            "assign-org",
+            &root_ca,
+            "--org",
+            &org,
+            "--cascade",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["organization_id"].to_string(), org);
+    assert_eq!(org_of(&sub_ca), org);
+
+    let t = root.table(&["ca", "assign-org", &sub_ca, "--org", &org]);
+    assert!(
+        t.contains(&format!("CA #{sub_ca}")) && t.contains("Organization"),
+        "{t}"
+    );
+
+    // The server's refusals: another organization's CA, a non-superuser, a missing --org.
+    let r = root
+        .run(&["ca", "assign-org", &root_ca, "--org", &other])
+        .code(1);
+    assert!(r.stderr.contains("Error 400"), "{r:#?}");
+    root.json(&[
+        "user",
+        "create",
+        "-u",
+        "admin",
+        "-e",
+        "admin@example.com",
+        "-p",
+        PASSWORD,
+        "-r",
+        "admin",
+        "--org",
+        &org,
+    ]);
+    let admin = User::new(&server);
+    admin.login("admin");
+    let r = admin
+        .run(&["ca", "assign-org", &root_ca, "--org", &org])
+        .code(1);
+    assert!(r.stderr.contains("Error 403"), "{r:#?}");
+    root.run(&["ca", "assign-org", &root_ca]).code(2);
+}

@@ -1,10 +1,10 @@
-//! `fastpki ca list|show|create|delete|chain|children|private-key`.
+//! `fastpki ca list|show|create|assign-org|delete|chain|children|private-key`.
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::local::KeyAlg;
-use super::output::Fields;
+use super::output::{Fields, Format};
 use super::{Ctx, Failure, OutputArg, Res, body, confirm, need, tri};
 
 #[derive(Args, Debug)]
@@ -58,6 +58,22 @@ enum CaCmd {
         /// Write the new CA's private key to this file (mode 0600) instead of printing it
         #[arg(long, value_name = "FILE")]
         key_out: Option<std::path::PathBuf>,
+    },
+    /// Assign a CA to an organization (superuser only).
+    AssignOrg {
+        /// CA ID
+        ca_id: i64,
+        /// Organization ID to assign the CA to
+        // `-o` is `--org` here, as in the Python client. This command's own `--output` (same
+        // id as the group's global one) keeps the global from being copied in with its `-o`.
+        #[arg(short = 'o', long = "org", value_name = "ORG")]
+        organization_id: i64,
+        /// Also adopt org-less descendant CAs and their issued certificates
+        #[arg(long)]
+        cascade: bool,
+        /// Output format: table or json [default: defaults.output_format, else table]
+        #[arg(long = "output", value_enum)]
+        output: Option<Format>,
     },
     /// Delete a certificate authority (and its certificates).
     Delete {
@@ -183,7 +199,14 @@ pub fn key_size_for(
 }
 
 pub fn run(a: CaArgs) -> Res<()> {
-    let mut ctx = Ctx::new(&a.output)?;
+    let mut output = a.output.clone();
+    if let CaCmd::AssignOrg {
+        output: Some(f), ..
+    } = &a.cmd
+    {
+        output.output = Some(*f);
+    }
+    let mut ctx = Ctx::new(&output)?;
     match a.cmd {
         CaCmd::List => {
             let data = ctx.api.get("/cas/", &[])?;
@@ -239,6 +262,16 @@ pub fn run(a: CaArgs) -> Res<()> {
             take_key(&mut data, key_out.as_deref())?;
             ctx.out
                 .detail(&data, &with_pems(key_out.is_some()), "CA Created");
+        }
+        CaCmd::AssignOrg {
+            ca_id,
+            organization_id,
+            cascade,
+            output: _,
+        } => {
+            let payload = json!({"organization_id": organization_id, "cascade": cascade});
+            let data = ctx.api.patch(&format!("/cas/{ca_id}"), payload)?;
+            ctx.out.detail(&data, DETAIL, &format!("CA #{ca_id}"));
         }
         CaCmd::Delete { ca_id, force } => {
             confirm(
