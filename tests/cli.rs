@@ -168,9 +168,39 @@ impl User {
     }
 
     fn run_with(&self, args: &[&str], stdin: Option<&str>, extra_env: &[(&str, &str)]) -> Run {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.cwd())
+        let mut c = self.command(BIN);
+        c.args(args);
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        Self::finish(c, stdin)
+    }
+
+    /// Runs `sh -c script` in this user's environment, with `$FASTPKI` naming the binary.
+    fn shell(&self, script: &str) -> Run {
+        let mut c = self.command("sh");
+        c.args(["-c", script]).env("FASTPKI", BIN);
+        Self::finish(c, None)
+    }
+
+    /// The binary with its stdout a pipe whose reading end is already closed, as when
+    /// `| head` has exited: returns the exit status and stderr.
+    fn run_into_closed_pipe(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        let mut c = self.command(BIN);
+        c.args(args);
+        let mut child = c.spawn().expect("run fastpki");
+        drop(child.stdin.take());
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("fastpki ran");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(self.cwd())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
@@ -184,9 +214,10 @@ impl User {
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        for (k, v) in extra_env {
-            c.env(k, v);
-        }
+        c
+    }
+
+    fn finish(mut c: Command, stdin: Option<&str>) -> Run {
         let mut child = c.spawn().expect("run fastpki");
         {
             let mut input = child.stdin.take().expect("stdin");
@@ -1376,9 +1407,7 @@ fn service_accounts_tokens_and_policies() {
     let secret = tok["token"].as_str().unwrap().to_string();
     assert!(secret.starts_with("fpki_sa_"));
     let t = admin.table(&["service-account", "token", "create", &sa_id, "-n", "second"]);
-    assert!(
-        t.contains("Token Created") && t.contains("Store this token now") && t.contains("fpki_sa_")
-    );
+    assert!(t.contains("Token Created") && t.contains("fpki_sa_"));
     let tokens = admin.json(&["service-account", "token", "list", &sa_id]);
     assert_eq!(tokens.as_array().unwrap().len(), 2);
     assert!(tokens[0].get("token").is_none());
@@ -1510,4 +1539,308 @@ fn admin_with_ca_rights<'a>(root: &User, admin: &'a User) -> &'a User {
         "--can-create-cert",
     ]);
     admin
+}
+
+// ---- Compatibility with scripts written for the Python client. ----
+
+/// A superuser session with an organization and a service account in it: (sa id).
+fn service_account_of_root(root: &User) -> String {
+    let org = root.json(&["org", "create", "-n", "ci"])["id"].to_string();
+    root.json(&[
+        "service-account",
+        "create",
+        "-n",
+        "deployer",
+        "--organization-id",
+        &org,
+    ])["id"]
+        .to_string()
+}
+
+#[test]
+fn token_create_prints_the_token_alone_on_stdout_and_the_warning_on_stderr() {
+    let (_server, root) = root_session();
+    let sa = service_account_of_root(&root);
+
+    let r = root
+        .run(&[
+            "service-account",
+            "token",
+            "create",
+            &sa,
+            "-n",
+            "ci",
+            "-o",
+            "table",
+        ])
+        .ok();
+    // The last line of stdout is the token and nothing else; no other line has one.
+    let token = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        token.starts_with("fpki_sa_") && !token.contains(char::is_whitespace),
+        "{r:#?}"
+    );
+    let with_prefix: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("fpki_sa_"))
+        .collect();
+    assert_eq!(with_prefix, [token], "{r:#?}");
+    assert!(r.stdout.contains("Token Created"), "{r:#?}");
+    // The one-time warning is for the person at the terminal, not for the pipe.
+    assert!(!r.stdout.contains("Store this token now"), "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("Store this token now — it will not be shown again"),
+        "{r:#?}"
+    );
+    // The token works.
+    let me = User::without_env();
+    let as_sa = me
+        .run_with(
+            &["cert", "list", "-o", "json"],
+            None,
+            &[
+                ("FASTPKI_URL", root.url.as_deref().unwrap()),
+                ("FASTPKI_TOKEN", token),
+            ],
+        )
+        .ok();
+    assert_eq!(as_sa.json(), json!([]));
+
+    // What scripts do with it, through a real shell and pipe.
+    for script in [
+        r#""$FASTPKI" service-account token create SA_ID -n grep -o table 2>/dev/null | grep fpki_sa_"#,
+        r#""$FASTPKI" service-account token create SA_ID -n awk -o table 2>/dev/null | awk '/^fpki_sa_/ { print $1 }'"#,
+        r#""$FASTPKI" service-account token create SA_ID -n tail -o table 2>/dev/null | tail -n 1"#,
+    ] {
+        let r = root.shell(&script.replace("SA_ID", &sa)).ok();
+        let out = r.stdout.trim_end_matches('\n');
+        assert!(
+            out.starts_with("fpki_sa_") && !out.contains(char::is_whitespace),
+            "{script}: {r:#?}"
+        );
+    }
+
+    // JSON for machines is unchanged: one document with the token, the warning on stderr.
+    let r = root
+        .run(&["service-account", "token", "create", &sa, "-o", "json"])
+        .ok();
+    assert!(r.json()["token"].as_str().unwrap().starts_with("fpki_sa_"));
+    assert!(r.stderr.contains("Store this token now"), "{r:#?}");
+}
+
+/// Exit status and stderr of a command whose reader went away: quiet, like `cat | head`.
+#[track_caller]
+fn assert_quiet_on_closed_pipe(what: &str, status: std::process::ExitStatus, stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe") && stderr.is_empty(),
+        "{what}: stderr {stderr:?}"
+    );
+    assert_eq!(status.code(), Some(141), "{what}: {status:?}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_client_quietly() {
+    let (_server, root) = root_session();
+    // A bundle whose readable form is far larger than a pipe's buffer, so the writer
+    // is still writing when `head -1` has gone.
+    let (cert, _, _) = sample_files(root.cwd());
+    let pem = std::fs::read_to_string(cert).unwrap();
+    std::fs::write(root.cwd().join("big.pem"), pem.repeat(300)).unwrap();
+    let r = root
+        .shell(r#"{ "$FASTPKI" cert inspect big.pem -o table; echo "status=$?" >&2; } | head -1"#)
+        .ok();
+    assert_eq!(r.stdout.lines().count(), 1, "{r:#?}");
+    assert_eq!(r.stderr, "status=141\n", "{r:#?}");
+
+    // Commands that ask the server first, into a pipe already closed.
+    let (_root_ca, ca) = two_cas(&root);
+    root.json(&["cert", "create", "--ca", &ca, "--cn", "pipe.example.com"]);
+    for args in [
+        vec!["cert", "list"],
+        vec!["cert", "list", "-o", "json"],
+        vec!["ca", "list", "-o", "table"],
+        vec!["export", "ca-cert", &ca, "-o", "-"],
+        vec!["config", "path"],
+    ] {
+        let (status, stderr) = root.run_into_closed_pipe(&args);
+        assert_quiet_on_closed_pipe(&format!("{args:?}"), status, &stderr);
+    }
+}
+
+#[test]
+fn key_algorithm_for_server_made_keys() {
+    let (_server, root) = root_session();
+    // A configured RSA size is not sent with another algorithm.
+    root.run(&["config", "set", "defaults.ca_key_size", "2048"])
+        .ok();
+    root.run(&["config", "set", "defaults.cert_key_size", "2048"])
+        .ok();
+    let ca = root.json(&[
+        "ca",
+        "create",
+        "-n",
+        "EC Root",
+        "-s",
+        "CN=EC Root",
+        "--key-algorithm",
+        "ecdsa-p384",
+    ]);
+    assert_eq!(ca["key_algorithm"], "ecdsa-p384", "{ca:#}");
+    assert_eq!(ca["key_size"], 384);
+    let key = pki::PrivateKey::from_pem(ca["private_key"].as_str().unwrap()).unwrap();
+    assert_eq!(key.algorithm(), pki::KeyAlgorithm::EcdsaP384);
+    let ca_id = ca["id"].to_string();
+    assert!(root.table(&["ca", "show", &ca_id]).contains("ecdsa-p384"));
+
+    for (alg, expect) in [
+        ("ed25519", pki::KeyAlgorithm::Ed25519),
+        ("ecdsa-p256", pki::KeyAlgorithm::EcdsaP256),
+        ("rsa", pki::KeyAlgorithm::Rsa { bits: 2048 }),
+    ] {
+        let cn = format!("{alg}.example.com");
+        let c = root.json(&[
+            "cert",
+            "create",
+            "--ca",
+            &ca_id,
+            "--cn",
+            &cn,
+            "--key-algorithm",
+            alg,
+        ]);
+        assert_eq!(c["key_algorithm"], alg, "{c:#}");
+        let key = pki::PrivateKey::from_pem(c["private_key"].as_str().unwrap()).unwrap();
+        assert_eq!(key.algorithm(), expect);
+    }
+    let t = root.table(&[
+        "cert",
+        "create",
+        "-c",
+        &ca_id,
+        "-n",
+        "table.example.com",
+        "--key-algorithm",
+        "ed25519",
+        "--key-out",
+        "table.key",
+    ]);
+    assert!(t.contains("Key Algorithm") && t.contains("ed25519"), "{t}");
+
+    // A typo is a usage error that names the choices; so is an RSA size with a curve.
+    for args in [
+        vec![
+            "ca",
+            "create",
+            "-n",
+            "x",
+            "-s",
+            "CN=x",
+            "--key-algorithm",
+            "ecdsa-p521",
+        ],
+        vec![
+            "cert",
+            "create",
+            "-c",
+            &ca_id,
+            "-n",
+            "x",
+            "--key-algorithm",
+            "ED-25519",
+        ],
+    ] {
+        let r = root.run(&args).code(2);
+        assert!(
+            r.stderr.contains("invalid value")
+                && r.stderr.contains("ecdsa-p256, ecdsa-p384, ed25519"),
+            "{args:?}: {r:#?}"
+        );
+    }
+    let r = root
+        .run(&[
+            "cert",
+            "create",
+            "-c",
+            &ca_id,
+            "-n",
+            "x",
+            "--key-algorithm",
+            "ed25519",
+            "-k",
+            "4096",
+        ])
+        .code(2);
+    assert!(r.stderr.contains("--key-size"), "{r:#?}");
+    assert_eq!(root.json(&["cert", "list"]).as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn ca_assign_org_moves_a_ca_into_an_organization() {
+    let (server, root) = root_session();
+    let (root_ca, sub_ca) = two_cas(&root);
+    let org = root.json(&["org", "create", "-n", "acme"])["id"].to_string();
+    let other = root.json(&["org", "create", "-n", "other"])["id"].to_string();
+    let org_of = |id: &str| root.json(&["ca", "show", id])["organization_id"].to_string();
+    assert_eq!(org_of(&root_ca), "null");
+
+    // `-o` is `--org` here, as in the Python client; `--output` still chooses the format.
+    let v = root
+        .run(&["ca", "assign-org", &root_ca, "-o", &org, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(v["id"].to_string(), root_ca);
+    assert_eq!(v["organization_id"].to_string(), org);
+    assert_eq!(org_of(&sub_ca), "null", "no --cascade: the child stays");
+
+    // With --cascade the org-less descendants follow; the group's -o sets the format.
+    let v = root
+        .run(&[
+            "ca",
+            "-o",
+            "json",
+            "assign-org",
+            &root_ca,
+            "--org",
+            &org,
+            "--cascade",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["organization_id"].to_string(), org);
+    assert_eq!(org_of(&sub_ca), org);
+
+    let t = root.table(&["ca", "assign-org", &sub_ca, "--org", &org]);
+    assert!(
+        t.contains(&format!("CA #{sub_ca}")) && t.contains("Organization"),
+        "{t}"
+    );
+
+    // The server's refusals: another organization's CA, a non-superuser, a missing --org.
+    let r = root
+        .run(&["ca", "assign-org", &root_ca, "--org", &other])
+        .code(1);
+    assert!(r.stderr.contains("Error 400"), "{r:#?}");
+    root.json(&[
+        "user",
+        "create",
+        "-u",
+        "admin",
+        "-e",
+        "admin@example.com",
+        "-p",
+        PASSWORD,
+        "-r",
+        "admin",
+        "--org",
+        &org,
+    ]);
+    let admin = User::new(&server);
+    admin.login("admin");
+    let r = admin
+        .run(&["ca", "assign-org", &root_ca, "--org", &org])
+        .code(1);
+    assert!(r.stderr.contains("Error 403"), "{r:#?}");
+    root.run(&["ca", "assign-org", &root_ca]).code(2);
 }

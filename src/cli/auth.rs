@@ -77,7 +77,7 @@ pub fn run(a: AuthArgs) -> Res<()> {
                     ctx.out
                         .json(&json!({"server": base, "authenticated": false}));
                 } else {
-                    println!("Not authenticated.");
+                    outln!("Not authenticated.");
                 }
                 return Err(super::Failure::Silent);
             }
@@ -88,14 +88,14 @@ pub fn run(a: AuthArgs) -> Res<()> {
                 return Ok(());
             }
             let s = |k: &str| super::output::text(user.get(k));
-            println!("Server: {base}");
-            println!("User:   {}", s("username"));
-            println!("Role:   {}", s("role"));
-            println!("Email:  {}", s("email"));
+            outln!("Server: {base}");
+            outln!("User:   {}", s("username"));
+            outln!("Role:   {}", s("role"));
+            outln!("Email:  {}", s("email"));
             if !matches!(user.get("organization_id"), None | Some(Value::Null)) {
-                println!("Org ID: {}", s("organization_id"));
+                outln!("Org ID: {}", s("organization_id"));
             }
-            println!("Token is valid.");
+            outln!("Token is valid.");
             Ok(())
         }
     }

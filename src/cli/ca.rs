@@ -1,10 +1,11 @@
-//! `fastpki ca list|show|create|delete|chain|children|private-key`.
+//! `fastpki ca list|show|create|assign-org|delete|chain|children|private-key`.
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::output::Fields;
-use super::{Ctx, OutputArg, Res, body, confirm, need, tri};
+use super::local::KeyAlg;
+use super::output::{Fields, Format};
+use super::{Ctx, Failure, OutputArg, Res, body, confirm, need, tri};
 
 #[derive(Args, Debug)]
 pub struct CaArgs {
@@ -32,6 +33,9 @@ enum CaCmd {
         subject_dn: Option<String>,
         #[arg(short = 'd', long)]
         description: Option<String>,
+        /// Key algorithm [default: the server's, rsa]
+        #[arg(long, value_enum)]
+        key_algorithm: Option<KeyAlg>,
         /// RSA key size [default: defaults.ca_key_size, else the server's]
         #[arg(short = 'k', long)]
         key_size: Option<u32>,
@@ -54,6 +58,22 @@ enum CaCmd {
         /// Write the new CA's private key to this file (mode 0600) instead of printing it
         #[arg(long, value_name = "FILE")]
         key_out: Option<std::path::PathBuf>,
+    },
+    /// Assign a CA to an organization (superuser only).
+    AssignOrg {
+        /// CA ID
+        ca_id: i64,
+        /// Organization ID to assign the CA to
+        // `-o` is `--org` here, as in the Python client. This command's own `--output` (same
+        // id as the group's global one) keeps the global from being copied in with its `-o`.
+        #[arg(short = 'o', long = "org", value_name = "ORG")]
+        organization_id: i64,
+        /// Also adopt org-less descendant CAs and their issued certificates
+        #[arg(long)]
+        cascade: bool,
+        /// Output format: table or json [default: defaults.output_format, else table]
+        #[arg(long = "output", value_enum)]
+        output: Option<Format>,
     },
     /// Delete a certificate authority (and its certificates).
     Delete {
@@ -98,6 +118,7 @@ const DETAIL: Fields<'static> = &[
     ("Name", "name"),
     ("Description", "description"),
     ("Subject DN", "subject_dn"),
+    ("Key Algorithm", "key_algorithm"),
     ("Key Size", "key_size"),
     ("Valid Days", "valid_days"),
     ("Root", "is_root"),
@@ -144,16 +165,48 @@ pub fn take_key(data: &mut Value, path: Option<&std::path::Path>) -> Res<()> {
 }
 
 /// "Issuing X (the server is generating a 4096-bit key)".
-pub fn with_spinner_msg(action: &str, key_size: Option<u32>, server_key: bool) -> String {
-    match (server_key, key_size) {
-        (false, _) => action.to_string(),
-        (true, Some(bits)) => format!("{action} (the server is generating a {bits}-bit key)"),
-        (true, None) => format!("{action} (the server is generating the key)"),
+pub fn with_spinner_msg(
+    action: &str,
+    alg: Option<KeyAlg>,
+    key_size: Option<u32>,
+    server_key: bool,
+) -> String {
+    match (server_key, alg, key_size) {
+        (false, ..) => action.to_string(),
+        (true, Some(a), _) if a != KeyAlg::Rsa => {
+            format!("{action} (the server is generating an {} key)", a.name())
+        }
+        (true, _, Some(bits)) => format!("{action} (the server is generating a {bits}-bit key)"),
+        (true, ..) => format!("{action} (the server is generating the key)"),
+    }
+}
+
+/// The key size to send: the flag, else the configured default; RSA only (the server
+/// sizes elliptic-curve keys by their curve), so `-k` with another algorithm is refused.
+pub fn key_size_for(
+    alg: Option<KeyAlg>,
+    flag: Option<u32>,
+    default: impl FnOnce() -> Option<u32>,
+) -> Res<Option<u32>> {
+    match alg {
+        None | Some(KeyAlg::Rsa) => Ok(flag.or_else(default)),
+        Some(a) if flag.is_some() => Err(Failure::Usage(format!(
+            "--key-size applies to RSA keys only, not --key-algorithm {}",
+            a.name()
+        ))),
+        Some(_) => Ok(None),
     }
 }
 
 pub fn run(a: CaArgs) -> Res<()> {
-    let mut ctx = Ctx::new(&a.output)?;
+    let mut output = a.output.clone();
+    if let CaCmd::AssignOrg {
+        output: Some(f), ..
+    } = &a.cmd
+    {
+        output.output = Some(*f);
+    }
+    let mut ctx = Ctx::new(&output)?;
     match a.cmd {
         CaCmd::List => {
             let data = ctx.api.get("/cas/", &[])?;
@@ -167,6 +220,7 @@ pub fn run(a: CaArgs) -> Res<()> {
             name,
             subject_dn,
             description,
+            key_algorithm,
             key_size,
             valid_days,
             parent,
@@ -179,12 +233,15 @@ pub fn run(a: CaArgs) -> Res<()> {
             let name = need(name, "--name", "Name")?;
             let subject_dn = need(subject_dn, "--subject-dn", "Subject dn")?;
             let cfg = ctx.api.config();
-            let key_size = key_size.or_else(|| cfg.get_u32("defaults.ca_key_size"));
+            let key_size = key_size_for(key_algorithm, key_size, || {
+                cfg.get_u32("defaults.ca_key_size")
+            })?;
             let valid_days = valid_days.or_else(|| cfg.get_u32("defaults.ca_valid_days"));
             let payload = body(vec![
                 ("name", Some(json!(name))),
                 ("subject_dn", Some(json!(subject_dn))),
                 ("description", description.map(Value::from)),
+                ("key_algorithm", key_algorithm.map(|a| json!(a.name()))),
                 ("key_size", key_size.map(Value::from)),
                 ("valid_days", valid_days.map(Value::from)),
                 ("parent_ca_id", parent.map(Value::from)),
@@ -195,11 +252,26 @@ pub fn run(a: CaArgs) -> Res<()> {
                 ),
                 ("crl_base_url", crl_base_url.map(Value::from)),
             ]);
-            let what = with_spinner_msg(&format!("Creating CA {name:?}"), key_size, true);
+            let what = with_spinner_msg(
+                &format!("Creating CA {name:?}"),
+                key_algorithm,
+                key_size,
+                true,
+            );
             let mut data = super::local::with_spinner(&what, || ctx.api.post("/cas/", payload))?;
             take_key(&mut data, key_out.as_deref())?;
             ctx.out
                 .detail(&data, &with_pems(key_out.is_some()), "CA Created");
+        }
+        CaCmd::AssignOrg {
+            ca_id,
+            organization_id,
+            cascade,
+            output: _,
+        } => {
+            let payload = json!({"organization_id": organization_id, "cascade": cascade});
+            let data = ctx.api.patch(&format!("/cas/{ca_id}"), payload)?;
+            ctx.out.detail(&data, DETAIL, &format!("CA #{ca_id}"));
         }
         CaCmd::Delete { ca_id, force } => {
             confirm(

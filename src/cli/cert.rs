@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::ca::{take_key, with_spinner_msg};
+use super::ca::{key_size_for, take_key, with_spinner_msg};
 use super::local::{self, KeyAlg, SanArgs};
 use super::output::{Fields, Out};
 use super::{Ctx, Failure, OutputArg, Res, body, confirm, need};
@@ -100,6 +100,9 @@ enum CertCmd {
         /// Certificate type: server, client, dual_purpose, ca
         #[arg(short = 't', long = "type", default_value = "server")]
         cert_type: String,
+        /// Key algorithm of the key the server makes [default: the server's, rsa]
+        #[arg(long, value_enum)]
+        key_algorithm: Option<KeyAlg>,
         /// RSA key size [default: defaults.cert_key_size, else the server's]
         #[arg(short = 'k', long)]
         key_size: Option<u32>,
@@ -211,6 +214,7 @@ const DETAIL: Fields<'static> = &[
     ("Type", "certificate_type"),
     ("Status", "status"),
     ("Serial Number", "serial_number"),
+    ("Key Algorithm", "key_algorithm"),
     ("Key Size", "key_size"),
     ("Valid Days", "valid_days"),
     ("Not Before", "not_before"),
@@ -315,6 +319,7 @@ pub fn run(a: CertArgs) -> Res<()> {
             common_name,
             subject_dn,
             cert_type,
+            key_algorithm,
             key_size,
             valid_days,
             no_private_key,
@@ -326,19 +331,27 @@ pub fn run(a: CertArgs) -> Res<()> {
             let cn: String = need(common_name, "--cn", "Common name")?;
             let subject_dn = subject_dn.unwrap_or_else(|| format!("CN={}", escape_dn_value(&cn)));
             let cfg = ctx.api.config();
-            let key_size = key_size.or_else(|| cfg.get_u32("defaults.cert_key_size"));
+            let key_size = key_size_for(key_algorithm, key_size, || {
+                cfg.get_u32("defaults.cert_key_size")
+            })?;
             let valid_days = valid_days.or_else(|| cfg.get_u32("defaults.cert_valid_days"));
             let mut pairs = vec![
                 ("common_name", Some(json!(cn))),
                 ("subject_dn", Some(json!(subject_dn))),
                 ("certificate_type", Some(json!(cert_type))),
                 ("include_private_key", Some(json!(!no_private_key))),
+                ("key_algorithm", key_algorithm.map(|a| json!(a.name()))),
                 ("key_size", key_size.map(Value::from)),
                 ("valid_days", valid_days.map(Value::from)),
             ];
             pairs.extend(sans.fields());
             let q = [("ca_id", ca_id.to_string())];
-            let msg = with_spinner_msg(&format!("Issuing {cn:?}"), key_size, !no_private_key);
+            let msg = with_spinner_msg(
+                &format!("Issuing {cn:?}"),
+                key_algorithm,
+                key_size,
+                !no_private_key,
+            );
             let mut data = local::with_spinner(&msg, || {
                 ctx.api.post_query("/certificates/", &q, body(pairs))
             })?;
@@ -550,7 +563,7 @@ fn inspect(out: &Out, file: &std::path::Path) -> Res<()> {
             (false, n) => format!("Certificate {} of {n} in {}", i + 1, file.display()),
         };
         if i > 0 {
-            println!();
+            outln!();
         }
         out.detail(
             &item,

@@ -90,11 +90,11 @@ pub fn run(a: ConfigArgs) -> Res<()> {
             if out.is_json() {
                 out.json(&v);
             } else if cfg.is_empty() {
-                println!("No configuration set.");
-                println!("Config file: {path}");
+                outln!("No configuration set.");
+                outln!("Config file: {path}");
             } else {
                 out.json(&v);
-                println!("\nConfig file: {path}");
+                outln!("\nConfig file: {path}");
             }
         }
         // Text stays raw unless `-o json` is given, so `$(fastpki config get server.url)` works
@@ -105,10 +105,10 @@ pub fn run(a: ConfigArgs) -> Res<()> {
                 return Err(Failure::Silent);
             }
             Some(Value::String(s)) if a.output.output != Some(super::Format::Json) => {
-                println!("{s}")
+                outln!("{s}")
             }
             Some(v @ (Value::Object(_) | Value::Array(_))) => out.json(v),
-            Some(v) => println!("{v}"),
+            Some(v) => outln!("{v}"),
         },
         ConfigCmd::Set { key, value } => {
             if key.split('.').any(str::is_empty) {
@@ -156,7 +156,7 @@ pub fn run(a: ConfigArgs) -> Res<()> {
             if out.is_json() {
                 out.json(&json!({ "path": path }));
             } else {
-                println!("{path}");
+                outln!("{path}");
             }
         }
     }

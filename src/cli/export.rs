@@ -99,7 +99,7 @@ pub fn run(a: ExportArgs) -> Res<()> {
     super::write_file(&out, &data, private)?;
     if out.as_os_str() != "-" {
         let mode = if private { " (mode 0600)" } else { "" };
-        println!("Saved to {}{mode}", out.display());
+        outln!("Saved to {}{mode}", out.display());
     }
     Ok(())
 }

@@ -35,16 +35,22 @@ pub enum KeyAlg {
     Ed25519,
 }
 
+impl KeyAlg {
+    /// The name the server and `pki` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAlg::Rsa => "rsa",
+            KeyAlg::EcdsaP256 => "ecdsa-p256",
+            KeyAlg::EcdsaP384 => "ecdsa-p384",
+            KeyAlg::Ed25519 => "ed25519",
+        }
+    }
+}
+
 /// Generates a private key here; RSA sizes 2048, 3072, 4096 or 8192.
 pub fn generate_key(alg: KeyAlg, rsa_bits: u32) -> Res<pki::PrivateKey> {
-    let name = match alg {
-        KeyAlg::Rsa => "rsa",
-        KeyAlg::EcdsaP256 => "ecdsa-p256",
-        KeyAlg::EcdsaP384 => "ecdsa-p384",
-        KeyAlg::Ed25519 => "ed25519",
-    };
-    let alg =
-        pki::KeyAlgorithm::parse(name, rsa_bits).map_err(|e| Failure::Usage(e.to_string()))?;
+    let alg = pki::KeyAlgorithm::parse(alg.name(), rsa_bits)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let msg = format!("Generating a {} key on this machine", describe(alg));
     with_spinner(&msg, || pki::PrivateKey::generate(alg)).map_err(|e| Failure::Usage(e.to_string()))
 }

@@ -5,6 +5,16 @@
 //! other client. Exit codes: 0 success, 1 failure (an API error prints the server's
 //! `detail` on stderr), 2 usage error.
 
+/// `println!` for the client's standard output; see [`print_out`].
+macro_rules! outln {
+    () => {
+        $crate::cli::print_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::print_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod audit;
 mod auth;
 mod ca;
@@ -123,6 +133,31 @@ pub fn run(cmd: ClientCommand) -> ExitCode {
     }
 }
 
+/// Writes to standard output; everything the client prints there goes through here.
+///
+/// Rust ignores SIGPIPE, so a reader that went away (`fastpki cert list | head -1`) shows up
+/// as an EPIPE error, on which `println!` panics. SIGPIPE stays ignored (restoring its default
+/// would also let a write to a dead keep-alive socket in the HTTP client kill us, as `writev`
+/// does not pass `MSG_NOSIGNAL`); instead a closed pipe ends the command here, silently, with
+/// 141 = 128 + SIGPIPE, the status a shell reports for `cat big.pem | head -1`.
+pub fn print_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let res = out.write_fmt(args).and_then(|()| out.flush());
+    drop(out);
+    if let Err(e) = res {
+        stdout_failed(e);
+    }
+}
+
+/// Ends the process after a failed write to standard output (quietly for a closed pipe).
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("Error: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
 /// What every command needs: the configuration, the output format and the API.
 pub struct Ctx {
     pub out: output::Out,
@@ -235,8 +270,11 @@ pub fn body(pairs: Vec<(&str, Option<serde_json::Value>)>) -> serde_json::Value 
 pub fn write_file(path: &std::path::Path, data: &[u8], private: bool) -> Res<()> {
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
-        out.write_all(data)?;
-        out.flush()?;
+        let res = out.write_all(data).and_then(|()| out.flush());
+        drop(out);
+        if let Err(e) = res {
+            stdout_failed(e);
+        }
         return Ok(());
     }
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

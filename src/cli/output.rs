@@ -46,7 +46,7 @@ impl Out {
     }
 
     pub fn json(&self, v: &Value) {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
         );
@@ -62,8 +62,8 @@ impl Out {
         for item in data.as_array().map(Vec::as_slice).unwrap_or_default() {
             t.add_row(columns.iter().map(|(_, key)| cell(item.get(key))));
         }
-        println!("{title}");
-        println!("{t}");
+        outln!("{title}");
+        outln!("{t}");
     }
 
     /// One object: a field/value table of the chosen fields, or the whole JSON object.
@@ -75,8 +75,8 @@ impl Out {
         for (label, key) in fields {
             t.add_row(vec![Cell::new(label), cell(data.get(key))]);
         }
-        println!("{title}");
-        println!("{t}");
+        outln!("{title}");
+        outln!("{t}");
     }
 
     /// A result without a server object (deletions...): text for people, `json` for scripts.
@@ -84,7 +84,7 @@ impl Out {
         if self.is_json() {
             self.json(&json);
         } else {
-            println!("{text}");
+            outln!("{text}");
         }
     }
 }

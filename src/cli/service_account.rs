@@ -332,10 +332,12 @@ pub fn run(a: SaArgs) -> Res<()> {
                 eprintln!("Store this token now — it will not be shown again.");
                 return Ok(());
             }
+            // As the Python client: the details, then the token alone on the last line of
+            // stdout (`| tail -n1`, `| grep fpki_sa_`); the warning is for people: stderr.
             let token = super::output::text(data.get("token"));
             ctx.out.detail(&data, TOKEN_DETAIL, "Token Created");
-            println!("\nStore this token now — it will not be shown again:");
-            println!("{token}");
+            eprintln!("\nStore this token now — it will not be shown again:");
+            outln!("{token}");
         }
         SaCmd::Token(TokenCmd::List { sa_id }) => {
             let data = ctx.api.get(&format!("{BASE}/{sa_id}/tokens"), &[])?;
