@@ -437,7 +437,9 @@ mod tests {
         )
         .unwrap();
         let c = parse(&out.der);
-        assert!(c.basic_constraints().unwrap().unwrap().value.ca);
+        let bc = c.basic_constraints().unwrap().unwrap().value;
+        assert!(bc.ca);
+        assert_eq!(bc.path_len_constraint, Some(0));
         assert!(c.extended_key_usage().unwrap().is_none());
         let ku = c.key_usage().unwrap().unwrap().value;
         assert!(ku.key_cert_sign() && ku.crl_sign() && ku.key_encipherment());

@@ -45,7 +45,8 @@ pub enum Profile {
     Client,
     /// TLS server and client.
     DualPurpose,
-    /// A CA certificate issued through the certificate route (`certificate_type` "ca").
+    /// A CA certificate issued through the certificate route (`certificate_type`
+    /// "ca"): pathLenConstraint 0.
     LeafCa,
 }
 
@@ -175,7 +176,9 @@ pub(crate) fn extensions(
             (false, matches!(profile, Profile::IntermediateCa { .. }))
         }
         Profile::LeafCa => {
-            exts.push(basic_constraints(true, None));
+            // pathLen 0: such a CA signs end-entity certificates only, never
+            // another CA outside FastPKI's sight.
+            exts.push(basic_constraints(true, Some(0)));
             // The API contract: an RSA-keyed `ca` certificate also gets keyEncipherment.
             let ku = if input.subject_key.is_rsa() {
                 ca_ku | KU_KEY_ENCIPHERMENT

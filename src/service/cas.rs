@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
+use crate::policy;
+use crate::service::service_accounts;
 use crate::service::signing::{self, ca_key_pem, cpu};
 use crate::service::users::nullable;
 use crate::state::AppState;
@@ -246,6 +248,9 @@ pub async fn create(
         }
         None => None,
     };
+    // A service account creates CAs only as its issuance policy allows.
+    let policy = service_accounts::policy_of(state, caller).await?;
+    check_policy(policy.as_ref(), parent.as_ref(), &subject, days)?;
     let path_length = match (&parent, input.path_length) {
         (Some(p), requested) => match p.path_length {
             Some(0) => {
@@ -383,6 +388,52 @@ pub async fn create(
     let mut out = CaOut::from(row);
     out.private_key = Some(key_pem);
     Ok(out)
+}
+
+/// A service account's policy on a new CA: a parent in `allowed_ca_ids` (so
+/// never a root), type `ca` allowed, the days within `max_validity_days`, and
+/// every common name of the subject within `cn_patterns`.
+fn check_policy(
+    policy: Option<&policy::Policy>,
+    parent: Option<&CaRow>,
+    subject: &pki::DistinguishedName,
+    days: i64,
+) -> Result<()> {
+    let Some(policy) = policy else {
+        return Ok(());
+    };
+    let Some(parent) = parent else {
+        return Err(service_accounts::violation(policy::Violation {
+            field: "allowed_ca_ids",
+            value: serde_json::Value::Null,
+        }));
+    };
+    let cns: Vec<String> = subject
+        .attributes()
+        .iter()
+        .filter(|a| a.key() == "CN")
+        .map(|a| a.value().to_string())
+        .collect();
+    let cns = if cns.is_empty() {
+        vec![String::new()]
+    } else {
+        cns
+    };
+    for cn in &cns {
+        service_accounts::enforce(
+            Some(policy),
+            &policy::Request {
+                ca_id: parent.id,
+                certificate_type: "ca",
+                valid_days: days,
+                common_name: cn,
+                dns: &[],
+                ips: &[],
+                emails: &[],
+            },
+        )?;
+    }
+    Ok(())
 }
 
 pub async fn list(

@@ -443,6 +443,14 @@ pub async fn issue(
             ca.name
         )));
     }
+    // A CA certificate is a sub-CA: it needs create_ca on the issuer, not create_cert.
+    if cert_type == CertType::Ca
+        && !authz::allows(&caller.authz_subject(), &cas::owner(&ca), Action::CreateCa)
+    {
+        return Err(Error::Forbidden(
+            "Issuing a CA certificate needs create_ca on the issuing CA".into(),
+        ));
+    }
     if cert_type == CertType::Ca && ca.path_length == Some(0) {
         return Err(Error::BadRequest(format!(
             "CA '{}' has path length 0 and cannot issue CA certificates",
@@ -495,7 +503,9 @@ pub async fn issue(
     let (created_by_user_id, created_by_service_account_id) = caller.creator_ids();
     let ips: Vec<String> = req.sans.ips.iter().map(ToString::to_string).collect();
     let to_json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    let org = caller.organization_id().or(ca.organization_id);
+    // A certificate belongs to its CA's organization, whoever issues it, so
+    // that the organization's admins see and revoke it.
+    let org = ca.organization_id;
     // A repeated serial (2^-127 odds, or a forced one in tests) is signed
     // again under a fresh serial instead of failing the request.
     let mut attempts = 1;
@@ -537,7 +547,7 @@ pub async fn issue(
                 san_ip_addresses: to_json(&ips),
                 san_email_addresses: to_json(&req.sans.emails),
                 issuer_id: ca.id,
-                organization_id: caller.organization_id(),
+                organization_id: org,
                 created_by_user_id,
                 created_by_service_account_id,
                 renewed_from_id: req.renewed_from_id,

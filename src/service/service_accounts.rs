@@ -570,10 +570,13 @@ pub fn enforce(policy: Option<&Policy>, request: &policy::Request<'_>) -> Result
     let Some(policy) = policy else {
         return Ok(());
     };
-    policy::evaluate(policy, request).map_err(|v| {
-        Error::Coded(
-            axum::http::StatusCode::BAD_REQUEST,
-            serde_json::json!({"code": "policy_violation", "field": v.field, "value": v.value}),
-        )
-    })
+    policy::evaluate(policy, request).map_err(violation)
+}
+
+/// The 400 a policy violation answers: `{"code": "policy_violation", field, value}`.
+pub fn violation(v: policy::Violation) -> Error {
+    Error::Coded(
+        axum::http::StatusCode::BAD_REQUEST,
+        serde_json::json!({"code": "policy_violation", "field": v.field, "value": v.value}),
+    )
 }

@@ -182,11 +182,12 @@ const CELLS: &[Cell] = &[
     cell("GET", "/organizations/999999", "",                                                MISSING_TO_USERS),
     // --- /audit-logs
     cell("GET", "/audit-logs/", "",                                                         [401, 200, 200, 403, 403, 200, 403, 403, 403, 403]),
-    // --- /cas (a new root CA belongs to the caller's organization: none is step 3, denied)
+    // --- /cas (a new root CA belongs to the caller's organization: none is step 3, denied;
+    //     a service account is held to its policy, which allows no root and no type `ca` here)
     cell("POST", "/cas/", r#"{"name": "c{uniq}", "subject_dn": "CN=c{uniq}", "key_algorithm": "ecdsa-p256"}"#,
-                                                                                            [401, 201, 201, 201, 403, 201, 201, 403, 201, 403]),
+                                                                                            [401, 201, 201, 201, 403, 201, 201, 403, 400, 403]),
     cell("POST", "/cas/", r#"{"name": "c{uniq}", "subject_dn": "CN=c{uniq}", "key_algorithm": "ecdsa-p256", "parent_ca_id": {parent}}"#,
-                                                                                            [401, 201, 201, 201, 403, 403, 403, 403, 201, 403]),
+                                                                                            [401, 201, 201, 201, 403, 403, 403, 403, 400, 403]),
     cell("GET", "/cas/", "",                                                                ANY_AUTH),
     cell("GET", "/cas/{ca}", "",                                                            READ_A),
     cell("GET", "/cas/{ca}/private-key", "",                                                EXPORT_A),

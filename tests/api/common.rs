@@ -402,6 +402,31 @@ impl Server {
         )
     }
 
+    /// A service account made by `admin` with the flags in `extra`, and a
+    /// token of it: (account id, token).
+    pub async fn service_account(&self, admin: &str, name: &str, extra: Value) -> (i64, String) {
+        let a = expect(
+            self.post(
+                "/service-accounts/",
+                Some(admin),
+                merged(json!({"name": name}), extra),
+            )
+            .await,
+            201,
+        );
+        let id = a["id"].as_i64().expect("account id");
+        let t = expect(
+            self.post(
+                &format!("/service-accounts/{id}/tokens"),
+                Some(admin),
+                json!({}),
+            )
+            .await,
+            201,
+        );
+        (id, t["token"].as_str().expect("token").to_string())
+    }
+
     /// GET returning status, headers and bytes.
     pub async fn raw(&self, path: &str, token: Option<&str>) -> Raw {
         let resp = self

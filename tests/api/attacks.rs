@@ -1,0 +1,331 @@
+//! The attacks of the security review, replayed: each must fail cleanly while
+//! the normal use next to it keeps working.
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// A user with only `can_create_cert` asks for a `ca` certificate: before the
+/// fix it got an unconstrained CA and its key, and could sign any name
+/// offline, unseen by FastPKI.
+#[tokio::test]
+async fn create_cert_alone_cannot_mint_a_sub_ca() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let root = s.create_ca(&w.admin_a.1, "Root", json!({})).await;
+    let (_, minter) = s
+        .create_user(
+            &w.root,
+            "minter",
+            "user",
+            Some(w.org_a),
+            json!({"can_create_cert": true}),
+        )
+        .await;
+    let path = format!("/certificates/?ca_id={}", id(&root));
+    let v = expect(
+        s.post(
+            &path,
+            Some(&minter),
+            cert_body("sub.example.com", "ca", json!({})),
+        )
+        .await,
+        403,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("create_ca"), "{v}");
+    // Its ordinary use still works.
+    s.issue(&minter, id(&root), "www.example.com", "server", json!({}))
+        .await;
+
+    // With create_ca (an admin), the CA certificate is bounded: pathLen 0.
+    let ca_cert = s
+        .issue(&w.admin_a.1, id(&root), "sub.example.com", "ca", json!({}))
+        .await;
+    let pem = ca_cert["certificate"].as_str().unwrap();
+    let bc = text_section(&x509_text(pem), "X509v3 Basic Constraints");
+    assert!(bc.contains("CA:TRUE") && bc.contains("pathlen:0"), "{bc}");
+
+    // Offline, a sub-CA signed with that key does not verify: the path length
+    // constraint stops it.
+    let f = Files::new();
+    f.write("root.pem", root["certificate"].as_str().unwrap());
+    f.write("leafca.pem", pem);
+    f.write("leafca.key", ca_cert["private_key"].as_str().unwrap());
+    f.write(
+        "ext.cnf",
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    openssl_ok(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &f.path("forged.key"),
+    ]);
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-key",
+        &f.path("forged.key"),
+        "-subj",
+        "/CN=Forged CA",
+        "-out",
+        &f.path("forged.csr"),
+    ]);
+    openssl_ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &f.path("forged.csr"),
+        "-CA",
+        &f.path("leafca.pem"),
+        "-CAkey",
+        &f.path("leafca.key"),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        &f.path("ext.cnf"),
+        "-out",
+        &f.path("forged.pem"),
+    ]);
+    // The forged CA itself ends a valid path; the certificates *it* signs fail.
+    f.write(
+        "leaf.cnf",
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:bank.example.com\n",
+    );
+    openssl_ok(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &f.path("leaf.key"),
+    ]);
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-key",
+        &f.path("leaf.key"),
+        "-subj",
+        "/CN=bank.example.com",
+        "-out",
+        &f.path("leaf.csr"),
+    ]);
+    openssl_ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &f.path("leaf.csr"),
+        "-CA",
+        &f.path("forged.pem"),
+        "-CAkey",
+        &f.path("forged.key"),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        &f.path("leaf.cnf"),
+        "-out",
+        &f.path("leaf.pem"),
+    ]);
+    let chain = format!("{}\n{}", f.read("forged.pem"), f.read("leafca.pem"));
+    f.write("chain.pem", chain);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        &f.path("root.pem"),
+        "-untrusted",
+        &f.path("chain.pem"),
+        &f.path("leaf.pem"),
+    ]);
+    assert!(!ok, "a leaf under a forged sub-CA must not verify: {out}");
+    assert!(out.contains("path length"), "{out}");
+
+    // Under an issuer whose path length is 0, no CA certificate at all.
+    let inter = s
+        .create_ca(
+            &w.admin_a.1,
+            "Issuing",
+            json!({"parent_ca_id": id(&root), "path_length": 0}),
+        )
+        .await;
+    expect(
+        s.post(
+            &format!("/certificates/?ca_id={}", id(&inter)),
+            Some(&w.admin_a.1),
+            cert_body("sub2.example.com", "ca", json!({})),
+        )
+        .await,
+        400,
+    );
+}
+
+/// A service account needs `can_create_ca` and `ca` in its policy to obtain a
+/// CA certificate from the certificate route.
+#[tokio::test]
+async fn a_service_account_needs_ca_in_its_policy_for_a_ca_certificate() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let root = s.create_ca(&w.admin_a.1, "Root", json!({})).await;
+    let (sa, token) = s
+        .service_account(
+            &w.admin_a.1,
+            "robot",
+            json!({"can_create_cert": true, "can_create_ca": true}),
+        )
+        .await;
+    let policy = format!("/service-accounts/{sa}/policy");
+    let put = |types: Value| {
+        s.put(
+            &policy,
+            Some(&w.admin_a.1),
+            json!({"cn_patterns": ["*.example.com"], "san_dns_patterns": ["*.example.com"],
+                   "allowed_ca_ids": [id(&root)], "allowed_certificate_types": types, "max_validity_days": 365}),
+        )
+    };
+    expect(put(json!(["server"])).await, 200);
+    let path = format!("/certificates/?ca_id={}", id(&root));
+    let v = expect(
+        s.post(
+            &path,
+            Some(&token),
+            cert_body("sub.example.com", "ca", json!({})),
+        )
+        .await,
+        400,
+    );
+    assert_eq!(
+        v["detail"],
+        json!({"code": "policy_violation", "field": "allowed_certificate_types", "value": "ca"})
+    );
+    expect(put(json!(["server", "ca"])).await, 200);
+    expect(
+        s.post(
+            &path,
+            Some(&token),
+            cert_body("sub.example.com", "ca", json!({})),
+        )
+        .await,
+        201,
+    );
+}
+
+/// Service accounts with `can_create_ca` create CAs only as their policy
+/// allows: before the fix any account with the flag created intermediates
+/// (and got their keys) with no policy at all, switching off leaf issuance on
+/// the parent for everyone.
+#[tokio::test]
+async fn service_account_policies_apply_to_ca_creation() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let root = s.create_ca(&w.admin_a.1, "Root", json!({})).await;
+    let other = s.create_ca(&w.admin_a.1, "Other Root", json!({})).await;
+    let (sa, token) = s
+        .service_account(&w.admin_a.1, "ca-robot", json!({"can_create_ca": true}))
+        .await;
+    let sub = |parent: Option<i64>, cn: &str, days: i64| {
+        let mut body = ca_body(
+            cn,
+            json!({"subject_dn": format!("CN={cn}"), "valid_days": days}),
+        );
+        if let Some(p) = parent {
+            body["parent_ca_id"] = json!(p);
+        }
+        s.post("/cas/", Some(&token), body)
+    };
+    // No policy: refused as for certificates.
+    let v = expect(sub(Some(id(&root)), "team.ca.example.com", 365).await, 403);
+    assert_eq!(v["detail"]["code"], "service_account_has_no_policy");
+
+    let policy = format!("/service-accounts/{sa}/policy");
+    let put = |types: Value| {
+        s.put(
+            &policy,
+            Some(&w.admin_a.1),
+            json!({"cn_patterns": ["*.ca.example.com"], "allowed_ca_ids": [id(&root)],
+                   "allowed_certificate_types": types, "max_validity_days": 400}),
+        )
+    };
+    expect(put(json!(["server"])).await, 200);
+    let violation = |v: Value, field: &str, value: Value| {
+        assert_eq!(
+            v["detail"],
+            json!({"code": "policy_violation", "field": field, "value": value})
+        );
+    };
+    violation(
+        expect(sub(Some(id(&root)), "team.ca.example.com", 365).await, 400),
+        "allowed_certificate_types",
+        json!("ca"),
+    );
+    expect(put(json!(["ca"])).await, 200);
+    violation(
+        expect(sub(Some(id(&other)), "team.ca.example.com", 365).await, 400),
+        "allowed_ca_ids",
+        json!(id(&other)),
+    );
+    violation(
+        expect(sub(None, "team.ca.example.com", 365).await, 400),
+        "allowed_ca_ids",
+        Value::Null,
+    );
+    violation(
+        expect(sub(Some(id(&root)), "evil.example.org", 365).await, 400),
+        "cn_patterns",
+        json!("evil.example.org"),
+    );
+    violation(
+        expect(sub(Some(id(&root)), "team.ca.example.com", 401).await, 400),
+        "max_validity_days",
+        json!(401),
+    );
+    // Every refusal left the parent as it was: it still issues leaves.
+    let parent = expect(
+        s.get(&format!("/cas/{}", id(&root)), Some(&w.admin_a.1))
+            .await,
+        200,
+    );
+    assert_eq!(parent["allow_leaf_certs"], true);
+    // Within the policy: created.
+    let made = expect(sub(Some(id(&root)), "team.ca.example.com", 365).await, 201);
+    assert_eq!(made["parent_ca_id"], id(&root));
+    // Users are not bound by policies.
+    s.create_ca(
+        &w.admin_a.1,
+        "Anything",
+        json!({"parent_ca_id": id(&other)}),
+    )
+    .await;
+}
+
+/// A certificate belongs to its CA's organization: a superuser issuing from
+/// organization A's CA made a certificate A's admin could neither see nor revoke.
+#[tokio::test]
+async fn a_certificate_belongs_to_its_cas_organization() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let ca = s.create_ca(&w.admin_a.1, "A Root", json!({})).await;
+    let cert = s
+        .issue(&w.root, id(&ca), "by-root.example.com", "server", json!({}))
+        .await;
+    assert_eq!(cert["organization_id"], w.org_a);
+    let listed = expect(s.get("/certificates/", Some(&w.admin_a.1)).await, 200);
+    assert!(ids(&listed).contains(&id(&cert)), "{listed}");
+    let v = expect(
+        s.post(
+            &format!("/certificates/{}/revoke", id(&cert)),
+            Some(&w.admin_a.1),
+            json!({}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(v["status"], "revoked");
+    // The audit entry is filed under A too.
+    let audit = s.audit_for(&w.root, "cert_create", id(&cert)).await;
+    assert_eq!(audit[0]["organization_id"], w.org_a);
+}
