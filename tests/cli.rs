@@ -186,11 +186,15 @@ impl User {
     /// The binary with its stdout a pipe whose reading end is already closed, as when
     /// `| head` has exited: returns the exit status and stderr.
     fn run_into_closed_pipe(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        // The read end is closed before the child exists: dropping it after
+        // spawn raced with other tests' forks, whose children briefly hold a
+        // copy of every open descriptor until they exec.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
         let mut c = self.command(BIN);
-        c.args(args);
+        c.args(args).stdout(writer);
         let mut child = c.spawn().expect("run fastpki");
         drop(child.stdin.take());
-        drop(child.stdout.take());
         let out = child.wait_with_output().expect("fastpki ran");
         (
             out.status,
