@@ -28,6 +28,10 @@ pub struct Policy {
     /// Longest validity, in days; none means no limit beyond the server's.
     #[serde(default)]
     pub max_validity_days: Option<i64>,
+    /// Whether wildcard names (`*.example.com`, as CN or DNS SAN) may be
+    /// issued at all; a pattern's `*` covers them only then.
+    #[serde(default)]
+    pub allow_wildcards: bool,
 }
 
 /// The effective request a policy judges.
@@ -108,6 +112,9 @@ pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
     if !p.allowed_ca_ids.contains(&r.ca_id) {
         return Err(violation("allowed_ca_ids", r.ca_id));
     }
+    if r.common_name.contains('*') && !p.allow_wildcards {
+        return Err(violation("allow_wildcards", r.common_name));
+    }
     if !p
         .cn_patterns
         .iter()
@@ -116,6 +123,9 @@ pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
         return Err(violation("cn_patterns", r.common_name));
     }
     for name in r.dns {
+        if name.contains('*') && !p.allow_wildcards {
+            return Err(violation("allow_wildcards", name.as_str()));
+        }
         if !p.san_dns_patterns.iter().any(|pat| glob(pat, name, true)) {
             return Err(violation("san_dns_patterns", name.as_str()));
         }
@@ -147,6 +157,7 @@ pub fn evaluate(p: &Policy, r: &Request) -> Result<(), Violation> {
 }
 
 /// Shell-style glob: `*` any run (including none), `?` one character, `[...]` a set.
+/// A `*` in the text (a wildcard name) is matched by a pattern's `*` alone.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let fold = |s: &str| {
         if ignore_case {
@@ -169,6 +180,9 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
                 pi += 1;
                 continue;
             }
+            // The `*` of a wildcard name is consumed by a pattern's `*` only:
+            // never by `?`, a set, or as a literal.
+            _ if t[ti] == '*' => {}
             Some('?') => {
                 pi += 1;
                 ti += 1;
@@ -280,6 +294,7 @@ mod tests {
             allowed_ca_ids: vec![1],
             allowed_certificate_types: vec!["server".into(), "client".into()],
             max_validity_days: Some(30),
+            allow_wildcards: false,
         }
     }
 
@@ -317,6 +332,40 @@ mod tests {
         // A pathological pattern is answered (backtracking is bounded by one star at a time).
         let long = "a".repeat(5000);
         assert!(!glob(&format!("{}b", "*a".repeat(50)), &long, false));
+    }
+
+    #[test]
+    fn a_wildcard_name_needs_the_flag_and_a_pattern_star() {
+        // The text's `*` is consumed by a pattern `*` only.
+        assert!(glob("*.svc.example.com", "*.svc.example.com", true));
+        assert!(glob("*.example.com", "*.svc.example.com", true));
+        assert!(!glob("?.svc.example.com", "*.svc.example.com", true));
+        assert!(!glob("[*a].svc.example.com", "*.svc.example.com", true));
+        assert!(!glob("api.svc.example.com", "*.svc.example.com", true));
+        // FastPKI's shell meaning stays for ordinary names.
+        assert!(glob("*.svc.example.com", "deep.api.svc.example.com", true));
+
+        let mut p = policy();
+        let wild = vec!["*.svc.example.com".to_string()];
+        assert_eq!(
+            evaluate(&p, &req("api.svc.example.com", &wild, &[], &[])),
+            Err(violation("allow_wildcards", "*.svc.example.com"))
+        );
+        assert_eq!(
+            evaluate(&p, &req("*.svc.example.com", &[], &[], &[])),
+            Err(violation("allow_wildcards", "*.svc.example.com"))
+        );
+        p.allow_wildcards = true;
+        assert_eq!(
+            evaluate(&p, &req("api.svc.example.com", &wild, &[], &[])),
+            Ok(())
+        );
+        // Even allowed, a wildcard must sit under a pattern's star.
+        p.san_dns_patterns = vec!["api.svc.example.com".into()];
+        assert_eq!(
+            evaluate(&p, &req("api.svc.example.com", &wild, &[], &[])),
+            Err(violation("san_dns_patterns", "*.svc.example.com"))
+        );
     }
 
     #[test]

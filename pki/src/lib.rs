@@ -33,5 +33,5 @@ pub use inspect::{CertInfo, inspect_cert};
 pub use issue::{CertRequest, IssuedCert, Issuer, Signer, issue};
 pub use keys::{KeyAlgorithm, PrivateKey, RSA_MAX_BITS, RSA_MIN_BITS};
 pub use profile::Profile;
-pub use san::{MAX_SANS, Sans, validate_dns_name, validate_email};
+pub use san::{MAX_SANS, Sans, is_public_suffix, validate_dns_name, validate_email};
 pub use serial::{MAX_SERIAL_OCTETS, SerialNumber, random_serial};

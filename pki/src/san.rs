@@ -158,7 +158,23 @@ pub fn validate_dns_name(s: &str) -> Result<(), PkiError> {
         }
         check_label(s, label)?;
     }
+    if s.starts_with("*.") && is_public_suffix(rest) {
+        return Err(dns_err(
+            s,
+            "a wildcard directly under a public suffix is not allowed",
+        ));
+    }
     Ok(())
+}
+
+/// True when `domain` is itself a suffix of the Public Suffix List (`com`,
+/// `co.uk`, `github.io`), where anyone may register names: a wildcard right
+/// under it would cover other people's domains (Baseline Requirements
+/// 3.2.2.6). Names under an unlisted TLD (`internal`, `lan`) are not.
+pub fn is_public_suffix(domain: &str) -> bool {
+    let lower = domain.to_ascii_lowercase();
+    psl::suffix(lower.as_bytes())
+        .is_some_and(|sfx| sfx.is_known() && sfx.as_bytes() == lower.as_bytes())
 }
 
 /// Checks an e-mail address for an rfc822Name SAN: ASCII `local@domain`, domain a DNS name.
@@ -196,6 +212,9 @@ mod tests {
             "a",
             "EXAMPLE.com",
             "*.example.com",
+            "*.example.co.uk",
+            "*.internal",
+            "*.svc.cluster.local",
             "xn--bcher-kva.example",
             "a-b.c-d.e",
             "1.example",
@@ -214,6 +233,10 @@ mod tests {
             "*",
             "*.",
             "**.example.com",
+            "*.com",
+            "*.co.uk",
+            "*.CO.UK",
+            "*.github.io",
             "a.*.example.com",
             "*example.com",
             "f*o.example.com",

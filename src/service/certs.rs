@@ -320,6 +320,11 @@ pub fn effective_sans(
         }
     }
     for d in &dns {
+        if d.strip_prefix("*.").is_some_and(pki::is_public_suffix) {
+            return Err(Error::BadRequest(format!(
+                "Invalid DNS name in SANs: {d:?} (a wildcard directly under a public suffix is not allowed)"
+            )));
+        }
         pki::validate_dns_name(d)
             .map_err(|_| Error::BadRequest(format!("Invalid DNS name in SANs: {d:?}")))?;
     }

@@ -482,6 +482,7 @@ fn to_values(p: &Policy) -> sa_store::PolicyValues {
         allowed_ca_ids: serde_json::to_string(&p.allowed_ca_ids).unwrap_or_else(|_| "[]".into()),
         allowed_certificate_types: j(&p.allowed_certificate_types),
         max_validity_days: p.max_validity_days,
+        allow_wildcards: p.allow_wildcards,
     }
 }
 
@@ -495,6 +496,7 @@ fn from_row(r: &sa_store::PolicyRow) -> Policy {
         allowed_ca_ids: serde_json::from_str(&r.allowed_ca_ids).unwrap_or_default(),
         allowed_certificate_types: j(&r.allowed_certificate_types),
         max_validity_days: r.max_validity_days,
+        allow_wildcards: r.allow_wildcards,
     }
 }
 

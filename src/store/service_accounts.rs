@@ -289,6 +289,8 @@ pub struct PolicyRow {
     pub allowed_ca_ids: String,
     pub allowed_certificate_types: String,
     pub max_validity_days: Option<i64>,
+    #[sqlx(try_from = "crate::store::Flag")]
+    pub allow_wildcards: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -303,12 +305,13 @@ pub struct PolicyValues {
     pub allowed_ca_ids: String,
     pub allowed_certificate_types: String,
     pub max_validity_days: Option<i64>,
+    pub allow_wildcards: bool,
 }
 
 macro_rules! policy_columns {
     () => {
         "id, service_account_id, cn_patterns, san_dns_patterns, san_ip_cidrs, san_email_domains, \
-         allowed_ca_ids, allowed_certificate_types, max_validity_days, created_at, updated_at"
+         allowed_ca_ids, allowed_certificate_types, max_validity_days, allow_wildcards, created_at, updated_at"
     };
 }
 
@@ -331,13 +334,14 @@ pub async fn put_policy(
 ) -> Result<PolicyRow, sqlx::Error> {
     let sql = concat!(
         "INSERT INTO service_account_policies (service_account_id, cn_patterns, san_dns_patterns, san_ip_cidrs, \
-         san_email_domains, allowed_ca_ids, allowed_certificate_types, max_validity_days, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         san_email_domains, allowed_ca_ids, allowed_certificate_types, max_validity_days, allow_wildcards, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
          ON CONFLICT (service_account_id) DO UPDATE SET cn_patterns = excluded.cn_patterns, \
          san_dns_patterns = excluded.san_dns_patterns, san_ip_cidrs = excluded.san_ip_cidrs, \
          san_email_domains = excluded.san_email_domains, allowed_ca_ids = excluded.allowed_ca_ids, \
          allowed_certificate_types = excluded.allowed_certificate_types, \
-         max_validity_days = excluded.max_validity_days, updated_at = excluded.updated_at \
+         max_validity_days = excluded.max_validity_days, allow_wildcards = excluded.allow_wildcards, \
+         updated_at = excluded.updated_at \
          RETURNING ",
         policy_columns!()
     );
@@ -350,6 +354,7 @@ pub async fn put_policy(
         .bind(&p.allowed_ca_ids)
         .bind(&p.allowed_certificate_types)
         .bind(p.max_validity_days)
+        .bind(p.allow_wildcards)
         .bind(now)
         .fetch_one(c)
         .await

@@ -329,3 +329,112 @@ async fn a_certificate_belongs_to_its_cas_organization() {
     let audit = s.audit_for(&w.root, "cert_create", id(&cert)).await;
     assert_eq!(audit[0]["organization_id"], w.org_a);
 }
+
+/// A policy's `*` matched the literal `*` of a wildcard name: an account
+/// allowed `*.svc.example.com` obtained the wildcard certificate itself.
+/// Wildcard names now need `allow_wildcards`; none directly under a public
+/// suffix is issued to anyone.
+#[tokio::test]
+async fn wildcards_need_the_policy_flag_and_never_sit_under_a_public_suffix() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let ca = s.create_ca(&w.admin_a.1, "Root", json!({})).await;
+    let (sa, token) = s
+        .service_account(&w.admin_a.1, "web-robot", json!({"can_create_cert": true}))
+        .await;
+    let policy = format!("/service-accounts/{sa}/policy");
+    let put = |wildcards: bool| {
+        s.put(
+            &policy,
+            Some(&w.admin_a.1),
+            json!({"cn_patterns": ["*.svc.example.com"], "san_dns_patterns": ["*.svc.example.com"],
+                   "allowed_ca_ids": [id(&ca)], "allowed_certificate_types": ["server"],
+                   "max_validity_days": 90, "allow_wildcards": wildcards}),
+        )
+    };
+    let v = expect(put(false).await, 200);
+    assert_eq!(v["allow_wildcards"], false);
+    let path = format!("/certificates/?ca_id={}", id(&ca));
+    let wildcard_san = cert_body(
+        "api.svc.example.com",
+        "server",
+        json!({"san_dns_names": ["*.svc.example.com"]}),
+    );
+    let v = expect(s.post(&path, Some(&token), wildcard_san.clone()).await, 400);
+    assert_eq!(
+        v["detail"],
+        json!({"code": "policy_violation", "field": "allow_wildcards", "value": "*.svc.example.com"})
+    );
+    let v = expect(
+        s.post(
+            &path,
+            Some(&token),
+            cert_body("*.prod.svc.example.com", "server", json!({})),
+        )
+        .await,
+        400,
+    );
+    assert_eq!(v["detail"]["field"], "allow_wildcards");
+    // Ordinary names under the pattern keep FastPKI's shell meaning.
+    expect(
+        s.post(
+            &path,
+            Some(&token),
+            cert_body("deep.api.svc.example.com", "server", json!({})),
+        )
+        .await,
+        201,
+    );
+    // With the flag, a wildcard under the pattern's star is issued.
+    let v = expect(put(true).await, 200);
+    assert_eq!(v["allow_wildcards"], true);
+    let v = expect(s.post(&path, Some(&token), wildcard_san).await, 201);
+    let sans = text_section(
+        &x509_text(v["certificate"].as_str().unwrap()),
+        "X509v3 Subject Alternative Name",
+    );
+    assert!(sans.contains("DNS:*.svc.example.com"), "{sans}");
+
+    // Nobody gets a wildcard directly under a public suffix, by issue or CSR.
+    for name in ["*.com", "*.co.uk", "*.github.io"] {
+        let v = expect(
+            s.post(
+                &path,
+                Some(&w.admin_a.1),
+                cert_body(
+                    "web.example.com",
+                    "server",
+                    json!({"san_dns_names": [name]}),
+                ),
+            )
+            .await,
+            400,
+        );
+        assert!(
+            v["detail"].as_str().unwrap().contains("public suffix"),
+            "{v}"
+        );
+        let (csr, _) = make_csr(
+            "p256",
+            "/CN=web.example.com",
+            &[&format!("subjectAltName=DNS:{name}")],
+        );
+        expect(
+            s.post(
+                "/certificates/sign-csr",
+                Some(&w.admin_a.1),
+                json!({"csr": csr, "ca_id": id(&ca)}),
+            )
+            .await,
+            400,
+        );
+    }
+    s.issue(
+        &w.admin_a.1,
+        id(&ca),
+        "web.example.co.uk",
+        "server",
+        json!({"san_dns_names": ["*.example.co.uk", "*.internal"]}),
+    )
+    .await;
+}

@@ -1,0 +1,3 @@
+-- Wildcard names need an explicit policy flag: a pattern's `*` no longer
+-- grants `*.example.com` by itself. Existing policies allow none.
+ALTER TABLE service_account_policies ADD COLUMN allow_wildcards INTEGER NOT NULL DEFAULT 0;
