@@ -26,7 +26,7 @@ pub struct Subject {
 }
 
 /// Who created a resource: a user or a service account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Creator {
     User(i64),
     ServiceAccount(i64),

@@ -53,6 +53,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub crl_validity_days: i64,
     pub key_pool_size: usize,
+    /// The key algorithms the pool pre-generates (`rsa-2048`, `ecdsa-p256`, ...).
+    pub key_pool_algorithms: Vec<String>,
+    /// Largest RSA key a certificate (not a CA) may have, generated or from a CSR.
+    pub max_leaf_rsa_bits: u32,
     pub public_base_url: Option<String>,
     pub data_dir: PathBuf,
 }
@@ -181,6 +185,11 @@ impl Settings {
             max_body_bytes: parse_num(&var, "MAX_BODY_BYTES", 1024 * 1024)?,
             crl_validity_days: parse_num(&var, "CRL_VALIDITY_DAYS", 7)?,
             key_pool_size: parse_num(&var, "KEY_POOL_SIZE", 8)?,
+            key_pool_algorithms: parse_key_pool_algorithms(
+                var("KEY_POOL_ALGORITHMS").as_deref(),
+                parse_num(&var, "CERT_KEY_SIZE", 2048)?,
+            )?,
+            max_leaf_rsa_bits: parse_num(&var, "MAX_LEAF_RSA_BITS", 4096)?,
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             data_dir,
@@ -199,6 +208,19 @@ impl Settings {
                     "{name} must be 2048, 3072, 4096 or 8192 (the RSA sizes that can be generated), got {bits}"
                 );
             }
+        }
+        if ![2048, 3072, 4096, 8192].contains(&self.max_leaf_rsa_bits) {
+            bail!(
+                "MAX_LEAF_RSA_BITS must be 2048, 3072, 4096 or 8192, got {}",
+                self.max_leaf_rsa_bits
+            );
+        }
+        if self.cert_key_size > self.max_leaf_rsa_bits {
+            bail!(
+                "CERT_KEY_SIZE ({}) must not exceed MAX_LEAF_RSA_BITS ({})",
+                self.cert_key_size,
+                self.max_leaf_rsa_bits
+            );
         }
         for (name, days) in [
             ("CA_CERT_DAYS", self.ca_cert_days),
@@ -243,6 +265,40 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `KEY_POOL_ALGORITHMS`: a comma-separated list of `rsa-2048`, `rsa-3072`,
+/// `rsa-4096`, `rsa-8192`, `ecdsa-p256`, `ecdsa-p384`, `ed25519`; by default
+/// the RSA size of `CERT_KEY_SIZE`, the only slow key made per request.
+fn parse_key_pool_algorithms(value: Option<&str>, cert_key_size: u32) -> Result<Vec<String>> {
+    const KNOWN: [&str; 7] = [
+        "rsa-2048",
+        "rsa-3072",
+        "rsa-4096",
+        "rsa-8192",
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "ed25519",
+    ];
+    let Some(value) = value else {
+        return Ok(vec![format!("rsa-{cert_key_size}")]);
+    };
+    let mut algs = Vec::new();
+    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        if name.is_empty() {
+            continue;
+        }
+        if !KNOWN.contains(&name.as_str()) {
+            bail!(
+                "KEY_POOL_ALGORITHMS: unknown algorithm {name:?}; use {}",
+                KNOWN.join(", ")
+            );
+        }
+        if !algs.contains(&name) {
+            algs.push(name);
+        }
+    }
+    Ok(algs)
 }
 
 fn normalize_prefix(p: &str) -> Result<String> {
@@ -490,6 +546,21 @@ mod tests {
         assert!(parse_rate_limit("five/minute").is_err());
         assert!(parse_rate_limit("5/fortnight").is_err());
         assert!(parse_rate_limit("0/minute").is_err());
+    }
+
+    #[test]
+    fn key_pool_algorithms_parse() {
+        assert_eq!(parse_key_pool_algorithms(None, 3072).unwrap(), ["rsa-3072"]);
+        assert_eq!(
+            parse_key_pool_algorithms(Some(" RSA-2048, ecdsa-p256,rsa-2048 "), 2048).unwrap(),
+            ["rsa-2048", "ecdsa-p256"]
+        );
+        assert!(
+            parse_key_pool_algorithms(Some(""), 2048)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_key_pool_algorithms(Some("rsa-1024"), 2048).is_err());
     }
 
     #[test]

@@ -27,10 +27,8 @@ pub async fn serve_on(
 ) -> Result<()> {
     crate::service::sessions::spawn_cleanup(state.clone(), Duration::from_secs(600));
     crate::service::crl::spawn_refresh(state.clone(), Duration::from_secs(600));
-    // Warm the key pool for the default certificate key.
-    if let Ok(alg) = pki::KeyAlgorithm::parse("rsa", state.settings.cert_key_size) {
-        state.key_pool.refill(alg);
-    }
+    // Warm the key pool for the configured algorithms.
+    state.key_pool.warm();
     let db = state.db.clone();
     let app = crate::api::app(state);
     let service =

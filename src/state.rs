@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::{jwt::JwtKeys, password::Hasher, ratelimit::RateLimiter};
 use crate::config::Settings;
 use crate::keystore::KeyStore;
+use crate::service::caller_slots::CallerSlots;
 use crate::service::commit::CertWriter;
 use crate::service::crl::CrlCache;
 use crate::service::keypool::KeyPool;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Bounds concurrent key generation and signing on the blocking pool.
     pub cpu: Arc<tokio::sync::Semaphore>,
+    /// Bounds each caller's share of `cpu`, so that one caller cannot starve the others.
+    pub caller_slots: Arc<CallerSlots>,
     pub crls: Arc<CrlCache>,
     pub issuers: Arc<IssuerCache>,
     /// CA certificates the public routes serve, by slug.
@@ -44,6 +47,11 @@ impl AppState {
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
         let keys = KeyStore::new(settings.private_key_encryption_key.as_deref())?;
         let settings_key_pool = settings.key_pool_size;
+        let pooled = settings
+            .key_pool_algorithms
+            .iter()
+            .filter_map(|name| crate::service::keypool::algorithm_named(name))
+            .collect();
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -60,7 +68,8 @@ impl AppState {
             crls: Arc::new(CrlCache::default()),
             issuers: Arc::new(IssuerCache::default()),
             public: Arc::new(PublicCache::default()),
-            key_pool: KeyPool::new(settings_key_pool),
+            key_pool: KeyPool::new(settings_key_pool, pooled),
+            caller_slots: Arc::new(CallerSlots::new(cores)),
         })
     }
 }

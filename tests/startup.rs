@@ -369,10 +369,21 @@ fn no_secret_reaches_the_log() {
             .unwrap();
         let key_body = cert["private_key"].as_str().unwrap().lines().nth(1).unwrap().to_string();
         secrets.push(key_body);
+        // A superuser without an organization names the account's.
+        let org: serde_json::Value = c
+            .post(format!("{base}/organizations/"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "bots"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let sa: serde_json::Value = c
             .post(format!("{base}/service-accounts/"))
             .bearer_auth(&token)
-            .json(&serde_json::json!({"name": "bot"}))
+            .json(&serde_json::json!({"name": "bot", "organization_id": org["id"]}))
             .send()
             .await
             .unwrap()

@@ -9,7 +9,7 @@ use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
 use crate::policy;
 use crate::service::service_accounts;
-use crate::service::signing::{self, ca_key_pem, cpu};
+use crate::service::signing::{self, ca_key_pem, cpu_for};
 use crate::service::users::nullable;
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, cas::NewCa};
@@ -291,7 +291,7 @@ pub async fn create(
     let path_len_u8 = path_length.map(|p| p as u8);
     let subject_for_issue = signing::canonical_subject(&subject)?;
     let crl_days = state.settings.crl_validity_days;
-    let (key_pem, cert, empty_crl) = cpu(state, move || {
+    let (key_pem, cert, empty_crl) = cpu_for(state, caller, move || {
         let key = pki::PrivateKey::generate(alg)?;
         let spki = key.public_key_der();
         let serial = pki::random_serial();

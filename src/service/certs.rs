@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::policy;
 use crate::service::cas::{self, check_days, key_algorithm};
 use crate::service::commit::CertWrite;
-use crate::service::signing::{self, cpu};
+use crate::service::signing::{self, cpu, cpu_for};
 use crate::service::{crl, query_error, service_accounts};
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, certs::CertRow, certs::NewCert};
@@ -471,8 +471,10 @@ pub async fn issue(
     let serial = (state.serials)();
     let signer = issuer.clone();
     // Resolve, check against the policy, make the key if needed and sign: one blocking task.
-    let (req, signed, key_pem, alg, mut cert) = cpu(state, move || {
+    let max_rsa_bits = state.settings.max_leaf_rsa_bits;
+    let (req, signed, key_pem, alg, mut cert) = cpu_for(state, caller, move || {
         let req = pending.resolve()?;
+        check_rsa_size(&req, max_rsa_bits)?;
         check_policy(policy.as_ref(), &req)?;
         let (spki, key_pem, alg) = match (&req.csr_key, req.new_key) {
             (Some((spki, alg)), _) => (spki.clone(), None, *alg),
@@ -566,7 +568,7 @@ pub async fn issue(
                 attempts += 1;
                 let serial = (state.serials)();
                 let (todo, issuer) = (signed.clone(), issuer.clone());
-                cert = cpu(state, move || Ok(todo.sign(&serial, &issuer)?)).await?;
+                cert = cpu_for(state, caller, move || Ok(todo.sign(&serial, &issuer)?)).await?;
             }
             Err(e) if store::is_foreign_key_violation(&e) => {
                 return Err(Error::NotFound("CA not found".into()));
@@ -579,6 +581,19 @@ pub async fn issue(
         out.private_key = Some(key_pem.filter(|_| req.return_key));
     }
     Ok(out)
+}
+
+/// RSA keys of certificates are bounded (`MAX_LEAF_RSA_BITS`): an RSA-8192
+/// key costs seconds of a core to make, and a CSR's key decides what its
+/// holder's peers must verify. CA keys are not bounded here.
+fn check_rsa_size(req: &Issue, max_bits: u32) -> Result<()> {
+    let alg = req.csr_key.as_ref().map(|(_, alg)| *alg).or(req.new_key);
+    match alg {
+        Some(pki::KeyAlgorithm::Rsa { bits }) if bits > max_bits => Err(Error::BadRequest(
+            format!("RSA keys of certificates are limited to {max_bits} bits (got {bits})"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Every common name involved must pass the caller's policy: the

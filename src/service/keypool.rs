@@ -8,8 +8,19 @@ use std::sync::{Arc, Mutex};
 
 use pki::{KeyAlgorithm, PrivateKey};
 
+/// A pool entry's name as `KEY_POOL_ALGORITHMS` spells it: `rsa-2048`, `ecdsa-p256`, ...
+pub fn algorithm_named(name: &str) -> Option<KeyAlgorithm> {
+    match name.strip_prefix("rsa-") {
+        Some(bits) => KeyAlgorithm::parse("rsa", bits.parse().ok()?).ok(),
+        None => KeyAlgorithm::parse(name, 0).ok(),
+    }
+}
+
 pub struct KeyPool {
     size: usize,
+    /// The algorithms pooled: only these, whatever callers ask for, so that
+    /// nobody can make the server pre-generate RSA-8192 keys by asking once.
+    algorithms: Vec<KeyAlgorithm>,
     inner: Mutex<HashMap<KeyAlgorithm, Slot>>,
 }
 
@@ -20,16 +31,29 @@ struct Slot {
 }
 
 impl KeyPool {
-    pub fn new(size: usize) -> Arc<Self> {
+    pub fn new(size: usize, algorithms: Vec<KeyAlgorithm>) -> Arc<Self> {
         Arc::new(KeyPool {
             size,
+            algorithms,
             inner: Mutex::new(HashMap::new()),
         })
     }
 
-    /// A fresh key of `alg` from the pool, if one is ready; starts a refill either way.
+    /// Starts filling the pool of every configured algorithm.
+    pub fn warm(self: &Arc<Self>) {
+        for alg in self.algorithms.clone() {
+            self.refill(alg);
+        }
+    }
+
+    fn pools(&self, alg: KeyAlgorithm) -> bool {
+        self.size > 0 && self.algorithms.contains(&alg)
+    }
+
+    /// A fresh key of `alg` from the pool, if one is ready; starts a refill
+    /// either way. An algorithm not configured is never pooled: None.
     pub fn take(self: &Arc<Self>, alg: KeyAlgorithm) -> Option<PrivateKey> {
-        if self.size == 0 {
+        if !self.pools(alg) {
             return None;
         }
         let key = {
@@ -42,7 +66,7 @@ impl KeyPool {
 
     /// Fills the pool of `alg` up to its size on the blocking pool, one refiller per algorithm.
     pub fn refill(self: &Arc<Self>, alg: KeyAlgorithm) {
-        if self.size == 0 {
+        if !self.pools(alg) {
             return;
         }
         {
@@ -101,8 +125,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keys_are_handed_out_once_and_refilled() {
-        let pool = KeyPool::new(3);
         let alg = KeyAlgorithm::EcdsaP256;
+        let pool = KeyPool::new(3, vec![alg]);
         pool.refill(alg);
         for _ in 0..200 {
             if pool.ready(alg) == 3 {
@@ -127,9 +151,19 @@ mod tests {
         assert_eq!(pool.ready(alg), 3, "refilled in the background");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_algorithm_not_configured_is_never_pooled() {
+        let pool = KeyPool::new(3, vec![KeyAlgorithm::EcdsaP256]);
+        let rsa = KeyAlgorithm::Rsa { bits: 4096 };
+        assert!(pool.take(rsa).is_none());
+        pool.refill(rsa);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(pool.ready(rsa), 0, "asking for it must start no generation");
+    }
+
     #[test]
     fn size_zero_disables_the_pool() {
-        let pool = KeyPool::new(0);
+        let pool = KeyPool::new(0, vec![KeyAlgorithm::Ed25519]);
         pool.refill(KeyAlgorithm::Ed25519);
         assert!(pool.take(KeyAlgorithm::Ed25519).is_none());
         assert_eq!(pool.ready(KeyAlgorithm::Ed25519), 0);

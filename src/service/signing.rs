@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::cas::CaRow;
@@ -21,6 +22,20 @@ where
         .await
         .map_err(|e| Error::Internal(e.into()))?;
     tokio::task::spawn_blocking(work).await?
+}
+
+/// `cpu` on behalf of `caller`, who holds at most its share of the permits
+/// (`CallerSlots`): its other requests wait, not everybody's.
+pub async fn cpu_for<T, F>(state: &AppState, caller: &Principal, work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let _slot = state
+        .caller_slots
+        .acquire(caller.authz_subject().creator)
+        .await;
+    cpu(state, work).await
 }
 
 /// The PEM of a CA's private key, decrypted.

@@ -438,3 +438,117 @@ async fn wildcards_need_the_policy_flag_and_never_sit_under_a_public_suffix() {
     )
     .await;
 }
+
+/// Expensive keys from one caller no longer hold every signing slot: before
+/// the fix, six concurrent RSA requests of one user made another
+/// organization's ECDSA issuance wait for them. Each caller now holds at most
+/// its share; the other caller's request is answered while they still run.
+#[tokio::test]
+async fn one_caller_cannot_starve_issuance_for_the_others() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let ca_a = s.create_ca(&w.admin_a.1, "A Root", json!({})).await;
+    let ca_b = s.create_ca(&w.admin_b.1, "B Root", json!({})).await;
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut heavy = Vec::new();
+    for i in 0..6 {
+        let r = s.req(
+            reqwest::Method::POST,
+            &format!("/certificates/?ca_id={}", id(&ca_a)),
+            Some(&w.admin_a.1),
+        );
+        let body = cert_body(
+            &format!("heavy{i}.example.com"),
+            "server",
+            json!({"key_algorithm": "rsa", "key_size": 4096}),
+        );
+        let order = order.clone();
+        heavy.push(tokio::spawn(async move {
+            let status = r.json(&body).send().await.unwrap().status();
+            order.lock().unwrap().push("heavy");
+            status
+        }));
+    }
+    // Let the heavy requests take their slots first.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    s.issue(
+        &w.admin_b.1,
+        id(&ca_b),
+        "light.example.com",
+        "server",
+        json!({}),
+    )
+    .await;
+    order.lock().unwrap().push("light");
+    for h in heavy {
+        assert_eq!(h.await.unwrap().as_u16(), 201);
+    }
+    let order = order.lock().unwrap().clone();
+    assert_eq!(
+        order.first(),
+        Some(&"light"),
+        "the other caller waited for the heavy requests: {order:?}"
+    );
+}
+
+/// RSA keys of certificates are bounded by MAX_LEAF_RSA_BITS (CA keys are not).
+#[tokio::test]
+async fn leaf_rsa_keys_are_bounded() {
+    let s = Server::start_with(&[("MAX_LEAF_RSA_BITS", "2048"), ("CERT_KEY_SIZE", "2048")]).await;
+    let root = s.bootstrap().await;
+    let ca = s
+        .create_ca(
+            &root,
+            "RSA Root",
+            json!({"key_algorithm": "rsa", "key_size": 3072}),
+        )
+        .await;
+    let path = format!("/certificates/?ca_id={}", id(&ca));
+    let v = expect(
+        s.post(
+            &path,
+            Some(&root),
+            cert_body(
+                "big.example.com",
+                "server",
+                json!({"key_algorithm": "rsa", "key_size": 3072}),
+            ),
+        )
+        .await,
+        400,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("2048 bits"), "{v}");
+    s.issue(
+        &root,
+        id(&ca),
+        "ok.example.com",
+        "server",
+        json!({"key_algorithm": "rsa", "key_size": 2048}),
+    )
+    .await;
+    // A CSR's key is bounded the same way.
+    let f = Files::new();
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:3072",
+        "-nodes",
+        "-subj",
+        "/CN=csr.example.com",
+        "-keyout",
+        &f.path("k.pem"),
+        "-out",
+        &f.path("r.pem"),
+    ]);
+    let v = expect(
+        s.post(
+            "/certificates/sign-csr",
+            Some(&root),
+            json!({"csr": f.read("r.pem"), "ca_id": id(&ca)}),
+        )
+        .await,
+        400,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("2048 bits"), "{v}");
+}
