@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
+use crate::service::crl;
 use crate::service::signing::{self, ca_key_pem, cpu};
 use crate::service::users::nullable;
 use crate::state::AppState;
@@ -71,6 +72,11 @@ pub struct CaOut {
     pub is_root: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// When its issuer revoked it (`POST /cas/{id}/revoke`); null otherwise.
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    /// RFC 5280 CRLReason code, when one was given or named.
+    pub revocation_reason_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
 }
@@ -99,6 +105,9 @@ impl From<CaRow> for CaOut {
             is_root: r.is_root,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.revocation_reason,
+            revocation_reason_code: r.revocation_reason_code,
             private_key: None,
         }
     }
@@ -137,6 +146,30 @@ pub async fn load_for(
         return Err(denied());
     }
     Ok(ca)
+}
+
+/// Refuses to sign with a CA that is revoked or under a revoked CA:
+/// whatever it signed would not verify, and a revoked CA signs nothing more.
+pub async fn ensure_can_issue(state: &AppState, ca: &CaRow) -> Result<()> {
+    let revoked = if ca.revoked_at.is_some() {
+        Some((ca.id, ca.name.clone()))
+    } else if ca.parent_ca_id.is_some() {
+        let mut c = state.db.read().await?;
+        store::cas::revoked_in_chain(&mut c, ca.id).await?
+    } else {
+        None
+    };
+    match revoked {
+        None => Ok(()),
+        Some((id, _)) if id == ca.id => Err(Error::BadRequest(format!(
+            "CA '{}' is revoked and cannot issue certificates or CAs",
+            ca.name
+        ))),
+        Some((_, name)) => Err(Error::BadRequest(format!(
+            "CA '{}' cannot issue certificates or CAs: its issuer '{name}' is revoked",
+            ca.name
+        ))),
+    }
 }
 
 /// Parses `key_algorithm` and `key_size` into what the crypto library generates.
@@ -242,6 +275,7 @@ pub async fn create(
             if !authz::allows(&subject_authz, &owner(&parent), Action::CreateCa) {
                 return Err(denied());
             }
+            ensure_can_issue(state, &parent).await?;
             Some(parent)
         }
         None => None,
@@ -525,6 +559,63 @@ pub async fn update(
         .await?
         .ok_or_else(|| Error::NotFound("CA not found".into()))?;
     tx.commit().await?;
+    Ok(row.into())
+}
+
+/// `POST /cas/{id}/revoke`: `revoke_cert` on the issuing (parent) CA. The
+/// CA's serial goes into the parent's CRL, re-signed in the same transaction;
+/// exactly one concurrent call wins.
+pub async fn revoke(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: crate::service::certs::Revoke,
+) -> Result<CaOut> {
+    let ca = load(state, id).await?;
+    let subject = caller.authz_subject();
+    let Some(parent_id) = ca.parent_ca_id else {
+        // A root is its own issuer: say why only to those who may act on it.
+        if !authz::allows(&subject, &owner(&ca), Action::RevokeCert) {
+            return Err(denied());
+        }
+        return Err(Error::BadRequest(format!(
+            "CA '{}' is a root CA: no issuer can revoke it. Remove it from trust stores, or delete it",
+            ca.name
+        )));
+    };
+    let parent = load(state, parent_id).await?;
+    if !authz::allows(&subject, &owner(&parent), Action::RevokeCert) {
+        return Err(denied());
+    }
+    let (reason, code) = crate::service::certs::revocation_reason(&input)?;
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    if !store::cas::revoke(&mut tx, id, &now, reason.as_deref(), code).await? {
+        return Err(Error::Conflict("CA is already revoked".into()));
+    }
+    crl::rebuild(state, &mut tx, &parent).await?;
+    let mut entry = caller.audit_on(
+        "ca_revoke",
+        "ca",
+        id,
+        ca.organization_id.or(parent.organization_id),
+    );
+    entry.detail = Some(format!(
+        "Revoked CA '{}' (serial {}) in the CRL of '{}'{}",
+        ca.name,
+        ca.serial_number,
+        parent.name,
+        reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    ));
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    let row = store::cas::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("CA not found".into()))?;
+    tx.commit().await?;
+    state.crls.forget(parent.id);
     Ok(row.into())
 }
 
