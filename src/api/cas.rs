@@ -102,7 +102,8 @@ pub(crate) async fn revoke(
 }
 
 #[utoipa::path(delete, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted with its certificates"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 204, description = "Deleted with its certificates; its certificate and final CRL stay published"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "It has child CAs, or certificates neither revoked nor expired", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -619,6 +619,11 @@ pub async fn revoke(
     Ok(row.into())
 }
 
+/// `DELETE /cas/{id}`: refused while the CA has child CAs or certificates
+/// that are neither revoked nor expired (they would outlive any way to revoke
+/// them). Otherwise the CA, its key and its certificates go, and a tombstone
+/// keeps its certificate, its own revocation (for the parent's CRL) and a
+/// final CRL valid until the CA certificate expires, served at its public URLs.
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
     let ca = load_for(state, caller, id, Action::DeleteCa).await?;
     let mut tx = state.db.begin().await?;
@@ -627,20 +632,45 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
             "CA has child CAs: delete them first".into(),
         ));
     }
-    let removed = store::certs::delete_of_issuer(&mut tx, id).await?;
+    let now = Utc::now();
+    let now_s = store::ts(now);
+    let live = store::certs::count_live_of_issuer(&mut tx, id, &now_s).await?;
+    if live > 0 {
+        return Err(Error::Conflict(format!(
+            "CA '{}' has {live} unexpired certificate(s) that are not revoked: revoke them (or wait until they expire) before deleting the CA, so that its final CRL covers everything it issued",
+            ca.name
+        )));
+    }
+    // The final CRL: valid as long as anything the CA signed can be.
+    let ca_end = store::parse_ts(&ca.not_after).unwrap_or(now);
+    let next = ca_end.max(now + chrono::Duration::days(state.settings.crl_validity_days));
+    let crl = crl::sign_next(state, &mut tx, &ca, now, next).await?;
+    store::cas::insert_tombstone(
+        &mut tx,
+        &ca,
+        &store::cas::FinalCrl {
+            number: crl.number,
+            der: &crl.der,
+            this_update: &now_s,
+            next_update: &store::ts(next),
+        },
+        &now_s,
+    )
+    .await?;
+    let removed = store::certs::delete_dead_of_issuer(&mut tx, id, &now_s).await?;
     store::cas::delete(&mut tx, id).await.map_err(|e| {
         if store::is_foreign_key_violation(&e) {
-            Error::Conflict("CA gained children or certificates meanwhile: try again".into())
+            Error::Conflict("CA gained child CAs or certificates meanwhile: try again".into())
         } else {
             e.into()
         }
     })?;
     let mut entry = caller.audit_on("ca_delete", "ca", id, ca.organization_id);
     entry.detail = Some(format!(
-        "Deleted CA '{}' and its {removed} certificate(s)",
-        ca.name
+        "Deleted CA '{}' and its {removed} certificate(s); its certificate and final CRL (number {}) stay published",
+        ca.name, crl.number
     ));
-    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    store::audit::insert(&mut tx, &entry, &now_s).await?;
     tx.commit().await?;
     state.crls.forget(id);
     state.issuers.forget(id);

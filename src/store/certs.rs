@@ -301,14 +301,6 @@ pub async fn revoked_of(
     .await
 }
 
-pub async fn delete_of_issuer(c: &mut AnyConnection, issuer_id: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM certificates WHERE issuer_id = $1")
-        .bind(issuer_id)
-        .execute(c)
-        .await?
-        .rows_affected())
-}
-
 /// How many certificates of a CA are still valid at `now`: neither revoked nor expired.
 pub async fn count_live_of_issuer(
     c: &mut AnyConnection,
