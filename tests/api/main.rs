@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod authz_cells;
+mod ca_revocation;
 mod cas;
 mod certs;
 mod common;
