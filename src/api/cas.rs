@@ -3,9 +3,9 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 
-use super::extract::{BaseUrl, Caller, Json, Path, Query};
+use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
 use super::users::Page;
 use crate::error::Result;
 use crate::service::{self, cas, cas::CaOut};
@@ -88,8 +88,22 @@ pub(crate) async fn update(
     Ok(axum::Json(cas::update(&state, &caller, id, body).await?))
 }
 
+#[utoipa::path(post, path = "/cas/{id}/revoke", tag = "cas", params(("id" = i64, Path)), request_body = Option<crate::service::certs::Revoke>, security(("bearer" = [])),
+    responses((status = 200, body = CaOut), (status = 400, description = "A root CA", body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, description = "No revoke_cert on the parent CA", body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "Already revoked", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    JsonOrDefault(body): JsonOrDefault<crate::service::certs::Revoke>,
+) -> Result<axum::Json<CaOut>> {
+    Ok(axum::Json(cas::revoke(&state, &caller, id, body).await?))
+}
+
 #[utoipa::path(delete, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted with its certificates"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 204, description = "Deleted with its certificates; its certificate and final CRL stay published"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "It has child CAs, or certificates neither revoked nor expired", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -106,4 +120,5 @@ pub fn router() -> Router<AppState> {
         .route("/cas/{id}/private-key", get(private_key))
         .route("/cas/{id}/chain", get(chain))
         .route("/cas/{id}/children", get(children))
+        .route("/cas/{id}/revoke", post(revoke))
 }

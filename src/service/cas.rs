@@ -8,6 +8,7 @@ use crate::auth::Principal;
 use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
 use crate::policy;
+use crate::service::crl;
 use crate::service::service_accounts;
 use crate::service::signing::{self, ca_key_pem, cpu_for};
 use crate::service::users::nullable;
@@ -73,6 +74,11 @@ pub struct CaOut {
     pub is_root: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// When its issuer revoked it (`POST /cas/{id}/revoke`); null otherwise.
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    /// RFC 5280 CRLReason code, when one was given or named.
+    pub revocation_reason_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
 }
@@ -101,6 +107,9 @@ impl From<CaRow> for CaOut {
             is_root: r.is_root,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.revocation_reason,
+            revocation_reason_code: r.revocation_reason_code,
             private_key: None,
         }
     }
@@ -139,6 +148,30 @@ pub async fn load_for(
         return Err(denied());
     }
     Ok(ca)
+}
+
+/// Refuses to sign with a CA that is revoked or under a revoked CA:
+/// whatever it signed would not verify, and a revoked CA signs nothing more.
+pub async fn ensure_can_issue(state: &AppState, ca: &CaRow) -> Result<()> {
+    let revoked = if ca.revoked_at.is_some() {
+        Some((ca.id, ca.name.clone()))
+    } else if ca.parent_ca_id.is_some() {
+        let mut c = state.db.read().await?;
+        store::cas::revoked_in_chain(&mut c, ca.id).await?
+    } else {
+        None
+    };
+    match revoked {
+        None => Ok(()),
+        Some((id, _)) if id == ca.id => Err(Error::BadRequest(format!(
+            "CA '{}' is revoked and cannot issue certificates or CAs",
+            ca.name
+        ))),
+        Some((_, name)) => Err(Error::BadRequest(format!(
+            "CA '{}' cannot issue certificates or CAs: its issuer '{name}' is revoked",
+            ca.name
+        ))),
+    }
 }
 
 /// Parses `key_algorithm` and `key_size` into what the crypto library generates.
@@ -244,6 +277,7 @@ pub async fn create(
             if !authz::allows(&subject_authz, &owner(&parent), Action::CreateCa) {
                 return Err(denied());
             }
+            ensure_can_issue(state, &parent).await?;
             Some(parent)
         }
         None => None,
@@ -579,6 +613,68 @@ pub async fn update(
     Ok(row.into())
 }
 
+/// `POST /cas/{id}/revoke`: `revoke_cert` on the issuing (parent) CA. The
+/// CA's serial goes into the parent's CRL, re-signed in the same transaction;
+/// exactly one concurrent call wins.
+pub async fn revoke(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    input: crate::service::certs::Revoke,
+) -> Result<CaOut> {
+    let ca = load(state, id).await?;
+    let subject = caller.authz_subject();
+    let Some(parent_id) = ca.parent_ca_id else {
+        // A root is its own issuer: say why only to those who may act on it.
+        if !authz::allows(&subject, &owner(&ca), Action::RevokeCert) {
+            return Err(denied());
+        }
+        return Err(Error::BadRequest(format!(
+            "CA '{}' is a root CA: no issuer can revoke it. Remove it from trust stores, or delete it",
+            ca.name
+        )));
+    };
+    let parent = load(state, parent_id).await?;
+    if !authz::allows(&subject, &owner(&parent), Action::RevokeCert) {
+        return Err(denied());
+    }
+    let (reason, code) = crate::service::certs::revocation_reason(&input)?;
+    let now = store::now_ts();
+    let mut tx = state.db.begin().await?;
+    if !store::cas::revoke(&mut tx, id, &now, reason.as_deref(), code).await? {
+        return Err(Error::Conflict("CA is already revoked".into()));
+    }
+    crl::rebuild(state, &mut tx, &parent).await?;
+    let mut entry = caller.audit_on(
+        "ca_revoke",
+        "ca",
+        id,
+        ca.organization_id.or(parent.organization_id),
+    );
+    entry.detail = Some(format!(
+        "Revoked CA '{}' (serial {}) in the CRL of '{}'{}",
+        ca.name,
+        ca.serial_number,
+        parent.name,
+        reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    ));
+    store::audit::insert(&mut tx, &entry, &now).await?;
+    let row = store::cas::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("CA not found".into()))?;
+    tx.commit().await?;
+    state.crls.forget(parent.id);
+    Ok(row.into())
+}
+
+/// `DELETE /cas/{id}`: refused while the CA has child CAs or certificates
+/// that are neither revoked nor expired (they would outlive any way to revoke
+/// them). Otherwise the CA, its key and its certificates go, and a tombstone
+/// keeps its certificate, its own revocation (for the parent's CRL) and a
+/// final CRL valid until the CA certificate expires, served at its public URLs.
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
     let ca = load_for(state, caller, id, Action::DeleteCa).await?;
     let mut tx = state.db.begin().await?;
@@ -587,20 +683,45 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
             "CA has child CAs: delete them first".into(),
         ));
     }
-    let removed = store::certs::delete_of_issuer(&mut tx, id).await?;
+    let now = Utc::now();
+    let now_s = store::ts(now);
+    let live = store::certs::count_live_of_issuer(&mut tx, id, &now_s).await?;
+    if live > 0 {
+        return Err(Error::Conflict(format!(
+            "CA '{}' has {live} unexpired certificate(s) that are not revoked: revoke them (or wait until they expire) before deleting the CA, so that its final CRL covers everything it issued",
+            ca.name
+        )));
+    }
+    // The final CRL: valid as long as anything the CA signed can be.
+    let ca_end = store::parse_ts(&ca.not_after).unwrap_or(now);
+    let next = ca_end.max(now + chrono::Duration::days(state.settings.crl_validity_days));
+    let crl = crl::sign_next(state, &mut tx, &ca, now, next).await?;
+    store::cas::insert_tombstone(
+        &mut tx,
+        &ca,
+        &store::cas::FinalCrl {
+            number: crl.number,
+            der: &crl.der,
+            this_update: &now_s,
+            next_update: &store::ts(next),
+        },
+        &now_s,
+    )
+    .await?;
+    let removed = store::certs::delete_dead_of_issuer(&mut tx, id, &now_s).await?;
     store::cas::delete(&mut tx, id).await.map_err(|e| {
         if store::is_foreign_key_violation(&e) {
-            Error::Conflict("CA gained children or certificates meanwhile: try again".into())
+            Error::Conflict("CA gained child CAs or certificates meanwhile: try again".into())
         } else {
             e.into()
         }
     })?;
     let mut entry = caller.audit_on("ca_delete", "ca", id, ca.organization_id);
     entry.detail = Some(format!(
-        "Deleted CA '{}' and its {removed} certificate(s)",
-        ca.name
+        "Deleted CA '{}' and its {removed} certificate(s); its certificate and final CRL (number {}) stay published",
+        ca.name, crl.number
     ));
-    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    store::audit::insert(&mut tx, &entry, &now_s).await?;
     tx.commit().await?;
     state.crls.forget(id);
     state.issuers.forget(id);

@@ -462,6 +462,7 @@ pub async fn issue(
             ca.name
         )));
     }
+    cas::ensure_can_issue(state, &ca).await?;
     let (not_before, not_after) =
         signing::validity(Utc::now(), pending.days(), store::parse_ts(&ca.not_after))?;
     let policy = service_accounts::policy_of(state, caller).await?;
@@ -984,7 +985,7 @@ async fn export_key(
 }
 
 /// Reason text and code: the code given, or the one the text names (RFC 5280).
-fn revocation_reason(input: &Revoke) -> Result<(Option<String>, Option<i64>)> {
+pub(crate) fn revocation_reason(input: &Revoke) -> Result<(Option<String>, Option<i64>)> {
     let text = input
         .reason
         .as_deref()

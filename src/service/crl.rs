@@ -63,16 +63,42 @@ impl CrlCache {
     }
 }
 
-/// Signs a new CRL for `ca` inside `tx`, with the next CRL number. The number
-/// is taken by an UPDATE, which also serializes concurrent rebuilds of one CA.
+/// Signs a new CRL for `ca` inside `tx`, with the next CRL number, and stores it.
 pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
-    let number: i64 = sqlx::query_scalar(
-        "UPDATE certificate_authorities SET crl_number = crl_number + 1 WHERE id = $1 RETURNING crl_number",
+    let now = Utc::now();
+    let next = now + chrono::Duration::days(state.settings.crl_validity_days);
+    let crl = sign_next(state, tx, ca, now, next).await?;
+    store::cas::store_crl(
+        tx,
+        ca.id,
+        crl.number,
+        &crl.der,
+        &store::ts(now),
+        &store::ts(next),
     )
-    .bind(ca.id)
-    .fetch_one(&mut **tx)
     .await?;
-    let revoked = store::certs::revoked_of(tx, ca.id).await?;
+    Ok(())
+}
+
+/// A signed CRL and its number.
+pub struct SignedCrl {
+    pub number: i64,
+    pub der: Vec<u8>,
+}
+
+/// Signs the next CRL of `ca` (not stored): every certificate it revoked and
+/// every sub-CA it revoked, deleted ones included. The number is taken by an
+/// UPDATE, which also serializes concurrent rebuilds of one CA.
+pub async fn sign_next(
+    state: &AppState,
+    tx: &mut Tx,
+    ca: &CaRow,
+    this_update: chrono::DateTime<Utc>,
+    next_update: chrono::DateTime<Utc>,
+) -> Result<SignedCrl> {
+    let number = store::cas::next_crl_number(tx, ca.id).await?;
+    let mut revoked = store::certs::revoked_of(tx, ca.id).await?;
+    revoked.extend(store::cas::revoked_children(tx, ca.id).await?);
     let entries: Vec<pki::RevokedEntry> = revoked
         .into_iter()
         .map(|r| pki::RevokedEntry {
@@ -85,23 +111,21 @@ pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
             reason_code: r.revocation_reason_code.and_then(|c| u8::try_from(c).ok()),
         })
         .collect();
-    let now = Utc::now();
-    let next = now + chrono::Duration::days(state.settings.crl_validity_days);
     let issuer = signing::issuer(state, ca).await?;
     let crl = cpu(state, move || {
-        Ok(pki::build_crl(&issuer, &entries, number as u64, now, next)?)
+        Ok(pki::build_crl(
+            &issuer,
+            &entries,
+            number as u64,
+            this_update,
+            next_update,
+        )?)
     })
     .await?;
-    store::cas::store_crl(
-        tx,
-        ca.id,
+    Ok(SignedCrl {
         number,
-        &crl.der,
-        &store::ts(now),
-        &store::ts(next),
-    )
-    .await?;
-    Ok(())
+        der: crl.der,
+    })
 }
 
 /// The current CRL of a CA, from memory or the database; None if it has none.

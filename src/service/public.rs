@@ -62,19 +62,28 @@ pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<Arc<PublicCa>> 
     let not_found = || Error::NotFound("Not Found".into());
     let (_, id) = given.rsplit_once('-').ok_or_else(not_found)?;
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let ca = {
+    // A deleted CA still publishes its certificate (and its final CRL).
+    let (ca_id, name, certificate) = {
         let mut c = state.db.read().await?;
-        store::cas::get(&mut c, id).await?.ok_or_else(not_found)?
+        match store::cas::get(&mut c, id).await? {
+            Some(ca) => (ca.id, ca.name, ca.certificate),
+            None => {
+                let gone = store::cas::tombstone(&mut c, id)
+                    .await?
+                    .ok_or_else(not_found)?;
+                (gone.id, gone.name, gone.certificate)
+            }
+        }
     };
-    if slug(&ca.name, ca.id) != given {
+    if slug(&name, ca_id) != given {
         return Err(not_found());
     }
-    let der = pki::cert_pem_to_der(&ca.certificate)?;
+    let der = pki::cert_pem_to_der(&certificate)?;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
     let public = Arc::new(PublicCa {
-        ca_id: ca.id,
-        etag: format!("\"ca-{}-{}\"", ca.id, hex::encode(&digest.as_ref()[..8])),
-        pem: Bytes::from(ca.certificate),
+        ca_id,
+        etag: format!("\"ca-{}-{}\"", ca_id, hex::encode(&digest.as_ref()[..8])),
+        pem: Bytes::from(certificate),
         der: Bytes::from(der),
     });
     state.public.put(given, public.clone());

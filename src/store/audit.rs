@@ -20,10 +20,11 @@ pub struct AuditEntry {
 
 /// Every action an entry may name: FastPKI's `AuditAction` enum. The audit
 /// list accepts only these as a filter.
-pub const ACTIONS: [&str; 20] = [
+pub const ACTIONS: [&str; 21] = [
     "ca_create",
     "ca_update",
     "ca_delete",
+    "ca_revoke",
     "ca_export_private_key",
     "cert_create",
     "cert_revoke",

@@ -2,6 +2,8 @@
 
 use sqlx::{AnyConnection, FromRow};
 
+use crate::store::certs::RevokedRow;
+
 /// A stored CA. `private_key` is PEM or a Fernet token (see `keystore`).
 #[derive(Clone, Debug, FromRow)]
 pub struct CaRow {
@@ -29,6 +31,10 @@ pub struct CaRow {
     pub is_root: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// Set when the parent CA revoked this one (never for a root).
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    pub revocation_reason_code: Option<i64>,
 }
 
 macro_rules! ca_columns {
@@ -36,7 +42,7 @@ macro_rules! ca_columns {
         "id, name, description, subject_dn, key_algorithm, key_size, valid_days, certificate, private_key, \
          serial_number, not_before, not_after, organization_id, created_by_user_id, \
          created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
-         created_at, updated_at"
+         created_at, updated_at, revoked_at, revocation_reason, revocation_reason_code"
     };
 }
 
@@ -198,6 +204,63 @@ pub async fn set_allow_leaf_certs(
     Ok(())
 }
 
+/// Marks a CA revoked; false when it already was (or is gone).
+pub async fn revoke(
+    c: &mut AnyConnection,
+    id: i64,
+    now: &str,
+    reason: Option<&str>,
+    code: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE certificate_authorities SET revoked_at = $1, revocation_reason = $2, \
+         revocation_reason_code = $3, updated_at = $1 WHERE id = $4 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(code)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The revoked sub-CAs of a CA, deleted ones included, for its CRL.
+pub async fn revoked_children(
+    c: &mut AnyConnection,
+    parent_id: i64,
+) -> Result<Vec<RevokedRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT serial_number, revoked_at, revocation_reason_code FROM certificate_authorities \
+         WHERE parent_ca_id = $1 AND revoked_at IS NOT NULL \
+         UNION ALL SELECT serial_number, revoked_at, revocation_reason_code FROM ca_tombstones \
+         WHERE parent_ca_id = $1 AND revoked_at IS NOT NULL",
+    )
+    .bind(parent_id)
+    .fetch_all(c)
+    .await
+}
+
+/// The nearest revoked CA on the way from `id` up to its root (`id` itself
+/// included), as (id, name); None when the whole chain stands.
+pub async fn revoked_in_chain(
+    c: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    // The depth bound only guards against a corrupted, looping parent chain.
+    sqlx::query_as(
+        "WITH RECURSIVE up (id, name, parent_ca_id, revoked_at, depth) AS ( \
+           SELECT id, name, parent_ca_id, revoked_at, 0 FROM certificate_authorities WHERE id = $1 \
+           UNION ALL \
+           SELECT c.id, c.name, c.parent_ca_id, c.revoked_at, up.depth + 1 \
+           FROM certificate_authorities c JOIN up ON c.id = up.parent_ca_id WHERE up.depth < 64) \
+         SELECT id, name FROM up WHERE revoked_at IS NOT NULL ORDER BY depth LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await
+}
+
 pub async fn set_organization(
     c: &mut AnyConnection,
     id: i64,
@@ -249,12 +312,88 @@ pub struct StoredCrl {
     pub crl_next_update: Option<String>,
 }
 
+/// The current CRL of a CA, or the final one of a deleted CA.
 pub async fn crl(c: &mut AnyConnection, id: i64) -> Result<Option<StoredCrl>, sqlx::Error> {
-    sqlx::query_as(
+    let live = sqlx::query_as(
         "SELECT crl_number, crl_der, crl_next_update FROM certificate_authorities WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(c)
+    .fetch_optional(&mut *c)
+    .await?;
+    if live.is_some() {
+        return Ok(live);
+    }
+    sqlx::query_as("SELECT crl_number, crl_der, crl_next_update FROM ca_tombstones WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await
+}
+
+/// What a deleted CA still publishes: its name (for the slug) and certificate.
+#[derive(Clone, Debug, FromRow)]
+pub struct Tombstone {
+    pub id: i64,
+    pub name: String,
+    pub certificate: String,
+}
+
+pub async fn tombstone(c: &mut AnyConnection, id: i64) -> Result<Option<Tombstone>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, certificate FROM ca_tombstones WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await
+}
+
+/// Keeps what revocation checking needs of a CA about to be deleted: its
+/// certificate, its revocation and its final CRL (signed by the caller).
+pub async fn insert_tombstone(
+    c: &mut AnyConnection,
+    ca: &CaRow,
+    crl: &FinalCrl<'_>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO ca_tombstones (id, name, parent_ca_id, organization_id, serial_number, certificate, \
+         not_after, revoked_at, revocation_reason, revocation_reason_code, crl_number, crl_der, \
+         crl_this_update, crl_next_update, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(ca.id)
+    .bind(&ca.name)
+    .bind(ca.parent_ca_id)
+    .bind(ca.organization_id)
+    .bind(&ca.serial_number)
+    .bind(&ca.certificate)
+    .bind(&ca.not_after)
+    .bind(ca.revoked_at.as_deref())
+    .bind(ca.revocation_reason.as_deref())
+    .bind(ca.revocation_reason_code)
+    .bind(crl.number)
+    .bind(crl.der)
+    .bind(crl.this_update)
+    .bind(crl.next_update)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A deleted CA's last CRL.
+pub struct FinalCrl<'a> {
+    pub number: i64,
+    pub der: &'a [u8],
+    pub this_update: &'a str,
+    pub next_update: &'a str,
+}
+
+/// Takes the CA's next CRL number. The UPDATE also serializes concurrent
+/// rebuilds (and a deletion) of one CA.
+pub async fn next_crl_number(c: &mut AnyConnection, id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE certificate_authorities SET crl_number = crl_number + 1 WHERE id = $1 RETURNING crl_number",
+    )
+    .bind(id)
+    .fetch_one(c)
     .await
 }
 

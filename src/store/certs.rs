@@ -301,12 +301,36 @@ pub async fn revoked_of(
     .await
 }
 
-pub async fn delete_of_issuer(c: &mut AnyConnection, issuer_id: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM certificates WHERE issuer_id = $1")
-        .bind(issuer_id)
-        .execute(c)
-        .await?
-        .rows_affected())
+/// How many certificates of a CA are still valid at `now`: neither revoked nor expired.
+pub async fn count_live_of_issuer(
+    c: &mut AnyConnection,
+    issuer_id: i64,
+    now: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM certificates WHERE issuer_id = $1 AND status <> 'revoked' AND not_after > $2",
+    )
+    .bind(issuer_id)
+    .bind(now)
+    .fetch_one(c)
+    .await
+}
+
+/// Deletes a CA's revoked and expired certificates, never a live one: one
+/// issued meanwhile stays, and its foreign key then stops the CA's deletion.
+pub async fn delete_dead_of_issuer(
+    c: &mut AnyConnection,
+    issuer_id: i64,
+    now: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM certificates WHERE issuer_id = $1 AND (status = 'revoked' OR not_after <= $2)",
+    )
+    .bind(issuer_id)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected())
 }
 
 /// Adopts organization-less certificates of a CA into `org`.

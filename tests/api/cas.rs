@@ -867,7 +867,23 @@ async fn delete_refuses_parents_and_takes_the_certificates() {
     expect(s.delete(&format!("/cas/{child}"), None).await, 401);
     expect(s.delete("/cas/999999", Some(a)).await, 404);
     expect(s.delete("/cas/abc", Some(a)).await, 422);
-    // The flag is enough; the certificates go with the CA.
+    // A certificate still valid and not revoked holds the CA back (409)...
+    let v = expect(
+        s.delete(&format!("/cas/{child}"), Some(&deleter)).await,
+        409,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("not revoked"), "{v}");
+    expect(s.get(&format!("/certificates/{leaf}"), Some(a)).await, 200);
+    expect(
+        s.post(
+            &format!("/certificates/{leaf}/revoke"),
+            Some(a),
+            json!({"reason": "cessationOfOperation"}),
+        )
+        .await,
+        200,
+    );
+    // ...revoked, the flag is enough; the certificates go with the CA.
     let v = expect(
         s.delete(&format!("/cas/{child}"), Some(&deleter)).await,
         204,
@@ -885,10 +901,14 @@ async fn delete_refuses_parents_and_takes_the_certificates() {
     assert_eq!(audit[0]["organization_id"], w.org_a);
     // Earlier entries about the CA outlive it.
     assert_eq!(s.audit_for(&w.root, "ca_create", child).await.len(), 1);
-    // The public routes forget it.
+    // The public routes keep its certificate and final CRL for relying parties.
     assert_eq!(
         s.raw(&format!("/crl/child-{child}"), None).await.status,
-        404
+        200
+    );
+    assert_eq!(
+        s.raw(&format!("/ca/child-{child}.pem"), None).await.status,
+        200
     );
     // Now the root has no child: deletable; twice is 404.
     expect(s.delete(&format!("/cas/{root}"), Some(a)).await, 204);
@@ -945,7 +965,16 @@ async fn creators_and_organizations_going_away() {
     );
     assert!(v["detail"].is_string(), "{v}");
     expect(s.get(&format!("/cas/{}", id(&ca)), Some(&root)).await, 200);
-    // Once its CA is gone, it can go.
+    // Once its CA is gone (its certificate revoked first), it can go.
+    expect(
+        s.post(
+            &format!("/certificates/{}/revoke", id(&cert)),
+            Some(&root),
+            json!({}),
+        )
+        .await,
+        200,
+    );
     expect(
         s.delete(&format!("/cas/{}", id(&ca)), Some(&root)).await,
         204,

@@ -5,6 +5,7 @@ mod attacks;
 mod audit;
 mod auth;
 mod authz_cells;
+mod ca_revocation;
 mod cas;
 mod certs;
 mod common;

@@ -230,7 +230,21 @@ async fn authorization_matrix() {
                     }
                     got
                 }
-                Act::DeleteCa => s.delete(&format!("/cas/{ca_id}"), Some(who)).await,
+                Act::DeleteCa => {
+                    // A CA is deleted only once nothing it issued is still valid.
+                    let certs = expect(
+                        s.get(&format!("/certificates/?ca_id={ca_id}"), Some(&w.root))
+                            .await,
+                        200,
+                    );
+                    for c in certs.as_array().unwrap() {
+                        if c["status"] == "valid" {
+                            let path = format!("/certificates/{}/revoke", c["id"]);
+                            expect(s.post(&path, Some(&w.root), json!({})).await, 200);
+                        }
+                    }
+                    s.delete(&format!("/cas/{ca_id}"), Some(who)).await
+                }
             };
             let ok = status.is_success();
             line.push_str(&format!(" {:?}={}", act, status.as_u16()));

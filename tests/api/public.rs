@@ -253,20 +253,24 @@ async fn slugs_must_match_exactly() {
             String::from_utf8_lossy(&r.body)
         );
     }
-    // Deleted CAs vanish from the public routes.
+    // A deleted CA keeps its public files under the same exact slug (its
+    // final CRL, for relying parties), and nothing else answers for it.
     expect(s.delete(&format!("/cas/{o}"), Some(&root)).await, 204);
-    assert_eq!(
-        s.raw(&format!("/crl/acme-issuing-ca-{o}"), None)
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        s.raw(&format!("/ca/acme-issuing-ca-{o}.crt"), None)
-            .await
-            .status,
-        404
-    );
+    for path in [
+        format!("/crl/acme-issuing-ca-{o}"),
+        format!("/crl/acme-issuing-ca-{o}.pem"),
+        format!("/ca/acme-issuing-ca-{o}.crt"),
+        format!("/ca/acme-issuing-ca-{o}.pem"),
+    ] {
+        assert_eq!(s.raw(&path, None).await.status, 200, "{path}");
+    }
+    for path in [
+        format!("/crl/acme-issuing-{o}"),
+        format!("/crl/Acme-Issuing-CA-{o}"),
+        format!("/ca/other-name-{o}.crt"),
+    ] {
+        assert_eq!(s.raw(&path, None).await.status, 404, "{path}");
+    }
 }
 
 #[tokio::test]
