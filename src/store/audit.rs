@@ -18,9 +18,9 @@ pub struct AuditEntry {
     pub service_account_name: Option<String>,
 }
 
-/// Every action an entry may name: FastPKI's `AuditAction` enum. The audit
-/// list accepts only these as a filter.
-pub const ACTIONS: [&str; 20] = [
+/// Every action an entry may name: FastPKI's `AuditAction` enum, and ours
+/// (`refresh_token_reuse`) after it. The audit list accepts only these as a filter.
+pub const ACTIONS: [&str; 21] = [
     "ca_create",
     "ca_update",
     "ca_delete",
@@ -41,6 +41,7 @@ pub const ACTIONS: [&str; 20] = [
     "service_account_delete",
     "service_account_token_create",
     "service_account_token_revoke",
+    "refresh_token_reuse",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.
