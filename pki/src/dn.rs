@@ -2,15 +2,22 @@
 //!
 //! Syntax: comma-separated `KEY=value` pairs, in order (first pair = first RDN in the
 //! certificate). A backslash escapes the next character when it is one of
-//! `, \ = + " ; < > #` or whitespace; unescaped whitespace around keys and values is
-//! trimmed. Keys are case-insensitive names (CN, O, OU, C, ST, L, emailAddress/E/EMAIL,
-//! serialNumber, DC, STREET, title, GN/givenName, SN/surname, UID) or dotted OIDs.
-//! Repeated keys are kept (two OU are two RDNs).
+//! `, \ = + " ; < > #` or whitespace, and `\XX` (two hex digits) is one octet of UTF-8, as in
+//! RFC 4514; unescaped whitespace around keys and values is trimmed. Keys are
+//! case-insensitive names (CN, O, OU, C, ST, L, emailAddress/E/EMAIL, serialNumber, DC,
+//! STREET, title, GN/givenName, SN/surname, UID) or dotted OIDs. Repeated keys are kept (two
+//! OU are two RDNs). There are no multi-valued RDNs: an unescaped `+` is refused, because an
+//! RFC 4514 reader would take `CN=a+O=b` for two attributes where we would see one.
+//!
+//! Printing escapes values exactly as RFC 4514 section 2.4 requires, so that what we print
+//! reads back as the same attributes in any RFC 4514 parser; the order stays ours (first
+//! RDN first), as FastPKI prints it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use x509_parser::der_parser::asn1_rs::Tag;
+use x509_parser::der_parser::asn1_rs::{Tag, ToDer};
 use x509_parser::x509::X509Name;
 
 use crate::der;
@@ -392,45 +399,71 @@ fn decode_string(tag: Tag, data: &[u8]) -> Option<String> {
     }
 }
 
-/// Renders any X.509 Name in our syntax without validation (for display of foreign certificates).
+/// Renders any X.509 Name in our syntax without validation (for display of foreign
+/// certificates). The attributes of a multi-valued RDN are joined with `+` (RFC 4514 section
+/// 2.1); a value that is not a string is `#` and the hex of its DER encoding (section 2.4).
 pub(crate) fn x509_name_to_string(name: &X509Name<'_>) -> String {
     let mut out = String::new();
-    for (i, atv) in name.iter_attributes().enumerate() {
+    for (i, rdn) in name.iter_rdn().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let key = match oid_arcs(atv.attr_type().as_bytes()) {
-            Some(o) => match known_by_oid(&o) {
-                Some(k) => k.names[0].to_string(),
-                None => oid_string(&o),
-            },
-            None => atv.attr_type().to_id_string(),
-        };
-        out.push_str(&key);
-        out.push('=');
-        match decode_string(atv.attr_value().header.tag(), atv.attr_value().data) {
-            Some(v) => push_escaped(&mut out, &v),
-            None => {
-                out.push('#');
-                out.push_str(&hex::encode(atv.attr_value().data));
+        for (j, atv) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let key = match oid_arcs(atv.attr_type().as_bytes()) {
+                Some(o) => match known_by_oid(&o) {
+                    Some(k) => k.names[0].to_string(),
+                    None => oid_string(&o),
+                },
+                None => atv.attr_type().to_id_string(),
+            };
+            out.push_str(&key);
+            out.push('=');
+            match decode_string(atv.attr_value().header.tag(), atv.attr_value().data) {
+                Some(v) => push_escaped(&mut out, &v),
+                None => {
+                    out.push('#');
+                    let der = atv
+                        .attr_value()
+                        .to_der_vec()
+                        .unwrap_or_else(|_| atv.attr_value().data.to_vec());
+                    out.push_str(&hex::encode(der));
+                }
             }
         }
     }
     out
 }
 
-fn needs_escape(c: char) -> bool {
-    matches!(c, ',' | '\\')
+/// Appends `\XX` for each UTF-8 octet of `c`.
+fn push_hex_escaped(out: &mut String, c: char) {
+    let mut buf = [0u8; 4];
+    for b in c.encode_utf8(&mut buf).bytes() {
+        out.push_str(&format!("\\{b:02X}"));
+    }
 }
 
+/// Appends a value escaped as RFC 4514 section 2.4 requires: `" + , ; < > \` anywhere, `#`
+/// or a space at the start, a space at the end, NUL as `\00`. Other whitespace at either end
+/// (which our parser would trim) is escaped in the hex form, the only one RFC 4514 allows for
+/// it. `=` needs no escape and gets none.
 fn push_escaped(out: &mut String, v: &str) {
-    let n = v.chars().count();
+    let last = v.chars().count().saturating_sub(1);
     for (i, c) in v.chars().enumerate() {
-        // Edge whitespace would be trimmed by the parser: escape it to round-trip.
-        if needs_escape(c) || ((i == 0 || i + 1 == n) && c.is_whitespace()) {
-            out.push('\\');
+        let edge = i == 0 || i == last;
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if edge => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            c if edge && c.is_whitespace() => push_hex_escaped(out, c),
+            c => out.push(c),
         }
-        out.push(c);
     }
 }
 
@@ -493,8 +526,54 @@ fn trim_unescaped(mut s: &[Ch]) -> &[Ch] {
     s
 }
 
-/// Parses `KEY=value,...` into a distinguished name (see the module documentation).
+/// Parses `KEY=value,...` into a distinguished name (see the module documentation). An
+/// unescaped `+` is refused: write `\+` for a plus sign in a value.
 pub fn parse_dn(s: &str) -> Result<DistinguishedName, PkiError> {
+    parse(s, false)
+}
+
+/// Parses a DN string stored before values were escaped as RFC 4514 requires (by earlier
+/// versions of this server, or verbatim by FastPKI 0.4): as [`parse_dn`], but an unescaped
+/// `+` is a plain character of the value, as it was when the string was written. Strings
+/// printed since parse the same way with either function. Never for input from a request.
+pub fn parse_stored_dn(s: &str) -> Result<DistinguishedName, PkiError> {
+    parse(s, true)
+}
+
+/// A stored DN string as RFC 4514 wants it shown. A string without any character that
+/// RFC 4514 reads differently from us (`+ " ; < > #`, or a backslash before a non-ASCII
+/// character) is returned unchanged, so that ordinary names keep their stored spelling;
+/// others are read with [`parse_stored_dn`] and printed again. A string that does not
+/// parse is returned unchanged.
+pub fn normalize_stored_dn(s: &str) -> Cow<'_, str> {
+    let mut prev_backslash = false;
+    let suspicious = s.chars().any(|c| {
+        let hit =
+            matches!(c, '+' | '"' | ';' | '<' | '>' | '#') || (prev_backslash && !c.is_ascii());
+        prev_backslash = c == '\\' && !prev_backslash;
+        hit
+    });
+    if !suspicious {
+        return Cow::Borrowed(s);
+    }
+    match parse_stored_dn(s) {
+        Ok(dn) => Cow::Owned(dn.to_string()),
+        Err(_) => Cow::Borrowed(s),
+    }
+}
+
+/// Decodes the octets of consecutive `\XX` escapes into escaped characters of `out`.
+fn flush_hex(pending: &mut Vec<u8>, out: &mut Vec<Ch>) -> Result<(), PkiError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let text = String::from_utf8(std::mem::take(pending))
+        .map_err(|_| PkiError::InvalidDn("hex escapes (\\XX) that are not UTF-8".into()))?;
+    out.extend(text.chars().map(|c| (c, true)));
+    Ok(())
+}
+
+fn parse(s: &str, plus_is_literal: bool) -> Result<DistinguishedName, PkiError> {
     let err = |m: String| PkiError::InvalidDn(m);
     if s.len() > MAX_DN_LEN {
         return Err(err(format!("longer than {MAX_DN_LEN} bytes")));
@@ -504,11 +583,24 @@ pub fn parse_dn(s: &str) -> Result<DistinguishedName, PkiError> {
     }
     // Split into components on unescaped commas, remembering which characters were escaped.
     let mut components: Vec<Vec<Ch>> = vec![Vec::new()];
-    let mut chars = s.chars();
+    let mut pending_hex: Vec<u8> = Vec::new();
+    let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         let current = components
             .last_mut()
             .ok_or_else(|| err("internal".into()))?;
+        if c == '\\'
+            && let Some(high) = chars.peek().and_then(|h| h.to_digit(16))
+        {
+            chars.next();
+            let low = chars.next().and_then(|l| l.to_digit(16)).ok_or_else(|| {
+                err("a hex escape needs two hex digits (\\2B is a plus sign)".into())
+            })?;
+            // Both digits are below 16, so the octet fits.
+            pending_hex.push(u8::try_from(high * 16 + low).unwrap_or(0));
+            continue;
+        }
+        flush_hex(&mut pending_hex, current)?;
         match c {
             '\\' => match chars.next() {
                 Some(e) if matches!(e, ',' | '\\' | '=' | '+' | '"' | ';' | '<' | '>' | '#') => {
@@ -522,6 +614,9 @@ pub fn parse_dn(s: &str) -> Result<DistinguishedName, PkiError> {
             other => current.push((other, false)),
         }
     }
+    if let Some(current) = components.last_mut() {
+        flush_hex(&mut pending_hex, current)?;
+    }
     if components.len() > MAX_DN_ATTRIBUTES {
         return Err(err(format!("more than {MAX_DN_ATTRIBUTES} attributes")));
     }
@@ -532,6 +627,12 @@ pub fn parse_dn(s: &str) -> Result<DistinguishedName, PkiError> {
             .iter()
             .position(|&(c, escaped)| c == '=' && !escaped)
             .ok_or_else(|| err(format!("component {n} has no '=' (expected KEY=value)")))?;
+        if !plus_is_literal && comp.iter().any(|&(c, escaped)| c == '+' && !escaped) {
+            return Err(err(format!(
+                "unescaped '+' in component {n}: multi-valued RDNs are not supported; \
+                 write \\+ for a plus sign in a value"
+            )));
+        }
         let (key, value) = (&comp[..eq], &comp[eq + 1..]);
         let key = trim_unescaped(key);
         if key.iter().any(|&(_, escaped)| escaped) {
@@ -650,11 +751,75 @@ mod tests {
         );
         assert_eq!(
             dn.to_string(),
-            r"CN=Smith\, John,O=A\\B,OU=x=y,L=a+b,ST=\ padded\ "
+            r"CN=Smith\, John,O=A\\B,OU=x=y,L=a\+b,ST=\ padded\ "
         );
         assert_eq!(parse_dn(&dn.to_string()).unwrap(), dn);
         // An unescaped '=' in the value belongs to the value.
         assert_eq!(pairs(&parse_dn("CN=a=b").unwrap()), vec![p("CN", "a=b")]);
+    }
+
+    #[test]
+    fn specials_are_escaped_as_rfc_4514_requires() {
+        // The attack: one CN whose value looks like a second attribute of the same RDN.
+        let mut dn = DistinguishedName::new();
+        dn.push("CN", "a+O=Evil Corp").unwrap();
+        dn.push("O", "Good").unwrap();
+        assert_eq!(dn.to_string(), r"CN=a\+O=Evil Corp,O=Good");
+        assert_eq!(parse_dn(&dn.to_string()).unwrap(), dn);
+        // Every character section 2.4 lists, and nothing more ('=' stays as it is).
+        let mut dn = DistinguishedName::new();
+        dn.push("CN", r#"q"p+c,s;l<g>b\e=#"#).unwrap();
+        dn.push("O", "#lead").unwrap();
+        dn.push("OU", " both ").unwrap();
+        dn.push("L", "\u{a0}nbsp\u{3000}").unwrap();
+        assert_eq!(
+            dn.to_string(),
+            r#"CN=q\"p\+c\,s\;l\<g\>b\\e=#,O=\#lead,OU=\ both\ ,L=\C2\A0nbsp\E3\80\80"#
+        );
+        assert_eq!(parse_dn(&dn.to_string()).unwrap(), dn);
+        // Ordinary names print as before.
+        for plain in [
+            "CN=x,O=y,C=US",
+            "CN=api.example.com,OU=Ops,O=Acme Corp,L=Lyon,C=FR",
+        ] {
+            assert_eq!(parse_dn(plain).unwrap().to_string(), plain);
+        }
+    }
+
+    #[test]
+    fn unescaped_plus_is_refused_on_input_but_read_in_stored_strings() {
+        for bad in ["CN=a+O=Evil Corp,O=Good", "CN=a+b", "CN=x,O=a+", "CN+O=x"] {
+            let e = parse_dn(bad).unwrap_err().to_string();
+            assert!(e.contains("unescaped '+'"), "{bad:?}: {e}");
+            assert!(e.contains(r"\+"), "{bad:?}: {e}");
+        }
+        // What this server stored before it escaped '+' still reads (as one attribute) and
+        // shows escaped; ordinary stored strings keep their spelling.
+        let old = "CN=a+O=Evil Corp,O=Good";
+        let dn = parse_stored_dn(old).unwrap();
+        assert_eq!(pairs(&dn), vec![p("CN", "a+O=Evil Corp"), p("O", "Good")]);
+        assert_eq!(normalize_stored_dn(old), r"CN=a\+O=Evil Corp,O=Good");
+        assert_eq!(
+            normalize_stored_dn(r"CN=x\, y;z,O=<b>"),
+            r"CN=x\, y\;z,O=\<b\>"
+        );
+        assert_eq!(normalize_stored_dn("CN=\\\u{a0}x"), r"CN=\C2\A0x");
+        for kept in ["CN=a, O=b", "CN=x,O=y,C=US", r"CN=a\,b", "not a dn +", ""] {
+            assert_eq!(normalize_stored_dn(kept), kept);
+        }
+        assert_eq!(
+            parse_stored_dn(r"CN=a\+b").unwrap(),
+            parse_dn(r"CN=a\+b").unwrap()
+        );
+    }
+
+    #[test]
+    fn hex_escapes_are_utf8_octets() {
+        let dn = parse_dn(r"CN=\C3\A9t\c3\a9\2B\2c\41,O=\20x\20").unwrap();
+        assert_eq!(pairs(&dn), vec![p("CN", "été+,A"), p("O", " x ")]);
+        for bad in [r"CN=\C3", r"CN=\C", r"CN=\Cx", r"CN=\FF\FF", r"CN=a\00b"] {
+            assert!(parse_dn(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub use codec::{
 };
 pub use crl::{Crl, RevokedEntry, build_crl, reason_code_from_text, reason_code_name};
 pub use csr::{CsrInfo, MAX_CSR_PEM_LEN, parse_csr, parse_csr_der};
-pub use dn::{DistinguishedName, DnAttribute, MAX_DN_ATTRIBUTES, MAX_DN_LEN, parse_dn};
+pub use dn::{
+    DistinguishedName, DnAttribute, MAX_DN_ATTRIBUTES, MAX_DN_LEN, normalize_stored_dn, parse_dn,
+    parse_stored_dn,
+};
 pub use error::PkiError;
 pub use inspect::{CertInfo, inspect_cert};
 pub use issue::{CertRequest, IssuedCert, Issuer, Signer, issue};

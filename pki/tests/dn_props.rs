@@ -1,12 +1,17 @@
 //! Property tests of distinguished names: names built from every supported attribute,
 //! with values full of the characters that need care (`, + " \ = # ; < >`, edge spaces,
 //! non-ASCII), survive printing and parsing, DER encoding, and the way back from DER
-//! through a certificate (`inspect_cert`) and a CSR (`parse_csr`).
+//! through a certificate (`inspect_cert`) and a CSR (`parse_csr`). What we print reads back
+//! as the same attributes, one per RDN, in an independent RFC 4514 reader, and strings
+//! stored before values were escaped show escaped.
 
 use std::sync::OnceLock;
 
 use chrono::{Duration, TimeZone, Utc};
-use pki::{DistinguishedName, KeyAlgorithm, PrivateKey, Profile, Sans, Signer, parse_dn};
+use pki::{
+    DistinguishedName, KeyAlgorithm, PrivateKey, Profile, Sans, Signer, normalize_stored_dn,
+    parse_dn, parse_stored_dn,
+};
 use proptest::prelude::*;
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::prelude::FromDer;
@@ -183,6 +188,88 @@ fn dotted(content: &[u8]) -> String {
         .join(".")
 }
 
+/// An independent, strict RFC 4514 reader: RDNs split on unescaped `,`, attributes of one RDN
+/// on unescaped `+`, `\X` and `\XX` (octets of UTF-8) unescaped. `None` for anything RFC 4514
+/// does not allow in a string value (`"`, `;`, `<`, `>` unescaped, a space at either end, a
+/// backslash before anything else) and for a value starting with `#` (a hex-encoded BER
+/// value, which we never mean to print).
+fn rfc4514_read(s: &str) -> Option<Vec<Vec<(String, String)>>> {
+    let b = s.as_bytes();
+    let mut rdns = Vec::new();
+    let mut rdn = Vec::new();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while *b.get(i)? != b'=' {
+            i += 1;
+        }
+        let key = s[start..i].to_string();
+        i += 1;
+        if b.get(i) == Some(&b'#') {
+            return None;
+        }
+        let mut value = Vec::new();
+        let mut last_escaped = false;
+        while i < b.len() && b[i] != b',' && b[i] != b'+' {
+            match b[i] {
+                b'\\' => {
+                    let next = *b.get(i + 1)?;
+                    if next.is_ascii_hexdigit() {
+                        if !b.get(i + 2)?.is_ascii_hexdigit() {
+                            return None;
+                        }
+                        value.push(u8::from_str_radix(&s[i + 1..i + 3], 16).ok()?);
+                        i += 3;
+                    } else if b" \"#+,;<=>\\".contains(&next) {
+                        value.push(next);
+                        i += 2;
+                    } else {
+                        return None;
+                    }
+                    last_escaped = true;
+                }
+                b'"' | b';' | b'<' | b'>' => return None,
+                b' ' if value.is_empty() => return None,
+                c => {
+                    value.push(c);
+                    i += 1;
+                    last_escaped = false;
+                }
+            }
+        }
+        if !last_escaped && value.last() == Some(&b' ') {
+            return None;
+        }
+        rdn.push((key, String::from_utf8(value).ok()?));
+        if i == b.len() {
+            rdns.push(rdn);
+            return Some(rdns);
+        }
+        if b[i] == b',' {
+            rdns.push(std::mem::take(&mut rdn));
+        }
+        i += 1;
+    }
+}
+
+/// How names were printed before values were RFC 4514-escaped: only `,` and `\`, and
+/// whitespace at either end, had a backslash. Such strings are still in databases.
+fn legacy_print(dn: &DistinguishedName) -> String {
+    let mut out = Vec::new();
+    for a in dn.attributes() {
+        let n = a.value().chars().count();
+        let mut v = String::new();
+        for (i, c) in a.value().chars().enumerate() {
+            if matches!(c, ',' | '\\') || ((i == 0 || i + 1 == n) && c.is_whitespace()) {
+                v.push('\\');
+            }
+            v.push(c);
+        }
+        out.push(format!("{}={v}", a.key()));
+    }
+    out.join(",")
+}
+
 fn key() -> &'static PrivateKey {
     static KEY: OnceLock<PrivateKey> = OnceLock::new();
     KEY.get_or_init(|| PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap())
@@ -198,6 +285,38 @@ proptest! {
         let back = parse_dn(&text).map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
         prop_assert_eq!(&back, &dn, "{:?}", text);
         prop_assert_eq!(back.to_string(), text);
+    }
+
+    /// An RFC 4514 reader sees exactly our attributes: one per RDN, same values. Before
+    /// values were escaped, `CN=a+O=Evil Corp,O=Good` read as an extra `O=Evil Corp`.
+    #[test]
+    fn rfc4514_reader_sees_the_same_attributes(dn in dn()) {
+        let text = dn.to_string();
+        let expected: Vec<Vec<(String, String)>> = dn
+            .attributes()
+            .iter()
+            .map(|a| vec![(a.key(), a.value().to_string())])
+            .collect();
+        prop_assert_eq!(rfc4514_read(&text), Some(expected), "{:?}", text);
+    }
+
+    /// Strings stored by earlier versions read back as the name they were printed from,
+    /// and show as that name prints now.
+    #[test]
+    fn legacy_stored_strings_show_escaped(dn in dn()) {
+        let old = legacy_print(&dn);
+        let back = parse_stored_dn(&old).map_err(|e| TestCaseError::fail(format!("{old:?}: {e}")))?;
+        prop_assert_eq!(&back, &dn, "{:?}", old);
+        let shown = normalize_stored_dn(&old);
+        let reparsed = parse_dn(&shown);
+        prop_assert_eq!(reparsed.as_ref(), Ok(&dn), "{:?}", shown);
+        // Unchanged only when RFC 4514 reads the stored spelling the same way.
+        if shown == old {
+            prop_assert!(rfc4514_read(&old).is_some(), "{:?}", old);
+        }
+        // Printing now is a fixed point of the normalization.
+        let now = dn.to_string();
+        prop_assert_eq!(normalize_stored_dn(&now), now.as_str());
     }
 
     /// Whitespace around keys, values and commas, and any case in keys, change nothing.

@@ -11,6 +11,15 @@ pub fn new_refresh_token() -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new refresh-token family id: 16 random bytes, hex. Not a secret; it ties
+/// together the tokens rotated from one login.
+pub fn new_family_id() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+    Ok(hex::encode(bytes))
+}
+
 /// The only form in which a refresh token is stored.
 pub fn sha256_hex(token: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(

@@ -89,7 +89,8 @@ impl From<CaRow> for CaOut {
             id: r.id,
             name: r.name,
             description: r.description,
-            subject_dn: r.subject_dn,
+            // Rows stored before values were RFC 4514-escaped show escaped too.
+            subject_dn: pki::normalize_stored_dn(&r.subject_dn).into_owned(),
             key_algorithm: r.key_algorithm,
             key_size: r.key_size,
             valid_days: r.valid_days,

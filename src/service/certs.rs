@@ -167,7 +167,8 @@ impl CertOut {
             san_email_addresses: json_list(&r.san_email_addresses),
             id: r.id,
             common_name: r.common_name,
-            subject_dn: r.subject_dn,
+            // Rows stored before values were RFC 4514-escaped show escaped too.
+            subject_dn: pki::normalize_stored_dn(&r.subject_dn).into_owned(),
             certificate_type: r.certificate_type,
             key_algorithm: r.key_algorithm,
             key_size: r.key_size,
@@ -1139,7 +1140,8 @@ pub async fn renew(
         ca,
         cert_type,
         common_name: old.common_name.clone(),
-        subject: pki::parse_dn(&old.subject_dn)?,
+        // The stored string, possibly from before `+` had to be escaped.
+        subject: pki::parse_stored_dn(&old.subject_dn)?,
         sans: pki::Sans {
             dns: json_list(&old.san_dns_names),
             ips: json_list(&old.san_ip_addresses)

@@ -18,8 +18,8 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-/// Issues an access token and stores a new refresh token inside `tx`.
-async fn new_pair(state: &AppState, tx: &mut Tx, user: &User) -> Result<TokenPair> {
+/// Issues an access token and stores a new refresh token of `family` inside `tx`.
+async fn new_pair(state: &AppState, tx: &mut Tx, user: &User, family: &str) -> Result<TokenPair> {
     let now = Utc::now();
     let (access_token, _) = state.jwt.issue(&user.username, user.id, &user.role, now)?;
     let refresh_token = tokens::new_refresh_token()?;
@@ -28,6 +28,7 @@ async fn new_pair(state: &AppState, tx: &mut Tx, user: &User) -> Result<TokenPai
         tx,
         user.id,
         &tokens::sha256_hex(&refresh_token),
+        family,
         &store::ts(expires),
         &store::ts(now),
     )
@@ -62,7 +63,9 @@ pub async fn login(
     let mut tx = state.db.begin().await?;
     match user {
         Some(user) if password_ok && user.is_active => {
-            let pair = new_pair(state, &mut tx, &user).await?;
+            // A login starts a family: the tokens rotated from it share its fate.
+            let family = tokens::new_family_id()?;
+            let pair = new_pair(state, &mut tx, &user, &family).await?;
             let entry = NewAuditEntry {
                 action: "login_success",
                 user_id: Some(user.id),
@@ -105,19 +108,61 @@ fn truncate(s: &str, max_chars: usize) -> String {
 }
 
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair> {
+    let invalid = || Error::Unauthorized("Invalid or expired refresh token".into());
     let mut tx = state.db.begin().await?;
     let digest = tokens::sha256_hex(refresh_token);
-    let user_id = store::sessions::consume_refresh(&mut tx, &digest, &store::now_ts())
-        .await?
-        .ok_or_else(|| Error::Unauthorized("Invalid or expired refresh token".into()))?;
+    let now = store::now_ts();
+    let Some((user_id, family)) = store::sessions::consume_refresh(&mut tx, &digest, &now).await?
+    else {
+        // A token already used up by a refresh is presented again: the holder's copy and
+        // a thief's cannot be told apart, so the whole family ends (OAuth 2.0 Security
+        // BCP, refresh token rotation). Of two concurrent uses the loser lands here too,
+        // after the winner has committed, and revokes the winner's new token with the rest.
+        if let Some((user_id, family)) = store::sessions::rotated_refresh(&mut tx, &digest).await? {
+            let revoked = revoke_replayed_family(&mut tx, user_id, &family, &now).await?;
+            tx.commit().await?;
+            tracing::warn!(
+                user_id,
+                family = %family,
+                revoked,
+                "refresh token reuse: a used refresh token was presented again; its family is revoked"
+            );
+        }
+        return Err(invalid());
+    };
     let user = store::users::get(&mut tx, user_id).await?;
     let user = match user {
         Some(u) if u.is_active => u,
         _ => return Err(Error::Unauthorized("User not found or inactive".into())),
     };
-    let pair = new_pair(state, &mut tx, &user).await?;
+    let pair = new_pair(state, &mut tx, &user, &family).await?;
     tx.commit().await?;
     Ok(pair)
+}
+
+/// Revokes the live tokens of a replayed token's family and audits it; returns how many
+/// were live. The entry names the user, never the token.
+async fn revoke_replayed_family(tx: &mut Tx, user_id: i64, family: &str, now: &str) -> Result<u64> {
+    let revoked = store::sessions::revoke_family(tx, family, now).await?;
+    let user = store::users::get(tx, user_id).await?;
+    let name = user
+        .as_ref()
+        .map_or_else(String::new, |u| u.username.clone());
+    let entry = NewAuditEntry {
+        action: "refresh_token_reuse",
+        user_id: Some(user_id),
+        username: user.as_ref().map(|u| u.username.clone()),
+        organization_id: user.as_ref().and_then(|u| u.organization_id),
+        resource_type: Some("user"),
+        resource_id: Some(user_id),
+        detail: Some(format!(
+            "A used refresh token of '{name}' was presented again; its session was ended \
+             ({revoked} live refresh token(s) revoked)"
+        )),
+        ..Default::default()
+    };
+    store::audit::insert(tx, &entry, now).await?;
+    Ok(revoked)
 }
 
 pub async fn logout(state: &AppState, principal: &Principal, refresh_token: &str) -> Result<()> {

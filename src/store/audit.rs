@@ -18,13 +18,12 @@ pub struct AuditEntry {
     pub service_account_name: Option<String>,
 }
 
-/// Every action an entry may name: FastPKI's `AuditAction` enum. The audit
-/// list accepts only these as a filter.
-pub const ACTIONS: [&str; 21] = [
+/// Every action an entry may name: FastPKI's `AuditAction` enum, then ours
+/// (`ca_revoke`, `refresh_token_reuse`). The audit list accepts only these as a filter.
+pub const ACTIONS: [&str; 22] = [
     "ca_create",
     "ca_update",
     "ca_delete",
-    "ca_revoke",
     "ca_export_private_key",
     "cert_create",
     "cert_revoke",
@@ -42,6 +41,8 @@ pub const ACTIONS: [&str; 21] = [
     "service_account_delete",
     "service_account_token_create",
     "service_account_token_revoke",
+    "ca_revoke",
+    "refresh_token_reuse",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.

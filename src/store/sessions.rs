@@ -2,38 +2,77 @@
 
 use sqlx::AnyConnection;
 
+/// Stores a refresh token (its digest) in `family_id`: a fresh one at login, the
+/// family of the token it replaces at a refresh.
 pub async fn insert_refresh(
     c: &mut AnyConnection,
     user_id: i64,
     digest: &str,
+    family_id: &str,
     expires_at: &str,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO refresh_tokens (user_id, token_digest, expires_at, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(user_id)
-        .bind(digest)
-        .bind(expires_at)
-        .bind(now)
-        .execute(c)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (user_id, token_digest, family_id, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(digest)
+    .bind(family_id)
+    .bind(expires_at)
+    .bind(now)
+    .execute(c)
+    .await?;
     Ok(())
 }
 
-/// Consumes a live refresh token in one statement and returns its user:
+/// Consumes a live refresh token in one statement and returns its user and family:
 /// of two concurrent uses exactly one gets a row back.
 pub async fn consume_refresh(
     c: &mut AnyConnection,
     digest: &str,
     now: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE refresh_tokens SET revoked_at = $1 \
-         WHERE token_digest = $2 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id",
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE refresh_tokens SET revoked_at = $1, rotated_at = $1 \
+         WHERE token_digest = $2 AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING user_id, family_id",
     )
     .bind(now)
     .bind(digest)
     .fetch_optional(c)
     .await
+}
+
+/// The user and family of a refresh token that was already used up by a refresh:
+/// presenting it again is a replay.
+pub async fn rotated_refresh(
+    c: &mut AnyConnection,
+    digest: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, family_id FROM refresh_tokens \
+         WHERE token_digest = $1 AND rotated_at IS NOT NULL",
+    )
+    .bind(digest)
+    .fetch_optional(c)
+    .await
+}
+
+/// Revokes every live refresh token of a family; returns how many were live.
+pub async fn revoke_family(
+    c: &mut AnyConnection,
+    family_id: &str,
+    now: &str,
+) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// The owner of a refresh token, live or not.

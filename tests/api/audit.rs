@@ -160,6 +160,7 @@ async fn filters_and_bounds() {
         "service_account_delete",
         "service_account_token_create",
         "service_account_token_revoke",
+        "refresh_token_reuse",
     ] {
         expect(
             s.get(&format!("/audit-logs/?action={action}"), Some(&w.root))

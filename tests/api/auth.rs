@@ -162,12 +162,69 @@ async fn refresh_rotates_and_is_single_use_even_concurrently() {
     let new = &ok[0].1;
     assert_ne!(new["refresh_token"], refresh.as_str());
     expect(s.get("/users/me", new["access_token"].as_str()).await, 200);
+    // The losers presented a used token: its family, the winner's new token
+    // included, is revoked.
+    expect(
+        s.post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": new["refresh_token"]}),
+        )
+        .await,
+        401,
+    );
     expect(
         s.post("/auth/refresh", None, json!({"refresh_token": "unknown"}))
             .await,
         401,
     );
     expect(s.post("/auth/refresh", None, json!({})).await, 422);
+}
+
+/// Replaying a rotated refresh token is a sign that it leaked: every refresh token
+/// descended from the same login is revoked (OAuth 2.0 Security BCP), so the thief's
+/// newer token dies with the holder's. Other sessions of the user are untouched.
+#[tokio::test]
+async fn replaying_a_used_refresh_token_revokes_its_family() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let refresh = |rt: &str| s.post("/auth/refresh", None, json!({"refresh_token": rt}));
+    let token_of = |v: serde_json::Value| v["refresh_token"].as_str().unwrap().to_string();
+    let (_, a) = s.login_pair("root", PASSWORD).await;
+    let (_, other) = s.login_pair("root", PASSWORD).await;
+    // A -> B, then A again: refused, and B with it.
+    let b = token_of(expect(refresh(&a).await, 200));
+    let v = expect(refresh(&a).await, 401);
+    assert_eq!(v["detail"], "Invalid or expired refresh token");
+    expect(refresh(&b).await, 401);
+    // Deeper: C -> D -> E, then D again: E (a grandchild of C) is refused too.
+    let (_, c) = s.login_pair("root", PASSWORD).await;
+    let d = token_of(expect(refresh(&c).await, 200));
+    let e = token_of(expect(refresh(&d).await, 200));
+    expect(refresh(&d).await, 401);
+    expect(refresh(&e).await, 401);
+    expect(refresh(&c).await, 401);
+    // The unrelated session lives on, and logging in again works.
+    let other = token_of(expect(refresh(&other).await, 200));
+    expect(refresh(&other).await, 200);
+    let (_, fresh) = s.login_pair("root", PASSWORD).await;
+    expect(refresh(&fresh).await, 200);
+    // Each reuse is audited against the user, without the token.
+    let logs = expect(
+        s.get("/audit-logs/?action=refresh_token_reuse", Some(&root))
+            .await,
+        200,
+    );
+    let logs = logs.as_array().unwrap();
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    for entry in logs {
+        assert_eq!(entry["username"], "root");
+        assert_eq!(entry["resource_type"], "user");
+        let detail = entry["detail"].as_str().unwrap();
+        for secret in [&a, &b, &c, &d, &e] {
+            assert!(!detail.contains(secret.as_str()), "{detail}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -505,7 +505,14 @@ async fn hostile_unicode_names_round_trip_or_are_refused() {
             "/cas/{}",
         )
         .await;
-        let escaped = name.replace('\\', "\\\\").replace(',', "\\,");
+        // Escaped as the server prints (RFC 4514), so that the answer is the text sent.
+        let mut escaped = String::new();
+        for c in name.chars() {
+            if matches!(c, '\\' | ',' | '+' | '"' | ';' | '<' | '>') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
         accepted_intact_or_refused(
             &s,
             &root,

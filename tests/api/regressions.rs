@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{Server, World, expect, ids, x509_field};
+use crate::common::{Files, Server, World, cert_body, expect, ids, openssl_ok, x509_field};
 
 /// A service account cannot slip a CN past its policy through `subject_dn`.
 #[tokio::test]
@@ -309,4 +309,154 @@ async fn public_files_answer_conditional_requests() {
         .unwrap();
     assert_eq!(after.status(), 200);
     assert_ne!(after.headers()["etag"], before.as_str());
+}
+
+/// The subject of a certificate as `openssl x509 -subject -nameopt RFC2253` prints it.
+fn rfc2253_subject(cert: &serde_json::Value) -> String {
+    let f = Files::new();
+    let p = f.write("c.pem", cert["certificate"].as_str().unwrap());
+    openssl_ok(&[
+        "x509", "-in", &p, "-noout", "-subject", "-nameopt", "RFC2253",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// A subject value holding RFC 4514 specials comes back escaped, so that no RFC 4514
+/// reader finds an attribute in it (`CN=a+O=Evil Corp,O=Good` once read as an extra
+/// `O=Evil Corp`); an unescaped `+` in the input is refused; and rows stored before the
+/// escaping show escaped and still renew.
+#[tokio::test]
+async fn subject_dn_specials_are_escaped_and_a_bare_plus_is_refused() {
+    use std::sync::{Arc, Mutex};
+    let captured: Arc<Mutex<Option<fastpki::state::AppState>>> = Arc::default();
+    let keep = captured.clone();
+    let s = Server::start_tweaked(&[], move |state| {
+        *keep.lock().unwrap() = Some(state.clone());
+    })
+    .await;
+    let state = captured.lock().unwrap().clone().unwrap();
+    let root = s.bootstrap().await;
+
+    // The attack as input: refused with a reason, for CAs and certificates alike.
+    let v = expect(
+        s.post(
+            "/cas/",
+            Some(&root),
+            json!({"name": "Evil", "subject_dn": "CN=a+O=Evil Corp,O=Good", "key_algorithm": "ecdsa-p256"}),
+        )
+        .await,
+        400,
+    );
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("unescaped '+'") && detail.contains(r"\+"),
+        "{detail}"
+    );
+    let ca = s
+        .create_ca(
+            &root,
+            "Plus CA",
+            json!({"subject_dn": r"CN=Plus\+CA,O=Good"}),
+        )
+        .await;
+    assert_eq!(ca["subject_dn"], r"CN=Plus\+CA,O=Good");
+    let ca_id = ca["id"].as_i64().unwrap();
+    let v = expect(
+        s.post(
+            &format!("/certificates/?ca_id={ca_id}"),
+            Some(&root),
+            cert_body(
+                "a",
+                "client",
+                json!({"subject_dn": "CN=a+O=Evil Corp,O=Good"}),
+            ),
+        )
+        .await,
+        400,
+    );
+    assert!(
+        v["detail"].as_str().unwrap().contains("unescaped '+'"),
+        "{v}"
+    );
+
+    // A literal plus (and the other specials) is one value, shown escaped everywhere.
+    let escaped = r"CN=a\+O=Evil Corp,O=Good";
+    let cert = s
+        .issue(&root, ca_id, "a", "client", json!({"subject_dn": escaped}))
+        .await;
+    let cert_id = cert["id"].as_i64().unwrap();
+    assert_eq!(cert["subject_dn"], escaped);
+    let read = expect(
+        s.get(&format!("/certificates/{cert_id}"), Some(&root))
+            .await,
+        200,
+    );
+    assert_eq!(read["subject_dn"], escaped);
+    let listed = expect(
+        s.get(&format!("/certificates/?ca_id={ca_id}"), Some(&root))
+            .await,
+        200,
+    );
+    assert_eq!(listed[0]["subject_dn"], escaped);
+    // The certificate holds the attack value as ONE attribute: openssl escapes the '+'.
+    let subject = rfc2253_subject(&cert);
+    assert_eq!(subject, r"subject=CN=a\+O=Evil Corp,O=Good");
+    let specials = s
+        .issue(
+            &root,
+            ca_id,
+            "b",
+            "client",
+            json!({"subject_dn": r#"CN=\#x\;y\<z\>\"q\" \,=,O=\ lead"#}),
+        )
+        .await;
+    assert_eq!(
+        specials["subject_dn"],
+        r#"CN=\#x\;y\<z\>\"q\" \,=,O=\ lead"#
+    );
+    let from_cn = s
+        .issue(&root, ca_id, "alice+tag@example.com", "client", json!({}))
+        .await;
+    assert_eq!(from_cn["subject_dn"], r"CN=alice\+tag@example.com");
+    assert_eq!(from_cn["common_name"], "alice+tag@example.com");
+    // Ordinary names are unchanged.
+    let plain = s
+        .issue(
+            &root,
+            ca_id,
+            "x",
+            "client",
+            json!({"subject_dn": "CN=x,O=y,C=US"}),
+        )
+        .await;
+    assert_eq!(plain["subject_dn"], "CN=x,O=y,C=US");
+
+    // A row stored the old way (unescaped) shows escaped, and renews as the same name.
+    let mut tx = state.db.begin().await.unwrap();
+    sqlx::query("UPDATE certificates SET subject_dn = $1 WHERE id = $2")
+        .bind("CN=a+O=Evil Corp,O=Good")
+        .bind(cert_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let read = expect(
+        s.get(&format!("/certificates/{cert_id}"), Some(&root))
+            .await,
+        200,
+    );
+    assert_eq!(read["subject_dn"], escaped);
+    let renewed = expect(
+        s.post(
+            &format!("/certificates/{cert_id}/renew"),
+            Some(&root),
+            json!({}),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(renewed["subject_dn"], escaped);
+    let subject = rfc2253_subject(&renewed);
+    assert_eq!(subject, r"subject=CN=a\+O=Evil Corp,O=Good");
 }
