@@ -53,6 +53,13 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub crl_validity_days: i64,
     pub key_pool_size: usize,
+    /// A request head must arrive within this long of the connection opening or
+    /// going idle after its previous answer (so it is the keep-alive idle timeout too).
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Connections at once from one address (IPv6: one /64); 0 turns it off.
+    pub max_connections_per_ip: usize,
     pub public_base_url: Option<String>,
     pub data_dir: PathBuf,
 }
@@ -181,6 +188,9 @@ impl Settings {
             max_body_bytes: parse_num(&var, "MAX_BODY_BYTES", 1024 * 1024)?,
             crl_validity_days: parse_num(&var, "CRL_VALIDITY_DAYS", 7)?,
             key_pool_size: parse_num(&var, "KEY_POOL_SIZE", 8)?,
+            header_read_timeout_secs: parse_num(&var, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            max_connections: parse_num(&var, "MAX_CONNECTIONS", 1024)?,
+            max_connections_per_ip: parse_num(&var, "MAX_CONNECTIONS_PER_IP", 256)?,
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             data_dir,
@@ -236,6 +246,25 @@ impl Settings {
             bail!(
                 "KEY_POOL_SIZE must be at most 1024, got {}",
                 self.key_pool_size
+            );
+        }
+        if !(1..=3600).contains(&self.header_read_timeout_secs) {
+            bail!(
+                "HEADER_READ_TIMEOUT_SECONDS must be between 1 and 3600, got {}",
+                self.header_read_timeout_secs
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            bail!(
+                "MAX_CONNECTIONS must be between 1 and 1000000, got {}",
+                self.max_connections
+            );
+        }
+        if self.max_connections_per_ip > self.max_connections {
+            bail!(
+                "MAX_CONNECTIONS_PER_IP ({}) must not exceed MAX_CONNECTIONS ({}); 0 turns it off",
+                self.max_connections_per_ip,
+                self.max_connections
             );
         }
         if self.max_body_bytes < 1024 {
