@@ -57,6 +57,13 @@ pub struct Settings {
     pub key_pool_algorithms: Vec<String>,
     /// Largest RSA key a certificate (not a CA) may have, generated or from a CSR.
     pub max_leaf_rsa_bits: u32,
+    /// A request head must arrive within this long of the connection opening or
+    /// going idle after its previous answer (so it is the keep-alive idle timeout too).
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Connections at once from one address (IPv6: one /64); 0 turns it off.
+    pub max_connections_per_ip: usize,
     pub public_base_url: Option<String>,
     pub data_dir: PathBuf,
 }
@@ -190,6 +197,9 @@ impl Settings {
                 parse_num(&var, "CERT_KEY_SIZE", 2048)?,
             )?,
             max_leaf_rsa_bits: parse_num(&var, "MAX_LEAF_RSA_BITS", 4096)?,
+            header_read_timeout_secs: parse_num(&var, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            max_connections: parse_num(&var, "MAX_CONNECTIONS", 1024)?,
+            max_connections_per_ip: parse_num(&var, "MAX_CONNECTIONS_PER_IP", 256)?,
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             data_dir,
@@ -258,6 +268,25 @@ impl Settings {
             bail!(
                 "KEY_POOL_SIZE must be at most 1024, got {}",
                 self.key_pool_size
+            );
+        }
+        if !(1..=3600).contains(&self.header_read_timeout_secs) {
+            bail!(
+                "HEADER_READ_TIMEOUT_SECONDS must be between 1 and 3600, got {}",
+                self.header_read_timeout_secs
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            bail!(
+                "MAX_CONNECTIONS must be between 1 and 1000000, got {}",
+                self.max_connections
+            );
+        }
+        if self.max_connections_per_ip > self.max_connections {
+            bail!(
+                "MAX_CONNECTIONS_PER_IP ({}) must not exceed MAX_CONNECTIONS ({}); 0 turns it off",
+                self.max_connections_per_ip,
+                self.max_connections
             );
         }
         if self.max_body_bytes < 1024 {

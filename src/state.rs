@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::auth::{jwt::JwtKeys, password::Hasher, ratelimit::RateLimiter};
+use crate::auth::{
+    jwt::JwtKeys,
+    password::Hasher,
+    ratelimit::{LoginThrottle, RateLimiter},
+};
 use crate::config::Settings;
 use crate::keystore::KeyStore;
 use crate::service::caller_slots::CallerSlots;
@@ -20,6 +24,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub hasher: Hasher,
     pub login_limiter: Arc<RateLimiter>,
+    /// Back-off on failed logins per username.
+    pub login_throttle: Arc<LoginThrottle>,
     pub keys: KeyStore,
     /// Bounds concurrent key generation and signing on the blocking pool.
     pub cpu: Arc<tokio::sync::Semaphore>,
@@ -63,6 +69,7 @@ impl AppState {
             jwt,
             hasher,
             login_limiter,
+            login_throttle: Arc::new(LoginThrottle::default()),
             keys,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             crls: Arc::new(CrlCache::default()),

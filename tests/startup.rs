@@ -87,6 +87,21 @@ fn bad_settings_stop_the_server_with_one_readable_line() {
         ("DATABASE_URL", "nonsense", "DATABASE_URL is not a URL"),
         ("AUTH_RATE_LIMIT", "lots", "AUTH_RATE_LIMIT"),
         ("CA_KEY_SIZE", "1024", "CA_KEY_SIZE"),
+        (
+            "HEADER_READ_TIMEOUT_SECONDS",
+            "0",
+            "HEADER_READ_TIMEOUT_SECONDS must be between 1 and 3600",
+        ),
+        (
+            "MAX_CONNECTIONS",
+            "many",
+            "MAX_CONNECTIONS must be a number",
+        ),
+        (
+            "MAX_CONNECTIONS_PER_IP",
+            "5000",
+            "MAX_CONNECTIONS_PER_IP (5000) must not exceed MAX_CONNECTIONS (1024)",
+        ),
     ];
     for (name, value, expected) in cases {
         let out = fastpki(dir.path())

@@ -52,6 +52,17 @@ pub async fn login(
             retry_after_secs: limited.retry_after_secs,
         });
     }
+    // Before the password check, so a backing-off username costs no bcrypt either.
+    // Any username, existing or not, backs off alike: a 429 reveals nothing.
+    if let Err(limited) = state.login_throttle.check(username, client, Instant::now()) {
+        return Err(Error::TooManyRequests {
+            message: format!(
+                "Too many failed logins for this username: try again in {} second(s)",
+                limited.retry_after_secs
+            ),
+            retry_after_secs: limited.retry_after_secs,
+        });
+    }
     let user = {
         let mut conn = state.db.read().await?;
         store::users::get_by_username(&mut conn, username).await?
@@ -77,9 +88,15 @@ pub async fn login(
             };
             store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
             tx.commit().await?;
+            state
+                .login_throttle
+                .record_success(username, client, Instant::now());
             Ok(pair)
         }
         user => {
+            state
+                .login_throttle
+                .record_failure(username, Instant::now());
             let reason = match &user {
                 None => "unknown user",
                 Some(u) if !u.is_active => "inactive user",

@@ -111,6 +111,67 @@ async fn rate_limit_gives_429() {
     assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
 }
 
+/// One attacker spreading guesses at one username over many addresses (here
+/// 127.0.0.2 to 127.0.0.41, each well under the per-address limit) is throttled per
+/// username, while the owner, on the address it logged in from before, is not.
+#[tokio::test]
+async fn failed_logins_back_off_per_username_across_addresses() {
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    // "victim" logs in once from 127.0.0.1 (create_user does), which it then trusts.
+    s.create_user(&root, "victim", "user", None, json!({}))
+        .await;
+    s.create_user(&root, "bystander", "user", None, json!({}))
+        .await;
+    let mut statuses = vec![];
+    let mut throttled = None;
+    for i in 0..40u8 {
+        let from = std::net::IpAddr::from([127, 0, 0, 2 + i]);
+        let attacker = reqwest::Client::builder()
+            .local_address(from)
+            .build()
+            .unwrap();
+        let r = attacker
+            .post(format!("{}/auth/token", s.api))
+            .form(&[("username", "victim"), ("password", &format!("guess-{i}"))])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 && throttled.is_none() {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let body: serde_json::Value = r.json().await.unwrap();
+            throttled = Some((retry, body));
+        }
+    }
+    let first_429 = statuses.iter().position(|c| *c == 429);
+    assert_eq!(first_429, Some(5), "{statuses:?}");
+    assert!(statuses[..5].iter().all(|c| *c == 401), "{statuses:?}");
+    let (retry, body) = throttled.unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("Too many failed logins"), "{detail}");
+    // The owner, from its known address, logs in at once.
+    s.login_pair("victim", PASSWORD).await;
+    // Another username, from the last attacking address, is not affected.
+    let from = std::net::IpAddr::from([127, 0, 0, 41]);
+    let other = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .unwrap();
+    let r = other
+        .post(format!("{}/auth/token", s.api))
+        .form(&[("username", "bystander"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn bad_tokens_are_401_everywhere() {
     let s = Server::start().await;
