@@ -65,6 +65,9 @@ pub struct Settings {
     /// Connections at once from one address (IPv6: one /64); 0 turns it off.
     pub max_connections_per_ip: usize,
     pub public_base_url: Option<String>,
+    /// `Host` header values (`host` or `host:port`, lowercase) trusted to build
+    /// the URLs written into certificates when `PUBLIC_BASE_URL` is unset.
+    pub allowed_hosts: Vec<String>,
     pub data_dir: PathBuf,
 }
 
@@ -202,6 +205,7 @@ impl Settings {
             max_connections_per_ip: parse_num(&var, "MAX_CONNECTIONS_PER_IP", 256)?,
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
+            allowed_hosts: parse_allowed_hosts(var("ALLOWED_HOSTS").as_deref().unwrap_or(""))?,
             data_dir,
         };
         settings.check_ranges()?;
@@ -328,6 +332,30 @@ fn parse_key_pool_algorithms(value: Option<&str>, cert_key_size: u32) -> Result<
         }
     }
     Ok(algs)
+}
+
+/// `ALLOWED_HOSTS`: a JSON list or a comma-separated list of `host` or
+/// `host:port` (`pki.example.com`, `pki.example.com:8443`, `[fd00::1]:8000`).
+fn parse_allowed_hosts(s: &str) -> Result<Vec<String>> {
+    let items: Vec<String> = if s.trim_start().starts_with('[') {
+        serde_json::from_str(s).map_err(|e| anyhow::anyhow!("ALLOWED_HOSTS: {e}"))?
+    } else {
+        s.split(',').map(str::to_string).collect()
+    };
+    let mut hosts = Vec::new();
+    for h in items.iter().map(|h| h.trim().to_ascii_lowercase()) {
+        if h.is_empty() {
+            continue;
+        }
+        if !h
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        {
+            bail!("ALLOWED_HOSTS: {h:?} is not a host or host:port");
+        }
+        hosts.push(h);
+    }
+    Ok(hosts)
 }
 
 fn normalize_prefix(p: &str) -> Result<String> {
@@ -575,6 +603,20 @@ mod tests {
         assert!(parse_rate_limit("five/minute").is_err());
         assert!(parse_rate_limit("5/fortnight").is_err());
         assert!(parse_rate_limit("0/minute").is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_parse() {
+        assert_eq!(
+            parse_allowed_hosts("PKI.example.com, pki.example.com:8443").unwrap(),
+            ["pki.example.com", "pki.example.com:8443"]
+        );
+        assert_eq!(
+            parse_allowed_hosts(r#"["[fd00::1]:8000"]"#).unwrap(),
+            ["[fd00::1]:8000"]
+        );
+        assert!(parse_allowed_hosts("").unwrap().is_empty());
+        assert!(parse_allowed_hosts("evil.example/x").is_err());
     }
 
     #[test]

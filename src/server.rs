@@ -31,10 +31,11 @@ pub async fn prepare(settings: Settings) -> Result<AppState> {
 
 /// Serves on an already-bound listener until `shutdown` resolves.
 pub async fn serve_on(
-    state: AppState,
+    mut state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    state.listen_addr = listener.local_addr().ok();
     crate::service::sessions::spawn_cleanup(state.clone(), Duration::from_secs(600));
     crate::service::crl::spawn_refresh(state.clone(), Duration::from_secs(600));
     // Warm the key pool for the configured algorithms.
@@ -263,6 +264,15 @@ pub async fn run(settings: Settings, bind: &str) -> Result<()> {
         ready_ms = started.elapsed().as_millis() as u64,
         "FastPKI is listening"
     );
+    let local = listener.local_addr()?;
+    if state.settings.public_base_url.is_none() && !local.ip().is_loopback() {
+        tracing::warn!(
+            address = %local,
+            "PUBLIC_BASE_URL is unset: certificates get CRL and AIA URLs on a Host named in \
+             ALLOWED_HOSTS or on the listening address; set PUBLIC_BASE_URL to the address \
+             relying parties reach"
+        );
+    }
     serve_on(state, listener, shutdown_signal()).await
 }
 

@@ -38,6 +38,10 @@ pub struct AppState {
     pub key_pool: Arc<KeyPool>,
     /// Group commit of issued certificates.
     pub cert_writer: CertWriter,
+    /// The address the server listens on, once it serves: the only host (with
+    /// `ALLOWED_HOSTS`) a request's `Host` header may name for URLs written into
+    /// certificates.
+    pub listen_addr: Option<std::net::SocketAddr>,
     /// Where serial numbers come from (random; a test may force collisions).
     pub serials: Arc<dyn Fn() -> pki::SerialNumber + Send + Sync>,
 }
@@ -65,6 +69,7 @@ impl AppState {
             settings: Arc::new(settings),
             cert_writer: CertWriter::start(db.clone()),
             serials: Arc::new(pki::random_serial),
+            listen_addr: None,
             db,
             jwt,
             hasher,

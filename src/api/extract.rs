@@ -268,8 +268,12 @@ where
     }
 }
 
-/// The server's public base URL: `PUBLIC_BASE_URL`, or scheme and host of the
-/// request (`X-Forwarded-Proto` honoured), as CDP and AIA URLs need it.
+/// The server's public base URL, as CDP and AIA URLs and `Link` headers need
+/// it: `PUBLIC_BASE_URL`; else the request's scheme (`X-Forwarded-Proto`
+/// honoured) and `Host`, but only a host the server trusts (its own listening
+/// address, or one in `ALLOWED_HOSTS`): any other `Host` would let a requester
+/// point its own certificate's revocation check at a server it controls, so
+/// the listening address is used instead.
 pub struct BaseUrl(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for BaseUrl
@@ -302,6 +306,112 @@ where
             Some("https") => "https",
             _ => "http",
         };
+        let host = if trusted_host(host, &state.settings.allowed_hosts, state.listen_addr) {
+            host.to_ascii_lowercase()
+        } else {
+            listening_host(state.listen_addr)
+        };
         Ok(BaseUrl(format!("{scheme}://{host}")))
+    }
+}
+
+/// Whether a `Host` header names this server: an `ALLOWED_HOSTS` entry (a bare
+/// host there allows any port), the listening address itself, or, when
+/// listening on loopback or on every address, a loopback name with its port.
+fn trusted_host(host: &str, allowed: &[String], listen: Option<std::net::SocketAddr>) -> bool {
+    let host = host.to_ascii_lowercase();
+    let (name, port) = split_port(&host);
+    if allowed
+        .iter()
+        .any(|a| *a == host || (split_port(a).1.is_none() && a == name))
+    {
+        return true;
+    }
+    let Some(listen) = listen else {
+        return false;
+    };
+    if host.parse::<std::net::SocketAddr>().ok() == Some(listen) {
+        return true;
+    }
+    let loopback_name = name == "localhost"
+        || name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (listen.ip().is_loopback() || listen.ip().is_unspecified())
+        && loopback_name
+        && port == Some(listen.port())
+}
+
+/// `host` and its port, if any (`[::1]:8000` is `[::1]` and 8000).
+fn split_port(host: &str) -> (&str, Option<u16>) {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && (!name.contains(':') || name.ends_with(']')) => {
+            (name, port.parse().ok())
+        }
+        _ => (host, None),
+    }
+}
+
+/// The listening address as a URL host; every-address binds become loopback.
+fn listening_host(listen: Option<std::net::SocketAddr>) -> String {
+    match listen {
+        Some(mut addr) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr.ip() {
+                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            addr.to_string()
+        }
+        None => "localhost".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_servers_hosts_are_trusted() {
+        let listen: std::net::SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let none: Vec<String> = vec![];
+        assert!(trusted_host("127.0.0.1:8000", &none, Some(listen)));
+        assert!(trusted_host("localhost:8000", &none, Some(listen)));
+        assert!(trusted_host("[::1]:8000", &none, Some(listen)));
+        assert!(!trusted_host("localhost:9000", &none, Some(listen)));
+        assert!(!trusted_host("evil.example.com", &none, Some(listen)));
+        assert!(!trusted_host("evil.example.com:8000", &none, Some(listen)));
+        let allowed = vec![
+            "pki.example.com".to_string(),
+            "alt.example.com:8443".to_string(),
+        ];
+        assert!(trusted_host("PKI.example.com", &allowed, Some(listen)));
+        assert!(trusted_host("pki.example.com:443", &allowed, Some(listen)));
+        assert!(trusted_host("alt.example.com:8443", &allowed, Some(listen)));
+        assert!(!trusted_host("alt.example.com", &allowed, Some(listen)));
+        // Listening on a public address: loopback names are not it.
+        let public: std::net::SocketAddr = "192.0.2.10:8000".parse().unwrap();
+        assert!(trusted_host("192.0.2.10:8000", &none, Some(public)));
+        assert!(!trusted_host("localhost:8000", &none, Some(public)));
+        assert!(!trusted_host("127.0.0.1:8000", &none, None));
+    }
+
+    #[test]
+    fn the_fallback_is_the_listening_address() {
+        assert_eq!(
+            listening_host(Some("0.0.0.0:8000".parse().unwrap())),
+            "127.0.0.1:8000"
+        );
+        assert_eq!(
+            listening_host(Some("[::]:8000".parse().unwrap())),
+            "[::1]:8000"
+        );
+        assert_eq!(
+            listening_host(Some("192.0.2.10:80".parse().unwrap())),
+            "192.0.2.10:80"
+        );
     }
 }

@@ -552,3 +552,53 @@ async fn leaf_rsa_keys_are_bounded() {
     );
     assert!(v["detail"].as_str().unwrap().contains("2048 bits"), "{v}");
 }
+
+/// Without PUBLIC_BASE_URL, the `Host` header chose the CRL and AIA URLs
+/// written into certificates: a requester could point its own certificate's
+/// revocation check at a host it controls. Only this server's own address,
+/// or a host in ALLOWED_HOSTS, is taken now.
+#[tokio::test]
+async fn the_host_header_cannot_choose_a_certificates_revocation_urls() {
+    for allowed in [None, Some("pki.example.com")] {
+        let extra: Vec<(&str, &str)> = allowed.map(|h| ("ALLOWED_HOSTS", h)).into_iter().collect();
+        let s = Server::start_with(&extra).await;
+        let root = s.bootstrap().await;
+        let ca = s.create_ca(&root, "Root", json!({})).await;
+        let inter = s
+            .create_ca(&root, "Issuing", json!({"parent_ca_id": id(&ca)}))
+            .await;
+        let issue = |host: &'static str| {
+            s.req(
+                reqwest::Method::POST,
+                &format!("/certificates/?ca_id={}", id(&inter)),
+                Some(&root),
+            )
+            .header("host", host)
+            .json(&cert_body("web.example.com", "server", json!({})))
+            .send()
+        };
+        let cdp = |v: &Value| {
+            text_section(
+                &x509_text(v["certificate"].as_str().unwrap()),
+                "X509v3 CRL Distribution Points",
+            )
+        };
+        let resp = issue("evil.example.com").await.unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let v: Value = resp.json().await.unwrap();
+        let urls = cdp(&v);
+        assert!(!urls.contains("evil.example.com"), "{urls}");
+        assert!(
+            urls.contains(&s.base),
+            "the listening address instead: {urls}"
+        );
+        let resp = issue("pki.example.com").await.unwrap();
+        let v: Value = resp.json().await.unwrap();
+        let urls = cdp(&v);
+        assert_eq!(
+            urls.contains("http://pki.example.com/crl/"),
+            allowed.is_some(),
+            "{urls}"
+        );
+    }
+}
