@@ -686,13 +686,10 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     }
     let now = Utc::now();
     let now_s = store::ts(now);
-    let live = store::certs::count_live_of_issuer(&mut tx, id, &now_s).await?;
-    if live > 0 {
-        return Err(Error::Conflict(format!(
-            "CA '{}' has {live} unexpired certificate(s) that are not revoked: revoke them (or wait until they expire) before deleting the CA, so that its final CRL covers everything it issued",
-            ca.name
-        )));
-    }
+    // Deleting retires the CA (FastPKI deletes it with its certificates): what
+    // it issued and is still valid is revoked first, so that its final CRL
+    // says so, instead of the certificates becoming "unknown".
+    let retired = store::certs::revoke_live_of_issuer(&mut tx, id, &now_s).await?;
     // The final CRL: valid as long as anything the CA signed can be.
     let ca_end = store::parse_ts(&ca.not_after).unwrap_or(now);
     let next = ca_end.max(now + chrono::Duration::days(state.settings.crl_validity_days));
@@ -719,7 +716,7 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     })?;
     let mut entry = caller.audit_on("ca_delete", "ca", id, ca.organization_id);
     entry.detail = Some(format!(
-        "Deleted CA '{}' and its {removed} certificate(s); its certificate and final CRL (number {}) stay published",
+        "Deleted CA '{}' and its {removed} certificate(s), {retired} of them revoked (cessationOfOperation); its certificate and final CRL (number {}) stay published",
         ca.name, crl.number
     ));
     store::audit::insert(&mut tx, &entry, &now_s).await?;

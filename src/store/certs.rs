@@ -302,18 +302,22 @@ pub async fn revoked_of(
 }
 
 /// How many certificates of a CA are still valid at `now`: neither revoked nor expired.
-pub async fn count_live_of_issuer(
+/// Revokes every unexpired certificate of a CA that is not revoked yet (the
+/// CA is being retired: RFC 5280 cessationOfOperation); returns how many.
+pub async fn revoke_live_of_issuer(
     c: &mut AnyConnection,
     issuer_id: i64,
     now: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM certificates WHERE issuer_id = $1 AND status <> 'revoked' AND not_after > $2",
+) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = 'cessationOfOperation', \
+         revocation_reason_code = 5, updated_at = $1 WHERE issuer_id = $2 AND status <> 'revoked' AND not_after > $1",
     )
-    .bind(issuer_id)
     .bind(now)
-    .fetch_one(c)
-    .await
+    .bind(issuer_id)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// Deletes a CA's revoked and expired certificates, never a live one: one

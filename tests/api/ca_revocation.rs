@@ -133,10 +133,11 @@ async fn a_deleted_ca_keeps_serving_its_certificate_and_last_crl() {
     assert!(!ok && out.contains("certificate revoked"), "{out}");
 }
 
-/// A CA whose certificates are still valid and not revoked is not deleted:
-/// they would live on with nobody able to revoke them.
+/// Deleting a CA whose certificates are still valid keeps FastPKI's 204, and
+/// retires them: each is revoked (cessationOfOperation) in the final CRL,
+/// instead of living on with nobody able to revoke it.
 #[tokio::test]
-async fn deleting_a_ca_with_live_certificates_is_refused() {
+async fn deleting_a_ca_revokes_what_it_issued_in_its_final_crl() {
     let s = Server::start().await;
     let w = World::build(&s).await;
     let a = &w.admin_a.1;
@@ -144,35 +145,50 @@ async fn deleting_a_ca_with_live_certificates_is_refused() {
     let live = s
         .issue(a, ca_id, "live.example.com", "server", json!({}))
         .await;
-    let v = expect(s.delete(&format!("/cas/{ca_id}"), Some(a)).await, 409);
-    let detail = v["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("1 unexpired certificate"), "{v}");
-    expect(s.get(&format!("/cas/{ca_id}"), Some(a)).await, 200);
+    let earlier = s
+        .issue(a, ca_id, "earlier.example.com", "server", json!({}))
+        .await;
+    expect(
+        s.post(
+            &format!("/certificates/{}/revoke", id(&earlier)),
+            Some(a),
+            json!({"reason_code": 1}),
+        )
+        .await,
+        200,
+    );
+    // Without the right to delete, the answer stays 403 and nothing changes.
+    expect(
+        s.delete(&format!("/cas/{ca_id}"), Some(&w.user_a.1)).await,
+        403,
+    );
     expect(
         s.get(&format!("/certificates/{}", id(&live)), Some(a))
             .await,
         200,
     );
-    assert!(s.audit_for(&w.root, "ca_delete", ca_id).await.is_empty());
-    // Without the right to delete, the answer stays 403 (nothing is revealed).
-    expect(
-        s.delete(&format!("/cas/{ca_id}"), Some(&w.user_a.1)).await,
-        403,
-    );
-    // Revoked, it no longer holds the CA back.
-    expect(
-        s.post(
-            &format!("/certificates/{}/revoke", id(&live)),
-            Some(a),
-            json!({"reason_code": 5}),
-        )
-        .await,
-        200,
-    );
     expect(s.delete(&format!("/cas/{ca_id}"), Some(a)).await, 204);
+    expect(s.get(&format!("/cas/{ca_id}"), Some(a)).await, 404);
     let f = Files::new();
     let crl = crl_of(&s, "Busy Root", ca_id).await;
-    assert_eq!(crl_serials(&f, &crl), vec![serial(&live)]);
+    let mut serials = crl_serials(&f, &crl);
+    serials.sort();
+    let mut want = vec![serial(&live), serial(&earlier)];
+    want.sort();
+    assert_eq!(serials, want);
+    // Each keeps its own reason: the earlier one its key compromise, the live
+    // one the CA's retirement.
+    let text = crl_text(&f, &crl);
+    assert!(text.contains("Key Compromise"), "{text}");
+    assert!(text.contains("Cessation Of Operation"), "{text}");
+    let audit = s.audit_for(&w.root, "ca_delete", ca_id).await;
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 of them revoked"),
+        "{audit:?}"
+    );
 }
 
 /// Root -> intermediate -> leaf; revoking the intermediate puts its serial in
