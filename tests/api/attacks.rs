@@ -5,6 +5,48 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// Makes `<name>.key` (P-256) and `<name>.pem`, signed offline by `<issuer>.pem`
+/// and `<issuer>.key` with the extensions `ext`, as a holder of that key could.
+fn offline_sign(f: &Files, name: &str, subject: &str, issuer: &str, ext: &str) {
+    let (key, csr, cert) = (
+        f.path(&format!("{name}.key")),
+        f.path(&format!("{name}.csr")),
+        f.path(&format!("{name}.pem")),
+    );
+    let ext_file = f.write(&format!("{name}.cnf"), ext);
+    openssl_ok(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &key,
+    ]);
+    openssl_ok(&["req", "-new", "-key", &key, "-subj", subject, "-out", &csr]);
+    let (issuer_cert, issuer_key) = (
+        f.path(&format!("{issuer}.pem")),
+        f.path(&format!("{issuer}.key")),
+    );
+    openssl_ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &issuer_cert,
+        "-CAkey",
+        &issuer_key,
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        &ext_file,
+        "-out",
+        &cert,
+    ]);
+}
+
 /// A user with only `can_create_cert` asks for a `ca` certificate: before the
 /// fix it got an unconstrained CA and its key, and could sign any name
 /// offline, unseen by FastPKI.
@@ -51,87 +93,21 @@ async fn create_cert_alone_cannot_mint_a_sub_ca() {
     f.write("root.pem", root["certificate"].as_str().unwrap());
     f.write("leafca.pem", pem);
     f.write("leafca.key", ca_cert["private_key"].as_str().unwrap());
-    f.write(
-        "ext.cnf",
+    // The forged CA itself ends a valid path; the certificates *it* signs fail.
+    offline_sign(
+        &f,
+        "forged",
+        "/CN=Forged CA",
+        "leafca",
         "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
     );
-    openssl_ok(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &f.path("forged.key"),
-    ]);
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-key",
-        &f.path("forged.key"),
-        "-subj",
-        "/CN=Forged CA",
-        "-out",
-        &f.path("forged.csr"),
-    ]);
-    openssl_ok(&[
-        "x509",
-        "-req",
-        "-in",
-        &f.path("forged.csr"),
-        "-CA",
-        &f.path("leafca.pem"),
-        "-CAkey",
-        &f.path("leafca.key"),
-        "-CAcreateserial",
-        "-days",
-        "30",
-        "-extfile",
-        &f.path("ext.cnf"),
-        "-out",
-        &f.path("forged.pem"),
-    ]);
-    // The forged CA itself ends a valid path; the certificates *it* signs fail.
-    f.write(
-        "leaf.cnf",
+    offline_sign(
+        &f,
+        "leaf",
+        "/CN=bank.example.com",
+        "forged",
         "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:bank.example.com\n",
     );
-    openssl_ok(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &f.path("leaf.key"),
-    ]);
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-key",
-        &f.path("leaf.key"),
-        "-subj",
-        "/CN=bank.example.com",
-        "-out",
-        &f.path("leaf.csr"),
-    ]);
-    openssl_ok(&[
-        "x509",
-        "-req",
-        "-in",
-        &f.path("leaf.csr"),
-        "-CA",
-        &f.path("forged.pem"),
-        "-CAkey",
-        &f.path("forged.key"),
-        "-CAcreateserial",
-        "-days",
-        "30",
-        "-extfile",
-        &f.path("leaf.cnf"),
-        "-out",
-        &f.path("leaf.pem"),
-    ]);
     let chain = format!("{}\n{}", f.read("forged.pem"), f.read("leafca.pem"));
     f.write("chain.pem", chain);
     let (ok, out) = openssl(&[
