@@ -31,6 +31,8 @@ pub struct AppState {
     pub cert_writer: CertWriter,
     /// Where serial numbers come from (random; a test may force collisions).
     pub serials: Arc<dyn Fn() -> pki::SerialNumber + Send + Sync>,
+    /// Rows per database read of a list streamed whole (tests make it small).
+    pub list_window: i64,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             issuers: Arc::new(IssuerCache::default()),
             public: Arc::new(PublicCache::default()),
             key_pool: KeyPool::new(settings_key_pool),
+            list_window: crate::service::LIST_WINDOW,
         })
     }
 }
