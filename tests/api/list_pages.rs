@@ -432,7 +432,7 @@ async fn a_database_failure_mid_list_breaks_the_transfer() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_describes_whole_lists() {
+async fn the_openapi_document_describes_whole_lists_and_the_ca_assignment() {
     let s = Server::start_with(&[("ENABLE_DOCS", "true")]).await;
     let spec = expect(s.get("/api/v1/openapi.json", None).await, 200);
     let path = |p: &str| {
@@ -463,4 +463,6 @@ async fn the_openapi_document_describes_whole_lists() {
     }
     let patch = &path("/api/v1/cas/{id}")["patch"];
     assert!(patch["responses"]["400"].is_object() && patch["responses"]["404"].is_object());
+    let update = &spec["components"]["schemas"]["CaUpdate"];
+    assert_eq!(update["required"], json!(["organization_id"]), "{update}");
 }
