@@ -1047,6 +1047,17 @@ fn cas_in_both_formats() {
     ]);
     assert!(t.contains("CA Created") && !t.contains("PRIVATE KEY"));
     assert_eq!(mode(&root.cwd().join("third.key")), 0o600);
+    // Assigning to an organization (superuser): with --cascade the sub-CA follows.
+    let org = root.json(&["org", "create", "-n", "adopters"])["id"].to_string();
+    let v = root.json(&["ca", "assign-org", &root_id, "--org", &org]);
+    assert_eq!(v["organization_id"].to_string(), org);
+    assert!(root.json(&["ca", "show", &sub_id])["organization_id"].is_null());
+    let t = root.table(&["ca", "assign-org", &root_id, "--org", &org, "--cascade"]);
+    assert!(t.contains(&format!("CA #{root_id}")), "{t}");
+    assert_eq!(
+        root.json(&["ca", "show", &sub_id])["organization_id"].to_string(),
+        org
+    );
     // A CA with children cannot go (409); confirmation first.
     let r = root.run(&["ca", "delete", &root_id, "--force"]).code(1);
     assert!(r.stderr.contains("Error 409"), "{r:#?}");

@@ -1,4 +1,4 @@
-//! `fastpki ca list|show|create|delete|chain|children|private-key`.
+//! `fastpki ca list|show|create|assign-org|delete|chain|children|private-key`.
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -54,6 +54,17 @@ enum CaCmd {
         /// Write the new CA's private key to this file (mode 0600) instead of printing it
         #[arg(long, value_name = "FILE")]
         key_out: Option<std::path::PathBuf>,
+    },
+    /// Assign a CA to an organization (superuser only).
+    AssignOrg {
+        /// CA ID
+        ca_id: i64,
+        /// Organization ID to assign the CA to (no `-o`: it names the output format here)
+        #[arg(long = "org")]
+        organization_id: i64,
+        /// Also adopt org-less descendant CAs and their issued certificates
+        #[arg(long)]
+        cascade: bool,
     },
     /// Delete a certificate authority (and its certificates).
     Delete {
@@ -200,6 +211,19 @@ pub fn run(a: CaArgs) -> Res<()> {
             take_key(&mut data, key_out.as_deref())?;
             ctx.out
                 .detail(&data, &with_pems(key_out.is_some()), "CA Created");
+        }
+        CaCmd::AssignOrg {
+            ca_id,
+            organization_id,
+            cascade,
+        } => {
+            // As FastPKI's client: `cascade` is sent only when asked for.
+            let mut payload = json!({"organization_id": organization_id});
+            if cascade {
+                payload["cascade"] = json!(true);
+            }
+            let data = ctx.api.patch(&format!("/cas/{ca_id}"), payload)?;
+            ctx.out.detail(&data, DETAIL, &format!("CA #{ca_id}"));
         }
         CaCmd::Delete { ca_id, force } => {
             confirm(
