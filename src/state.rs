@@ -44,6 +44,8 @@ pub struct AppState {
     pub listen_addr: Option<std::net::SocketAddr>,
     /// Where serial numbers come from (random; a test may force collisions).
     pub serials: Arc<dyn Fn() -> pki::SerialNumber + Send + Sync>,
+    /// Rows per database read of a list streamed whole (tests make it small).
+    pub list_window: i64,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             public: Arc::new(PublicCache::default()),
             key_pool: KeyPool::new(settings_key_pool, pooled),
             caller_slots: Arc::new(CallerSlots::new(cores)),
+            list_window: crate::service::LIST_WINDOW,
         })
     }
 }

@@ -62,6 +62,16 @@ struct Args {
     /// fresh serial numbers (0: sign every row).
     #[arg(long, default_value_t = 0)]
     w4_distinct: u64,
+    /// W4g: how many times the whole list (no limit) is read, one after another.
+    #[arg(long, default_value_t = 3)]
+    w4_whole_runs: usize,
+    /// W4h: clients reading whole lists slowly while single reads are measured
+    /// (more than the server's 8 SQLite read connections by default).
+    #[arg(long, default_value_t = 12)]
+    w4_slow_lists: usize,
+    /// W4h: bytes per second each slow client reads.
+    #[arg(long, default_value_t = 1_000_000)]
+    w4_slow_rate: u64,
     /// Revoked certificates behind the small and the large CRL (W3a, W3b).
     #[arg(long, default_value_t = 1_000)]
     crl_small: u64,
@@ -623,32 +633,35 @@ async fn body(
             (
                 "W4a",
                 "first page of every certificate".to_string(),
-                "/certificates/".to_string(),
+                "/certificates/?limit=100".to_string(),
             ),
             (
                 "W4b",
                 format!("deep page skip={deep}"),
-                format!("/certificates/?skip={deep}"),
+                format!("/certificates/?skip={deep}&limit=100"),
             ),
             (
                 "W4c",
                 "first page filtered by the CA".to_string(),
-                format!("/certificates/?ca_id={}", bulk.id),
+                format!("/certificates/?ca_id={}&limit=100", bulk.id),
             ),
             (
                 "W4d",
                 format!("filtered by the CA, skip={deep}"),
-                format!("/certificates/?ca_id={}&skip={deep}", bulk.id),
+                format!("/certificates/?ca_id={}&skip={deep}&limit=100", bulk.id),
             ),
             (
                 "W4e",
                 format!("the page of W4b by cursor, after_id={after_all}"),
-                format!("/certificates/?after_id={after_all}"),
+                format!("/certificates/?after_id={after_all}&limit=100"),
             ),
             (
                 "W4f",
                 format!("the page of W4d by cursor, after_id={after_ca}"),
-                format!("/certificates/?ca_id={}&after_id={after_ca}", bulk.id),
+                format!(
+                    "/certificates/?ca_id={}&after_id={after_ca}&limit=100",
+                    bulk.id
+                ),
             ),
         ] {
             let w = Workload {
@@ -673,6 +686,45 @@ async fn body(
             )
             .await?;
         }
+        // The whole list (no limit), as `fastpki cert list` fetches it.
+        whole_list(run, &srv, &api, &token, args.w4_whole_runs).await?;
+        // Reads while slow clients stream whole lists: does the stream hold
+        // database connections the other requests need?
+        let read_one = Workload {
+            id: "W4h0".into(),
+            what: format!(
+                "GET /api/v1/certificates/{after_all} (read one certificate, no list running)"
+            ),
+            expect: 200,
+            make: get_auth(&api, format!("/certificates/{after_all}"), &token),
+        };
+        run.drive(&srv, read_one.clone()).await?;
+        if args.selected("W4h") && args.w4_slow_lists > 0 {
+            let slow = slow_lists(
+                &run.client,
+                &api,
+                &token,
+                args.w4_slow_lists,
+                args.w4_slow_rate,
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let during = Workload {
+                id: "W4h".into(),
+                what: format!(
+                    "GET /api/v1/certificates/{after_all} while {} clients read whole lists at {} KB/s each",
+                    args.w4_slow_lists,
+                    args.w4_slow_rate / 1000
+                ),
+                ..read_one
+            };
+            let result = run.drive(&srv, during).await;
+            let streamed = slow.stop().await;
+            eprintln!(
+                "    the slow clients read {:.1} MB meanwhile",
+                streamed as f64 / 1e6
+            );
+            result?;
+        }
     }
     facts.peak = srv.memory_kib()?;
     facts.db_bytes = db.size_bytes().await.unwrap_or(0);
@@ -687,6 +739,145 @@ async fn body(
         srv.stop()?;
     }
     Ok(())
+}
+
+/// W4g: whole lists of every certificate (no `limit`), one after another on
+/// one connection, read as they arrive without keeping them: the time of each,
+/// its size, and the server's peak resident set during them (`VmHWM`, reset
+/// before through `/proc/<pid>/clear_refs`).
+async fn whole_list(
+    run: &mut Run,
+    srv: &Server,
+    api: &Api,
+    token: &str,
+    runs: usize,
+) -> Result<()> {
+    let id = "W4g";
+    if !run.args.selected(id) || runs == 0 {
+        return Ok(());
+    }
+    let before = srv.memory_kib()?;
+    let reset = std::fs::write(format!("/proc/{}/clear_refs", srv.pid), "5").is_ok();
+    eprintln!(
+        "  {id}: GET /api/v1/certificates/ (every certificate, no limit), {runs} times on one connection ..."
+    );
+    let url = format!("{}/certificates/", api.api);
+    let cpu0 = server::cpu_seconds(srv.pid)?;
+    let start = Instant::now();
+    let (mut times, mut bytes, mut rows) = (vec![], 0u64, 0u64);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut resp = run.client.get(&url).bearer_auth(token).send().await?;
+        anyhow::ensure!(resp.status() == 200, "whole list: HTTP {}", resp.status());
+        // Every object of the array starts with its id: count them across chunk edges.
+        let (mut n, mut b, mut tail) = (0u64, 0u64, Vec::new());
+        while let Some(chunk) = resp.chunk().await? {
+            b += chunk.len() as u64;
+            tail.extend_from_slice(&chunk);
+            n += tail.windows(6).filter(|w| w == b"{\"id\":").count() as u64;
+            tail.drain(..tail.len().saturating_sub(5));
+        }
+        times.push(t0.elapsed().as_secs_f64());
+        (bytes, rows) = (b, n);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let server_cores = (server::cpu_seconds(srv.pid)? - cpu0) / seconds;
+    let after = srv.memory_kib()?;
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    eprintln!(
+        "    {rows} rows, {:.1} MB per list; {} s each (median {median:.2} s, {:.0} rows/s); server RSS {:.1} MiB before, peak {:.1} MiB{}",
+        bytes as f64 / 1e6,
+        times
+            .iter()
+            .map(|t| format!("{t:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        rows as f64 / median,
+        mib(before.rss_kib),
+        mib(after.hwm_kib),
+        if reset {
+            " (peak reset before W4g)"
+        } else {
+            " (peak since start: clear_refs refused)"
+        }
+    );
+    run.results.push(Outcome {
+        id: id.into(),
+        what: format!(
+            "GET /api/v1/certificates/ (every certificate: {rows} rows, {:.1} MB, no limit)",
+            bytes as f64 / 1e6
+        ),
+        ok: runs as u64,
+        seconds,
+        rps: runs as f64 / seconds,
+        p50_ms: median * 1000.0,
+        p99_ms: sorted[sorted.len() - 1] * 1000.0,
+        max_ms: sorted[sorted.len() - 1] * 1000.0,
+        bytes_per_s: (bytes * runs as u64) as f64 / seconds,
+        server_cores,
+        concurrency: 1,
+        server_rss_kib: after.rss_kib,
+        server_hwm_kib: after.hwm_kib,
+        ..Outcome::default()
+    });
+    Ok(())
+}
+
+/// Clients that read whole lists slowly, over and over, until stopped.
+struct SlowLists {
+    tasks: Vec<tokio::task::JoinHandle<u64>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// `n` clients, each reading `GET /certificates/` at `rate` bytes/s.
+fn slow_lists(client: &Client, api: &Api, token: &str, n: usize, rate: u64) -> SlowLists {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = format!("{}/certificates/", api.api);
+    let tasks = (0..n)
+        .map(|_| {
+            // One connection each: a shared client would queue them on few.
+            let client = Client::builder().build().unwrap_or_else(|_| client.clone());
+            let (url, token, stop) = (url.clone(), token.to_string(), stop.clone());
+            tokio::spawn(async move {
+                let mut total = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut resp) = client.get(&url).bearer_auth(&token).send().await else {
+                        break;
+                    };
+                    let t0 = Instant::now();
+                    let mut read = 0u64;
+                    while let Ok(Some(chunk)) = resp.chunk().await {
+                        read += chunk.len() as u64;
+                        let due = Duration::from_secs_f64(read as f64 / rate.max(1) as f64);
+                        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                            tokio::time::sleep(wait).await;
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
+                    total += read;
+                }
+                total
+            })
+        })
+        .collect();
+    SlowLists { tasks, stop }
+}
+
+impl SlowLists {
+    /// Stops every client (closing its connection mid-list) and returns the bytes they read.
+    async fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = 0;
+        for t in self.tasks {
+            total += t.await.unwrap_or(0);
+        }
+        total
+    }
 }
 
 fn cores() -> usize {

@@ -3,10 +3,11 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
-use super::users::Page;
+use super::json_stream;
 use crate::error::Result;
 use crate::service::{self, cas, cas::CaOut};
 use crate::state::AppState;
@@ -26,15 +27,32 @@ pub(crate) async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/cas/", tag = "cas", params(Page), security(("bearer" = [])),
-    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Rows to step over.
+    #[param(minimum = 0)]
+    skip: Option<i64>,
+    /// Rows per page. Without it, every CA in scope comes back in one answer,
+    /// as FastPKI 0.4 returns them (streamed, in id order).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/cas/", tag = "cas", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The page; without `limit`, every CA in scope (a chunked body, aborted if the database fails mid-way)", body = Vec<CaOut>),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Query(p): Query<Page>,
-) -> Result<axum::Json<Vec<CaOut>>> {
-    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
-    Ok(axum::Json(cas::list(&state, &caller, skip, limit).await?))
+    Query(p): Query<ListQuery>,
+) -> Result<Response> {
+    let Some(limit) = p.limit else {
+        let skip = service::at_least("skip", p.skip, 0)?.unwrap_or(0);
+        return json_stream::json_array(cas::list_all(&state, &caller, skip)).await;
+    };
+    let (skip, limit) = service::page(p.skip, Some(limit), 100, 1000)?;
+    Ok(axum::Json(cas::list(&state, &caller, skip, limit).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),

@@ -2,12 +2,13 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
-use super::paging;
+use super::{json_stream, paging};
 use crate::error::{Error, Result};
 use crate::service::{self, certs, certs::CertOut, query_error};
 use crate::state::AppState;
@@ -32,6 +33,8 @@ pub(crate) struct ListQuery {
     /// Rows to step over (after the cursor, if any); O(skip), prefer `after_id`.
     #[param(minimum = 0)]
     skip: Option<i64>,
+    /// Rows per page. Without it, every certificate in scope comes back in one
+    /// answer, as FastPKI 0.4 returns them (streamed, in id order, no `Link`).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
@@ -71,19 +74,24 @@ pub(crate) async fn sign_csr(
 }
 
 #[utoipa::path(get, path = "/certificates/", tag = "certificates", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<CertOut>,
-            headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))),
+    responses((status = 200, description = "The page; without `limit`, every certificate in scope (a chunked body, aborted if the database fails mid-way)", body = Vec<CertOut>,
+            headers(("link" = String, description = "`<URL>; rel=\"next\"` when a page asked with `limit` is full: the next page by cursor"))),
         (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     BaseUrl(base): BaseUrl,
     Query(q): Query<ListQuery>,
-) -> Result<(HeaderMap, axum::Json<Vec<CertOut>>)> {
-    let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
+) -> Result<Response> {
     let ca_id = certs::check_ca_filter(q.ca_id)?;
     // The last id of the previous page; 0 from the start.
     let after_id = service::at_least("after_id", q.after_id, 0)?.unwrap_or(0);
+    let Some(limit) = q.limit else {
+        let skip = service::at_least("skip", q.skip, 0)?.unwrap_or(0);
+        return json_stream::json_array(certs::list_all(&state, &caller, ca_id, after_id, skip))
+            .await;
+    };
+    let (skip, limit) = service::page(q.skip, Some(limit), 100, 1000)?;
     let page = certs::list(&state, &caller, ca_id, after_id, skip, limit).await?;
     let next = paging::Next {
         path: "/certificates/",
@@ -95,7 +103,7 @@ pub(crate) async fn list(
             .collect(),
     };
     let headers = paging::next_page(&state, &base, next, &page, |c| c.id);
-    Ok((headers, axum::Json(page)))
+    Ok((headers, axum::Json(page)).into_response())
 }
 
 #[utoipa::path(get, path = "/certificates/{id}", tag = "certificates", params(("id" = i64, Path)), security(("bearer" = [])),

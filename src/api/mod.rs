@@ -7,6 +7,7 @@ pub(crate) mod cas;
 pub(crate) mod certs;
 pub(crate) mod export;
 pub mod extract;
+mod json_stream;
 mod meta;
 pub(crate) mod orgs;
 mod paging;

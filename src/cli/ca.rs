@@ -269,7 +269,11 @@ pub fn run(a: CaArgs) -> Res<()> {
             cascade,
             output: _,
         } => {
-            let payload = json!({"organization_id": organization_id, "cascade": cascade});
+            // As FastPKI's client: `cascade` is sent only when asked for.
+            let mut payload = json!({"organization_id": organization_id});
+            if cascade {
+                payload["cascade"] = json!(true);
+            }
             let data = ctx.api.patch(&format!("/cas/{ca_id}"), payload)?;
             ctx.out.detail(&data, DETAIL, &format!("CA #{ca_id}"));
         }

@@ -78,8 +78,9 @@ enum CertCmd {
         ca_id: Option<i64>,
         #[arg(long, default_value_t = 0)]
         skip: i64,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
+        /// At most this many (default: every certificate in scope)
+        #[arg(long)]
+        limit: Option<i64>,
     },
     /// Show certificate details.
     Show {
@@ -302,7 +303,10 @@ pub fn run(a: CertArgs) -> Res<()> {
     match a.cmd {
         CertCmd::Inspect { .. } => unreachable!("handled above"),
         CertCmd::List { ca_id, skip, limit } => {
-            let mut q = vec![("skip", skip.to_string()), ("limit", limit.to_string())];
+            let mut q = vec![("skip", skip.to_string())];
+            if let Some(limit) = limit {
+                q.push(("limit", limit.to_string()));
+            }
             if let Some(c) = ca_id {
                 q.push(("ca_id", c.to_string()));
             }

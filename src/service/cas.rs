@@ -2,16 +2,17 @@
 //! children, adopt into an organization, delete.
 
 use chrono::Utc;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::authz::{self, Action, Owner};
 use crate::error::{Error, Result};
 use crate::policy;
+use crate::service::RowStream;
 use crate::service::crl;
 use crate::service::service_accounts;
 use crate::service::signing::{self, ca_key_pem, cpu_for};
-use crate::service::users::nullable;
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, cas::NewCa};
 
@@ -41,11 +42,13 @@ pub struct CaCreate {
     pub crl_base_url: Option<String>,
 }
 
+/// `PATCH /cas/{id}`: FastPKI's `CAAssignOrganization`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CaUpdate {
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub organization_id: Option<Option<i64>>,
+    /// The organization the CA moves into (required).
+    pub organization_id: i64,
+    /// Also adopt organization-less descendant CAs (or those already in the
+    /// organization) and the organization-less certificates of every CA adopted.
     #[serde(default)]
     pub cascade: bool,
 }
@@ -471,6 +474,7 @@ fn check_policy(
     Ok(())
 }
 
+/// A page of the CAs the caller may list.
 pub async fn list(
     state: &AppState,
     caller: &Principal,
@@ -482,11 +486,26 @@ pub async fn list(
         &mut c,
         caller.organization_id(),
         caller.is_superuser(),
+        0,
         skip,
         limit,
     )
     .await?;
     Ok(rows.into_iter().map(CaOut::from).collect())
+}
+
+/// Every CA the caller may list, in id order after `skip` rows: FastPKI
+/// 0.4's list, streamed. A non-superuser without an organization sees none.
+pub fn list_all(state: &AppState, caller: &Principal, skip: i64) -> RowStream<CaOut> {
+    let all = caller.is_superuser();
+    let org = caller.organization_id();
+    if !all && org.is_none() {
+        return stream::empty().boxed();
+    }
+    store::cas::stream(state.db.clone(), org, all, skip, state.list_window)
+        .map_ok(CaOut::from)
+        .map_err(Error::from)
+        .boxed()
 }
 
 pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CaOut> {
@@ -552,8 +571,13 @@ pub async fn children(state: &AppState, caller: &Principal, id: i64) -> Result<V
         .collect())
 }
 
-/// Superuser: adopt an organization-less CA (and, with `cascade`, its
-/// organization-less descendants and certificates) into an organization.
+/// Superuser: move a CA into an organization, as FastPKI's
+/// `assign_organization` does. The CA named is always moved, whatever its
+/// organization was. With `cascade`, its descendants that have no organization
+/// (or already have this one) follow, level after level, and so do the
+/// organization-less certificates of every CA moved; a descendant of another
+/// organization is left alone with everything below it. Without `cascade`,
+/// certificates keep their organization.
 pub async fn update(
     state: &AppState,
     caller: &Principal,
@@ -561,55 +585,55 @@ pub async fn update(
     input: CaUpdate,
 ) -> Result<CaOut> {
     if !caller.is_superuser() {
-        return Err(Error::Forbidden(
-            "The user doesn't have sufficient privileges".into(),
-        ));
+        return Err(denied());
     }
-    let ca = load(state, id).await?;
-    let Some(Some(org_id)) = input.organization_id else {
-        return Err(Error::validation(
-            "organization_id",
-            "organization_id is required",
-        ));
-    };
+    let org_id = input.organization_id;
     let mut tx = state.db.begin().await?;
-    if store::orgs::get(&mut tx, org_id).await?.is_none() {
-        return Err(Error::BadRequest("Organization not found".into()));
-    }
-    if ca.organization_id.is_some_and(|o| o != org_id) {
-        return Err(Error::BadRequest(
-            "CA already belongs to another organization".into(),
-        ));
-    }
+    // FastPKI checks the organization before the CA: both unknown is a 400.
+    let Some(org) = store::orgs::get(&mut tx, org_id).await? else {
+        return Err(Error::BadRequest(format!(
+            "Organization with ID {org_id} not found"
+        )));
+    };
+    let Some(ca) = store::cas::get(&mut tx, id).await? else {
+        return Err(Error::NotFound(format!(
+            "Certificate Authority with ID {id} not found"
+        )));
+    };
     let now = store::now_ts();
-    let mut adopted_cas = 0;
-    let mut adopted_certs = 0;
-    let mut queue = vec![ca.id];
-    while let Some(next) = queue.pop() {
-        store::cas::set_organization(&mut tx, next, org_id, &now).await?;
-        adopted_cas += 1;
-        adopted_certs += store::certs::adopt_of_issuer(&mut tx, next, org_id, &now).await?;
-        if input.cascade {
-            // Descend only through CAs without an organization: another organization's subtree is left alone.
-            for child in store::cas::children(&mut tx, next).await? {
-                if child.organization_id.is_none() || child.organization_id == Some(org_id) {
-                    queue.push(child.id);
-                }
+    let mut moved = vec![ca.id];
+    let mut queue = if input.cascade { vec![ca.id] } else { vec![] };
+    while let Some(parent) = queue.pop() {
+        for child in store::cas::children(&mut tx, parent).await? {
+            let adoptable = child.organization_id.is_none_or(|o| o == org_id);
+            if adoptable && !moved.contains(&child.id) {
+                moved.push(child.id);
+                queue.push(child.id);
             }
         }
     }
-    let mut entry = caller.audit_entry("ca_update");
-    entry.organization_id = Some(org_id);
-    entry.resource_type = Some("ca");
-    entry.resource_id = Some(id);
+    let mut adopted_certs = 0;
+    for &ca_id in &moved {
+        store::cas::set_organization(&mut tx, ca_id, org_id, &now).await?;
+        if input.cascade {
+            adopted_certs += store::certs::adopt_of_issuer(&mut tx, ca_id, org_id, &now).await?;
+        }
+    }
+    let previous = match ca.organization_id {
+        None => "unassigned".to_string(),
+        Some(o) => format!("organization {o}"),
+    };
+    let mut entry = caller.audit_on("ca_update", "ca", id, Some(org_id));
     entry.detail = Some(format!(
-        "Moved CA '{}' into organization {org_id} ({adopted_cas} CA(s), {adopted_certs} certificate(s))",
-        ca.name
+        "Assigned CA '{}' to organization '{}' (previously {previous}; {} CA(s), {adopted_certs} certificate(s) updated)",
+        ca.name,
+        org.name,
+        moved.len()
     ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     let row = store::cas::get(&mut tx, id)
         .await?
-        .ok_or_else(|| Error::NotFound("CA not found".into()))?;
+        .ok_or_else(|| Error::NotFound(format!("Certificate Authority with ID {id} not found")))?;
     tx.commit().await?;
     Ok(row.into())
 }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
@@ -14,7 +15,7 @@ use crate::policy;
 use crate::service::cas::{self, check_days, key_algorithm};
 use crate::service::commit::CertWrite;
 use crate::service::signing::{self, cpu, cpu_for};
-use crate::service::{crl, query_error, service_accounts};
+use crate::service::{RowStream, crl, query_error, service_accounts};
 use crate::state::AppState;
 use crate::store::{self, cas::CaRow, certs::CertRow, certs::NewCert};
 
@@ -892,6 +893,35 @@ pub async fn list(
             CertOut::from_row(r, to)
         })
         .collect())
+}
+
+/// Every certificate the caller may list (`ca_id` filters by issuer), in id
+/// order after `after_id` and `skip` rows: FastPKI 0.4's list without a limit,
+/// streamed. A non-superuser without an organization sees none.
+pub fn list_all(
+    state: &AppState,
+    caller: &Principal,
+    ca_id: Option<i64>,
+    after_id: i64,
+    skip: i64,
+) -> RowStream<CertOut> {
+    let all = caller.is_superuser();
+    let org = caller.organization_id();
+    if !all && org.is_none() {
+        return stream::empty().boxed();
+    }
+    let filter = store::certs::CertFilter {
+        all_organizations: all,
+        organization_id: org,
+        issuer_id: ca_id,
+        after_id,
+        skip,
+        limit: state.list_window,
+    };
+    store::certs::stream(state.db.clone(), filter, state.list_window)
+        .map_ok(|(row, renewed_to)| CertOut::from_row(row, renewed_to))
+        .map_err(Error::from)
+        .boxed()
 }
 
 /// Loads a certificate and its renewals' ids (one round trip), if the caller may act on it.

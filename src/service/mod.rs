@@ -16,7 +16,16 @@ pub mod sessions;
 pub mod signing;
 pub mod users;
 
+use futures_util::stream::BoxStream;
+
 use crate::error::Error;
+
+/// Rows per database read when a list is streamed whole (no `limit`): a
+/// read-pool connection is held for one window, never while the client reads.
+pub const LIST_WINDOW: i64 = 500;
+
+/// A list streamed whole, row by row.
+pub type RowStream<T> = BoxStream<'static, Result<T, Error>>;
 
 /// Clamps pagination parameters, refusing nonsense with 422.
 pub fn page(

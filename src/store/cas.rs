@@ -1,7 +1,9 @@
 //! Certificate authorities, and each CA's cached signed CRL.
 
+use futures_util::{Stream, TryStreamExt, stream};
 use sqlx::{AnyConnection, FromRow};
 
+use super::Db;
 use crate::store::certs::RevokedRow;
 
 /// A stored CA. `private_key` is PEM or a Fernet token (see `keystore`).
@@ -138,11 +140,13 @@ pub async fn find_by_name(
     }
 }
 
-/// A page of CAs; `org` None lists all (superusers).
+/// A page of CAs after the id `after` (0 from the start), `skip` rows past
+/// it; `all` lists every organization's (superusers), else those of `org`.
 pub async fn list(
     c: &mut AnyConnection,
     org: Option<i64>,
     all: bool,
+    after: i64,
     skip: i64,
     limit: i64,
 ) -> Result<Vec<CaRow>, sqlx::Error> {
@@ -150,9 +154,10 @@ pub async fn list(
         let sql = concat!(
             "SELECT ",
             ca_columns!(),
-            " FROM certificate_authorities ORDER BY id LIMIT $1 OFFSET $2"
+            " FROM certificate_authorities WHERE id > $1 ORDER BY id LIMIT $2 OFFSET $3"
         );
         return sqlx::query_as(sql)
+            .bind(after)
             .bind(limit)
             .bind(skip)
             .fetch_all(c)
@@ -161,14 +166,47 @@ pub async fn list(
     let sql = concat!(
         "SELECT ",
         ca_columns!(),
-        " FROM certificate_authorities WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+        " FROM certificate_authorities WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3 OFFSET $4"
     );
     sqlx::query_as(sql)
         .bind(org)
+        .bind(after)
         .bind(limit)
         .bind(skip)
         .fetch_all(c)
         .await
+}
+
+/// Every CA `list` selects past `skip`, in id order, read `window` rows at a
+/// time by keyset cursor; a connection is held only while a window is read
+/// (see `certs::stream`).
+pub fn stream(
+    db: Db,
+    org: Option<i64>,
+    all: bool,
+    skip: i64,
+    window: i64,
+) -> impl Stream<Item = Result<CaRow, sqlx::Error>> + Send + 'static {
+    let window = window.max(1);
+    stream::try_unfold(Some((0, skip)), move |next| {
+        let db = db.clone();
+        async move {
+            let Some((after, skip)) = next else {
+                return Ok(None);
+            };
+            let rows = {
+                let mut c = db.read().await?;
+                list(&mut c, org, all, after, skip, window).await?
+            };
+            // (The connection is back in the pool before the rows go on.)
+            let Some(last) = rows.last() else {
+                return Ok::<_, sqlx::Error>(None);
+            };
+            let next = (rows.len() as i64 >= window).then_some((last.id, 0));
+            Ok(Some((stream::iter(rows.into_iter().map(Ok)), next)))
+        }
+    })
+    .try_flatten()
 }
 
 pub async fn children(c: &mut AnyConnection, id: i64) -> Result<Vec<CaRow>, sqlx::Error> {

@@ -1,6 +1,9 @@
 //! Certificates and their revocation.
 
+use futures_util::{Stream, TryStreamExt, stream};
 use sqlx::{AnyConnection, FromRow};
+
+use super::Db;
 
 #[derive(Clone, Debug, FromRow)]
 pub struct CertRow {
@@ -249,6 +252,57 @@ pub async fn list(c: &mut AnyConnection, f: &CertFilter) -> Result<Vec<CertRow>,
         .bind(f.skip)
         .fetch_all(c)
         .await
+}
+
+/// Every row `f` selects (its `limit` aside), in id order, each with the ids
+/// of its renewals: read `window` rows at a time by keyset cursor, each window
+/// on a connection taken from the read pool and given back before its rows are
+/// handed on. A slow consumer therefore holds no connection (and on SQLite no
+/// read snapshot) while it waits, and memory holds one window at most. Rows
+/// committed while the stream runs appear if their id is past the cursor.
+pub fn stream(
+    db: Db,
+    f: CertFilter,
+    window: i64,
+) -> impl Stream<Item = Result<(CertRow, Vec<i64>), sqlx::Error>> + Send + 'static {
+    let window = window.max(1);
+    let first = CertFilter { limit: window, ..f };
+    stream::try_unfold(Some(first), move |next| {
+        let db = db.clone();
+        async move {
+            let Some(mut f) = next else {
+                return Ok(None);
+            };
+            let rows = read_window(&db, &f).await?;
+            let Some((last, _)) = rows.last() else {
+                return Ok::<_, sqlx::Error>(None);
+            };
+            // A short window is the last; `skip` applies before the first only.
+            let next = (rows.len() as i64 >= window).then(|| {
+                f.after_id = last.id;
+                f.skip = 0;
+                f
+            });
+            Ok(Some((stream::iter(rows.into_iter().map(Ok)), next)))
+        }
+    })
+    .try_flatten()
+}
+
+/// One window of `stream`: its rows and their renewals, on a connection held
+/// for these two queries only.
+async fn read_window(db: &Db, f: &CertFilter) -> Result<Vec<(CertRow, Vec<i64>)>, sqlx::Error> {
+    let mut c = db.read().await?;
+    let rows = list(&mut c, f).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut lineage = renewed_to_many(&mut c, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let to = lineage.remove(&r.id).unwrap_or_default();
+            (r, to)
+        })
+        .collect())
 }
 
 /// Ids of the certificates renewed from `id`.

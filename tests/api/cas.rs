@@ -717,112 +717,229 @@ async fn chain_goes_up_to_the_root_and_children_are_direct() {
     }
 }
 
+/// `PATCH /cas/{id}` as FastPKI's `assign_ca_organization` answers it.
+async fn assign(
+    s: &Server,
+    token: Option<&str>,
+    ca: i64,
+    body: Value,
+) -> (reqwest::StatusCode, Value) {
+    s.patch(&format!("/cas/{ca}"), token, body).await
+}
+
+async fn org_of(s: &Server, su: &str, path: String) -> Value {
+    expect(s.get(&path, Some(su)).await, 200)["organization_id"].clone()
+}
+
 #[tokio::test]
-async fn superuser_adopts_organization_less_cas() {
+async fn assigning_a_ca_checks_the_caller_then_the_organization_then_the_ca() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let su = &w.root;
+    let r = id(&s.create_ca(su, "R", json!({})).await);
+    let body = json!({"organization_id": w.org_a});
+    expect(assign(&s, None, r, body.clone()).await, 401);
+    for token in [&w.admin_a.1, &w.user_a.1, &w.orphan.1] {
+        let v = expect(assign(&s, Some(token), r, body.clone()).await, 403);
+        assert_eq!(v["detail"], "Insufficient permissions");
+        // Unknown CA or organization: still 403 for them.
+        expect(assign(&s, Some(token), 999_999, body.clone()).await, 403);
+        let unknown_org = json!({"organization_id": 999_999});
+        expect(assign(&s, Some(token), r, unknown_org).await, 403);
+    }
+    // The body is checked first, for anyone signed in.
+    expect(assign(&s, Some(&w.admin_a.1), r, json!({})).await, 422);
+    for bad in [
+        json!({}),
+        json!({"organization_id": null}),
+        json!({"organization_id": "a"}),
+        json!({"cascade": true}),
+        json!({"organization_id": w.org_a, "cascade": "yes"}),
+    ] {
+        expect(assign(&s, Some(su), r, bad).await, 422);
+    }
+    let v = expect(
+        assign(&s, Some(su), r, json!({"organization_id": 999_999})).await,
+        400,
+    );
+    assert_eq!(v["detail"], "Organization with ID 999999 not found");
+    // The organization is looked up before the CA.
+    let v = expect(
+        assign(&s, Some(su), 999_998, json!({"organization_id": 999_999})).await,
+        400,
+    );
+    assert_eq!(v["detail"], "Organization with ID 999999 not found");
+    let v = expect(assign(&s, Some(su), 999_998, body.clone()).await, 404);
+    assert_eq!(
+        v["detail"],
+        "Certificate Authority with ID 999998 not found"
+    );
+    // Nothing moved, nothing audited.
+    assert_eq!(org_of(&s, su, format!("/cas/{r}")).await, Value::Null);
+    assert!(s.audit_for(su, "ca_update", r).await.is_empty());
+}
+
+#[tokio::test]
+async fn assigning_without_cascade_moves_the_ca_alone() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let su = &w.root;
+    let r = id(&s
+        .create_ca(su, "R", json!({"allow_leaf_certs": true}))
+        .await);
+    let r_leaf = id(&s.issue(su, r, "r.example.com", "server", json!({})).await);
+    let c = id(&s.create_ca(su, "C", json!({"parent_ca_id": r})).await);
+    let c_leaf = id(&s.issue(su, c, "c.example.com", "server", json!({})).await);
+
+    let v = expect(
+        assign(&s, Some(su), r, json!({"organization_id": w.org_a})).await,
+        200,
+    );
+    // The response is the CA, without its key.
+    assert_eq!(v["id"], r);
+    assert_eq!(v["name"], "R");
+    assert_eq!(v["organization_id"], w.org_a);
+    assert!(v.get("private_key").is_none(), "{v}");
+    assert_eq!(org_of(&s, su, format!("/cas/{c}")).await, Value::Null);
+    // Its certificates keep their organization, even its own.
+    for cert in [r_leaf, c_leaf] {
+        assert_eq!(
+            org_of(&s, su, format!("/certificates/{cert}")).await,
+            Value::Null
+        );
+    }
+    expect(s.get(&format!("/cas/{r}"), Some(&w.user_a.1)).await, 200);
+    expect(s.get(&format!("/cas/{c}"), Some(&w.user_a.1)).await, 403);
+
+    let audit = s.audit_for(su, "ca_update", r).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let e = &audit[0];
+    assert_eq!(e["resource_type"], "ca");
+    assert_eq!(e["resource_id"], r);
+    assert_eq!(e["organization_id"], w.org_a);
+    assert_eq!(e["username"], "root");
+    assert_eq!(
+        e["detail"],
+        "Assigned CA 'R' to organization 'org-a' (previously unassigned; 1 CA(s), 0 certificate(s) updated)"
+    );
+}
+
+#[tokio::test]
+async fn assigning_moves_a_ca_out_of_another_organization() {
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let su = &w.root;
+    let b = id(&s.create_ca(&w.admin_b.1, "B", json!({})).await);
+    let b_leaf = id(&s
+        .issue(&w.admin_b.1, b, "b.example.com", "server", json!({}))
+        .await);
+    let v = expect(
+        assign(
+            &s,
+            Some(su),
+            b,
+            json!({"organization_id": w.org_a, "cascade": true}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(v["organization_id"], w.org_a);
+    // Its certificates of organization B stay there.
+    assert_eq!(
+        org_of(&s, su, format!("/certificates/{b_leaf}")).await,
+        json!(w.org_b)
+    );
+    expect(s.get(&format!("/cas/{b}"), Some(&w.user_b.1)).await, 403);
+    let audit = s.audit_for(su, "ca_update", b).await;
+    assert_eq!(
+        audit[0]["detail"],
+        format!(
+            "Assigned CA 'B' to organization 'org-a' (previously organization {}; 1 CA(s), 0 certificate(s) updated)",
+            w.org_b
+        )
+    );
+    // Again into the same organization: allowed, audited again.
+    expect(
+        assign(&s, Some(su), b, json!({"organization_id": w.org_a})).await,
+        200,
+    );
+    assert_eq!(s.audit_for(su, "ca_update", b).await.len(), 2);
+}
+
+#[tokio::test]
+async fn cascade_adopts_only_unowned_descendants_and_stops_at_another_organization() {
     let s = Server::start().await;
     let w = World::build(&s).await;
     let su = &w.root;
     // An organization-less tree made by the superuser:
-    // r (cert r_leaf) -> c1 (cert c1_leaf) -> c1a
-    //                 -> cb (adopted by org B first) -> d (cert d_leaf)
+    // r (certs r_leaf, r_of_b) -> c1 (organization A already) -> c1a (cert c1a_leaf)
+    //                          -> cb (organization B) -> d (cert d_leaf)
     let r = id(&s.create_ca(su, "R", json!({})).await);
     // Issued before r gets children (which turns its allow_leaf_certs off).
-    let r_sub = id(&s.issue(su, r, "R Sub", "ca", json!({})).await);
+    let r_leaf = id(&s.issue(su, r, "R Sub", "ca", json!({})).await);
+    // A certificate of r that belongs to B: issued while r is B's (a
+    // certificate takes its CA's organization). The walk starts at r whoever
+    // owns it.
+    expect(
+        assign(&s, Some(su), r, json!({"organization_id": w.org_b})).await,
+        200,
+    );
+    let r_of_b = id(&s.issue(su, r, "rb.example.com", "server", json!({})).await);
     let c1 = id(&s.create_ca(su, "C1", json!({"parent_ca_id": r})).await);
     let c1a = id(&s.create_ca(su, "C1a", json!({"parent_ca_id": c1})).await);
     let cb = id(&s.create_ca(su, "CB", json!({"parent_ca_id": r})).await);
     let d = id(&s.create_ca(su, "D", json!({"parent_ca_id": cb})).await);
-    let c1_leaf = id(&s
+    let c1a_leaf = id(&s
         .issue(su, c1a, "c1a.example.com", "server", json!({}))
         .await);
     let d_leaf = id(&s.issue(su, d, "d.example.com", "server", json!({})).await);
-
-    // Only the superuser; organization must exist; CA must exist.
-    let adopt = |ca: i64, body: Value| {
-        let (s, path) = (&s, format!("/cas/{ca}"));
-        async move { s.patch(&path, Some(su), body).await }
-    };
-    for token in [&w.admin_a.1, &w.user_a.1, &w.orphan.1] {
-        expect(
-            s.patch(
-                &format!("/cas/{r}"),
-                Some(token),
-                json!({"organization_id": w.org_a}),
-            )
-            .await,
-            403,
-        );
-    }
     expect(
-        s.patch(
-            &format!("/cas/{r}"),
-            None,
-            json!({"organization_id": w.org_a}),
+        assign(&s, Some(su), c1, json!({"organization_id": w.org_a})).await,
+        200,
+    );
+    expect(
+        assign(&s, Some(su), cb, json!({"organization_id": w.org_b})).await,
+        200,
+    );
+
+    let v = expect(
+        assign(
+            &s,
+            Some(su),
+            r,
+            json!({"organization_id": w.org_a, "cascade": true}),
         )
         .await,
-        401,
-    );
-    expect(adopt(r, json!({"organization_id": 999_999})).await, 400);
-    expect(
-        s.patch("/cas/999999", Some(su), json!({"organization_id": w.org_a}))
-            .await,
-        404,
-    );
-    expect(adopt(r, json!({"organization_id": "a"})).await, 422);
-    expect(adopt(r, json!({"cascade": "yes"})).await, 422);
-
-    // Without cascade: the CA alone.
-    let v = expect(adopt(cb, json!({"organization_id": w.org_b})).await, 200);
-    assert_eq!(v["organization_id"], w.org_b);
-    let org_of = |ca: i64| {
-        let s = &s;
-        async move {
-            expect(s.get(&format!("/cas/{ca}"), Some(su)).await, 200)["organization_id"].clone()
-        }
-    };
-    let cert_org_of = |cert: i64| {
-        let s = &s;
-        async move {
-            expect(s.get(&format!("/certificates/{cert}"), Some(su)).await, 200)["organization_id"]
-                .clone()
-        }
-    };
-    assert_eq!(org_of(d).await, Value::Null);
-    assert_eq!(org_of(r).await, Value::Null);
-    // Another organization's CA is not taken over.
-    expect(adopt(cb, json!({"organization_id": w.org_a})).await, 400);
-    assert_eq!(org_of(cb).await, json!(w.org_b));
-
-    // With cascade: organization-less descendants and their certificates,
-    // stopping at org B's subtree.
-    let v = expect(
-        adopt(r, json!({"organization_id": w.org_a, "cascade": true})).await,
         200,
     );
     assert_eq!(v["organization_id"], w.org_a);
-    for ca in [r, c1, c1a] {
-        assert_eq!(org_of(ca).await, json!(w.org_a), "CA {ca}");
+    let ca = |id: i64| format!("/cas/{id}");
+    let cert = |id: i64| format!("/certificates/{id}");
+    for c in [r, c1, c1a] {
+        assert_eq!(org_of(&s, su, ca(c)).await, json!(w.org_a), "CA {c}");
     }
-    assert_eq!(org_of(cb).await, json!(w.org_b));
+    assert_eq!(org_of(&s, su, ca(cb)).await, json!(w.org_b));
     assert_eq!(
-        org_of(d).await,
+        org_of(&s, su, ca(d)).await,
         Value::Null,
         "below another organization's CA"
     );
-    assert_eq!(cert_org_of(c1_leaf).await, json!(w.org_a));
-    assert_eq!(cert_org_of(r_sub).await, json!(w.org_a));
-    assert_eq!(cert_org_of(d_leaf).await, Value::Null);
-    // Now org A sees them.
-    expect(s.get(&format!("/cas/{c1a}"), Some(&w.user_a.1)).await, 200);
-    expect(
-        s.get(&format!("/certificates/{c1_leaf}"), Some(&w.user_a.1))
-            .await,
-        200,
-    );
-    expect(s.get(&format!("/cas/{d}"), Some(&w.user_b.1)).await, 403);
+    assert_eq!(org_of(&s, su, cert(r_leaf)).await, json!(w.org_a));
+    assert_eq!(org_of(&s, su, cert(c1a_leaf)).await, json!(w.org_a));
+    assert_eq!(org_of(&s, su, cert(r_of_b)).await, json!(w.org_b));
+    assert_eq!(org_of(&s, su, cert(d_leaf)).await, Value::Null);
+    // Now organization A sees them.
+    expect(s.get(&ca(c1a), Some(&w.user_a.1)).await, 200);
+    expect(s.get(&cert(c1a_leaf), Some(&w.user_a.1)).await, 200);
+    expect(s.get(&ca(d), Some(&w.user_b.1)).await, 403);
     let audit = s.audit_for(su, "ca_update", r).await;
-    assert_eq!(audit.len(), 1, "{audit:?}");
-    assert_eq!(s.audit_for(su, "ca_update", cb).await.len(), 1);
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    // Newest first. r, c1 (already A's: counted, as FastPKI counts it) and c1a;
+    // r_leaf and c1a_leaf.
+    assert_eq!(
+        audit[0]["detail"],
+        "Assigned CA 'R' to organization 'org-a' (previously organization 2; 3 CA(s), 2 certificate(s) updated)"
+    );
 }
 
 #[tokio::test]

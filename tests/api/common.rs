@@ -13,6 +13,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct Server {
     pub base: String,
     pub api: String,
+    /// The server's database (tests that must reach under the API).
+    pub db_url: String,
     pub client: Client,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -105,6 +107,7 @@ impl Server {
         let base = format!("http://{addr}");
         Server {
             api: format!("{base}{}", settings.api_prefix),
+            db_url: db.clone(),
             base,
             client: Client::new(),
             _dir: dir,

@@ -1,5 +1,6 @@
-//! Certificate lists by keyset cursor: `after_id` and the `Link: rel="next"`
-//! header, which must walk every row of the caller's scope exactly once.
+//! Lists: by keyset cursor (`after_id` and the `Link: rel="next"` header,
+//! which must walk every row of the caller's scope exactly once), and whole
+//! (no `limit`: every row in scope, streamed, as FastPKI 0.4 answers).
 
 use serde_json::{Value, json};
 
@@ -228,4 +229,240 @@ async fn the_audit_log_walks_newest_first_by_cursor_with_its_filters() {
             422,
         );
     }
+}
+
+/// Issues `n` certificates on `ca`, a few at a time; returns their ids in order.
+async fn issue_many(s: &Server, token: &str, ca: i64, prefix: &str, n: usize) -> Vec<i64> {
+    let mut out = vec![];
+    for batch in (0..n).collect::<Vec<_>>().chunks(16) {
+        let made = futures::future::join_all(batch.iter().map(|i| {
+            let cn = format!("{prefix}{i}.example.com");
+            async move { s.issue(token, ca, &cn, "server", json!({})).await }
+        }))
+        .await;
+        out.extend(made.iter().map(id));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A whole list: 200, JSON, no `Link`; its ids.
+async fn whole(s: &Server, token: &str, path: &str) -> Vec<i64> {
+    let r = s.raw(path, Some(token)).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    assert_eq!(r.header("content-type"), "application/json");
+    assert!(
+        next_link(&r).is_none(),
+        "{path}: a whole list has no next page"
+    );
+    let list: Value = serde_json::from_slice(&r.body).expect("a JSON array");
+    ids(&list)
+}
+
+#[tokio::test]
+async fn without_a_limit_every_certificate_in_scope_comes_back() {
+    // Small read windows: the list crosses many of them, at odd places.
+    let s = Server::start_tweaked(&[], |state| state.list_window = 7).await;
+    let w = World::build(&s).await;
+    let a1 = id(&s.create_ca(&w.admin_a.1, "A1", json!({})).await);
+    let b1 = id(&s.create_ca(&w.admin_b.1, "B1", json!({})).await);
+    // More than the 100 a page holds by default.
+    let a = issue_many(&s, &w.admin_a.1, a1, "a", 130).await;
+    let b = issue_many(&s, &w.admin_b.1, b1, "b", 5).await;
+    // Renewals: their lineage comes with each row, across window boundaries.
+    for old in [a[6], a[7], a[6]] {
+        let (st, v) = s
+            .post(
+                &format!("/certificates/{old}/renew"),
+                Some(&w.admin_a.1),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+
+    let mine = whole(&s, &w.user_a.1, "/certificates/").await;
+    assert_eq!(mine.len(), 133);
+    assert_eq!(mine[..130], a[..]);
+    assert!(mine.windows(2).all(|p| p[0] < p[1]), "id order");
+    assert_eq!(whole(&s, &w.user_b.1, "/certificates/").await, b);
+    assert_eq!(
+        whole(&s, &w.orphan.1, "/certificates/").await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(whole(&s, &w.root, "/certificates/").await.len(), 138);
+    // Filters and scope together; the cursor and skip without a limit.
+    let on_a1 = whole(&s, &w.user_a.1, &format!("/certificates/?ca_id={a1}")).await;
+    assert_eq!(on_a1, mine);
+    let path = format!("/certificates/?ca_id={a1}");
+    assert_eq!(whole(&s, &w.user_b.1, &path).await, Vec::<i64>::new());
+    assert_eq!(
+        whole(&s, &w.user_a.1, "/certificates/?skip=120").await,
+        mine[120..]
+    );
+    let path = format!("/certificates/?after_id={}", a[9]);
+    assert_eq!(whole(&s, &w.user_a.1, &path).await, mine[10..]);
+    let path = format!("/certificates/?after_id={}&skip=8", a[9]);
+    assert_eq!(whole(&s, &w.user_a.1, &path).await, mine[18..]);
+    let path = format!("/certificates/?ca_id={b1}&skip=3");
+    assert_eq!(whole(&s, &w.root, &path).await, b[3..]);
+
+    // The same objects as the paged list gives, renewals included.
+    let streamed = expect(s.get("/certificates/", Some(&w.user_a.1)).await, 200);
+    let paged = expect(
+        s.get("/certificates/?limit=1000", Some(&w.user_a.1)).await,
+        200,
+    );
+    assert_eq!(streamed, paged);
+    let renewed = streamed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == a[6])
+        .unwrap();
+    assert_eq!(renewed["renewed_to_ids"].as_array().unwrap().len(), 2);
+
+    // With a limit: pages as before.
+    let r = s.raw("/certificates/?limit=100", Some(&w.user_a.1)).await;
+    assert_eq!(ids(&serde_json::from_slice(&r.body).unwrap()), mine[..100]);
+    assert!(next_link(&r).is_some());
+    for bad in ["skip=-1", "limit=0", "limit=1001", "after_id=-1", "ca_id=0"] {
+        expect(
+            s.get(&format!("/certificates/?{bad}"), Some(&w.user_a.1))
+                .await,
+            422,
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_limit_every_ca_in_scope_comes_back() {
+    let s = Server::start_tweaked(&[], |state| state.list_window = 9).await;
+    let w = World::build(&s).await;
+    let mut a = vec![];
+    for batch in (0..104).collect::<Vec<_>>().chunks(8) {
+        let made = futures::future::join_all(batch.iter().map(|i| {
+            let (s, name, token) = (&s, format!("A{i}"), &w.admin_a.1);
+            async move { s.create_ca(token, &name, json!({})).await }
+        }))
+        .await;
+        a.extend(made.iter().map(id));
+    }
+    // One more under the first: 105 in organization A.
+    a.push(id(&s
+        .create_ca(&w.admin_a.1, "A-sub", json!({"parent_ca_id": a[0]}))
+        .await));
+    a.sort_unstable();
+    let b = id(&s.create_ca(&w.admin_b.1, "B", json!({})).await);
+    let none = id(&s.create_ca(&w.root, "No organization", json!({})).await);
+
+    assert_eq!(whole(&s, &w.user_a.1, "/cas/").await, a);
+    assert_eq!(whole(&s, &w.user_b.1, "/cas/").await, [b]);
+    assert_eq!(whole(&s, &w.orphan.1, "/cas/").await, Vec::<i64>::new());
+    let all = whole(&s, &w.root, "/cas/").await;
+    assert_eq!(all.len(), 107);
+    assert!(all.contains(&none) && all.contains(&b));
+    assert_eq!(whole(&s, &w.user_a.1, "/cas/?skip=100").await, a[100..]);
+    // No private key in a list.
+    let list = expect(s.get("/cas/", Some(&w.user_a.1)).await, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|ca| ca.get("private_key").is_none())
+    );
+
+    // With a limit: pages as before.
+    let page = expect(s.get("/cas/?limit=100", Some(&w.user_a.1)).await, 200);
+    assert_eq!(ids(&page), a[..100]);
+    let page = expect(
+        s.get("/cas/?skip=104&limit=5", Some(&w.user_a.1)).await,
+        200,
+    );
+    assert_eq!(ids(&page), a[104..]);
+    for bad in ["skip=-1", "limit=0", "limit=1001", "skip=x"] {
+        expect(s.get(&format!("/cas/?{bad}"), Some(&w.user_a.1)).await, 422);
+    }
+}
+
+/// A row the database cannot give back half-way through a whole list must not
+/// yield a shorter list that looks complete: the transfer breaks. Before the
+/// first row, it is an ordinary 500. (SQLite only: a column of the wrong type
+/// needs its dynamic typing.)
+#[tokio::test]
+async fn a_database_failure_mid_list_breaks_the_transfer() {
+    if std::env::var("FASTPKI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        return;
+    }
+    let s = Server::start_tweaked(&[], |state| state.list_window = 2).await;
+    let root = s.bootstrap().await;
+    let ca = id(&s.create_ca(&root, "R", json!({})).await);
+    // Enough rows that the first chunks of the body are out before the bad row.
+    let certs = issue_many(&s, &root, ca, "c", 40).await;
+    let corrupt = |cert: i64| {
+        let url = s.db_url.clone();
+        async move {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("open");
+            sqlx::query("UPDATE certificates SET key_size = 'not a number' WHERE id = $1")
+                .bind(cert)
+                .execute(&mut c)
+                .await
+                .expect("corrupt a row");
+        }
+    };
+    corrupt(certs[35]).await;
+    let resp = s
+        .req(reqwest::Method::GET, "/certificates/", Some(&root))
+        .send()
+        .await
+        .expect("the answer starts");
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await;
+    assert!(body.is_err(), "the body must break, got {body:?}");
+    // The paged list fails as a whole, as before.
+    let r = s.raw("/certificates/?limit=100", Some(&root)).await;
+    assert_eq!(r.status, 500);
+    // A failure on the first row: a plain 500 with its JSON detail.
+    corrupt(certs[0]).await;
+    let r = s.raw("/certificates/", Some(&root)).await;
+    assert_eq!(r.status, 500);
+    let v: Value = serde_json::from_slice(&r.body).expect("JSON error");
+    assert_eq!(v["detail"], "Internal server error");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_whole_lists_and_the_ca_assignment() {
+    let s = Server::start_with(&[("ENABLE_DOCS", "true")]).await;
+    let spec = expect(s.get("/api/v1/openapi.json", None).await, 200);
+    let path = |p: &str| {
+        let v = &spec["paths"][p];
+        if v.is_object() {
+            v.clone()
+        } else {
+            spec["paths"][p.trim_end_matches('/')].clone()
+        }
+    };
+    for route in ["/api/v1/certificates/", "/api/v1/cas/"] {
+        let get = &path(route)["get"];
+        let limit = get["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{route}: {get}"))
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap_or_else(|| panic!("{route} has no limit parameter"));
+        assert_eq!(limit["required"], false);
+        assert!(
+            limit["description"]
+                .as_str()
+                .unwrap_or("")
+                .contains("every"),
+            "{route}: {limit}"
+        );
+        assert!(get["responses"]["200"].is_object());
+    }
+    let patch = &path("/api/v1/cas/{id}")["patch"];
+    assert!(patch["responses"]["400"].is_object() && patch["responses"]["404"].is_object());
+    let update = &spec["components"]["schemas"]["CaUpdate"];
+    assert_eq!(update["required"], json!(["organization_id"]), "{update}");
 }
