@@ -695,9 +695,9 @@ pub async fn revoke(
     Ok(row.into())
 }
 
-/// `DELETE /cas/{id}`: refused while the CA has child CAs or certificates
-/// that are neither revoked nor expired (they would outlive any way to revoke
-/// them). Otherwise the CA, its key and its certificates go, and a tombstone
+/// `DELETE /cas/{id}`: refused while the CA has child CAs. Otherwise its
+/// certificates still valid are revoked (cessationOfOperation), the CA, its key
+/// and its certificates go, and a tombstone
 /// keeps its certificate, its own revocation (for the parent's CRL) and a
 /// final CRL valid until the CA certificate expires, served at its public URLs.
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
