@@ -1,14 +1,25 @@
-//! Crash safety: issue and revoke under load, SIGKILL the server mid-way,
-//! restart it, and check that every acknowledged write is there and
-//! consistent (certificate row, audit entry, CRL entry, CRL number not reused).
+//! Crash safety: issue and revoke under load while polling the CRL, SIGKILL
+//! the server mid-way, restart it, and check that every acknowledged write is
+//! there and consistent: each certificate with its `cert_create` audit entry,
+//! each revocation with status `revoked`, its `cert_revoke` audit entry and its
+//! serial in the CA's current CRL; no CRL number names two different CRLs,
+//! before the kill or after, and the numbers move on after the restart.
+//! Any status other than the expected one, or any transport error before the
+//! kill, fails the test. Loopback only, bounded in time (about 2.5 s of load).
 //! On SQLite by default; on PostgreSQL when `FASTPKI_TEST_DATABASE_URL` is set.
 
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpki");
+/// How long the load runs before the kill.
+const LOAD: Duration = Duration::from_millis(2500);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -18,38 +29,68 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &std::path::Path, url: &str, port: u16) -> Child {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", url)
-        .env("SECRET_KEY", "crash-test-secret-key-0123456789-abcdefgh")
-        .env(
-            "SERVICE_ACCOUNT_TOKEN_PEPPER",
-            "crash-test-pepper-0123456789-abcdefghij",
-        )
-        .env("BCRYPT_COST", "4")
-        .env("KEY_POOL_SIZE", "0")
-        .env("AUTH_RATE_LIMIT", "100000/minute")
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
+/// A running `fastpki serve`, killed (SIGKILL) when dropped, so that a failing
+/// assertion never leaves it behind.
+struct Server {
+    child: Child,
+    log: PathBuf,
 }
 
-async fn fresh_database(dir: &std::path::Path) -> String {
+impl Server {
+    fn start(dir: &Path, url: &str, port: u16, run: u32) -> Server {
+        let log = dir.join(format!("server-{run}.log"));
+        let child = Command::new(BIN)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", url)
+            .env("FASTPKI_DATA_DIR", dir.join("data"))
+            .env("SECRET_KEY", "crash-test-secret-key-0123456789-abcdefgh")
+            .env(
+                "SERVICE_ACCOUNT_TOKEN_PEPPER",
+                "crash-test-pepper-0123456789-abcdefghij",
+            )
+            .env("BCRYPT_COST", "4")
+            .env("KEY_POOL_SIZE", "0")
+            .env("AUTH_RATE_LIMIT", "100000/minute")
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("server exited ({status}): {}", server.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start: {}", server.log_text());
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn fresh_database(dir: &Path) -> String {
     match std::env::var("FASTPKI_TEST_DATABASE_URL") {
         Ok(admin) if !admin.is_empty() => {
             use sqlx::Connection;
@@ -65,17 +106,50 @@ async fn fresh_database(dir: &std::path::Path) -> String {
     }
 }
 
+/// The JSON body of an answer that must have `status`; anything else fails.
+async fn want(r: reqwest::Response, status: u16, what: &str) -> Value {
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{what}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
+}
+
 async fn login(c: &reqwest::Client, base: &str) -> String {
-    let t: Value = c
+    let r = c
         .post(format!("{base}/auth/token"))
         .form(&[("username", "root"), ("password", "password123")])
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    t["access_token"].as_str().unwrap().to_string()
+    want(r, 200, "login").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn crl_der(c: &reqwest::Client, root: &str, slug: &str) -> Vec<u8> {
+    let r = c.get(format!("{root}/crl/{slug}")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "CRL of {slug}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// What the load saw acknowledged, and every distinct CRL it was served.
+#[derive(Default)]
+struct Seen {
+    /// (certificate id, serial) of every 201.
+    issued: Mutex<Vec<(i64, String)>>,
+    /// (certificate id, serial) of every revocation answered 200.
+    revoked: Mutex<Vec<(i64, String)>>,
+    /// Every distinct CRL (DER) served during the load, in the order seen.
+    crls: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Whether a failed request is the kill's doing (expected) or a failure.
+fn after_kill(killed: &AtomicBool, what: &str, e: impl std::fmt::Display) {
+    assert!(
+        killed.load(Ordering::SeqCst),
+        "{what} failed before the kill: {e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,160 +157,313 @@ async fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(dir.path()).await;
     let port = free_port();
-    let mut server = start(dir.path(), &url, port);
-    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let mut server = Server::start(dir.path(), &url, port, 1);
+    let root = format!("http://127.0.0.1:{port}");
+    let base = format!("{root}/api/v1");
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let body = json!({"username": "root", "email": "r@example.com", "password": "password123", "role": "superuser"});
-    assert!(
-        c.post(format!("{base}/users/"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
+    let r = c
+        .post(format!("{base}/users/"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    want(r, 201, "bootstrap").await;
     let token = login(&c, &base).await;
-    let ca: Value = c
+    let r = c
         .post(format!("{base}/cas/"))
         .bearer_auth(&token)
         .json(&json!({"name": "Crash CA", "subject_dn": "CN=Crash CA", "key_algorithm": "ecdsa-p256"}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let ca = want(r, 201, "CA").await;
     let ca_id = ca["id"].as_i64().unwrap();
+    let ca_pem = ca["certificate"].as_str().unwrap().to_string();
+    let slug = format!("crash-ca-{ca_id}");
 
-    // Load: issue, and revoke every other certificate, from 8 workers until killed.
-    let acked_issued = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(i64, String)>::new()));
-    let acked_revoked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let mut workers = Vec::new();
+    // Load: 8 workers issue, and revoke every other certificate they issued,
+    // while a poller records every CRL served; until the kill.
+    let seen = Arc::new(Seen::default());
+    let killed = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
     for w in 0..8 {
         let (c, base, token) = (c.clone(), base.clone(), token.clone());
-        let (issued, revoked) = (acked_issued.clone(), acked_revoked.clone());
-        workers.push(tokio::spawn(async move {
+        let (seen, killed) = (seen.clone(), killed.clone());
+        tasks.push(tokio::spawn(async move {
             for i in 0.. {
                 let body = json!({"common_name": format!("w{w}-{i}.example.com"), "certificate_type": "server", "key_algorithm": "ed25519"});
-                let Ok(r) = c.post(format!("{base}/certificates/?ca_id={ca_id}")).bearer_auth(&token).json(&body).send().await else { break };
-                if r.status() != 201 {
-                    break;
-                }
-                let Ok(v) = r.json::<Value>().await else { break };
-                let (id, serial) = (v["id"].as_i64().unwrap(), v["serial_number"].as_str().unwrap().to_string());
-                issued.lock().unwrap().push((id, serial.clone()));
+                let r = match c
+                    .post(format!("{base}/certificates/?ca_id={ca_id}"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return after_kill(&killed, "issue", e),
+                };
+                let status = r.status();
+                let v: Value = match r.json().await {
+                    Ok(v) => v,
+                    Err(e) => return after_kill(&killed, "issue body", e),
+                };
+                assert_eq!(status, 201, "issue: {v}");
+                let id = v["id"].as_i64().unwrap();
+                let serial = v["serial_number"].as_str().unwrap().to_string();
+                seen.issued.lock().unwrap().push((id, serial.clone()));
                 if i % 2 == 0 {
-                    let Ok(r) = c.post(format!("{base}/certificates/{id}/revoke")).bearer_auth(&token).json(&json!({"reason": "superseded"})).send().await else { break };
-                    if r.status() != 200 {
-                        break;
-                    }
-                    revoked.lock().unwrap().push(serial);
+                    let r = match c
+                        .post(format!("{base}/certificates/{id}/revoke"))
+                        .bearer_auth(&token)
+                        .json(&json!({"reason": "superseded"}))
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => return after_kill(&killed, "revoke", e),
+                    };
+                    let status = r.status();
+                    let v: Value = match r.json().await {
+                        Ok(v) => v,
+                        Err(e) => return after_kill(&killed, "revoke body", e),
+                    };
+                    assert_eq!(status, 200, "revoke {id}: {v}");
+                    seen.revoked.lock().unwrap().push((id, serial));
                 }
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    // SIGKILL: no shutdown, no flush.
-    server.kill().unwrap();
-    server.wait().unwrap();
-    for w in workers {
-        let _ = w.await;
+    {
+        let (c, root, slug) = (c.clone(), root.clone(), slug.clone());
+        let (seen, killed) = (seen.clone(), killed.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let r = match c.get(format!("{root}/crl/{slug}")).send().await {
+                    Ok(r) => r,
+                    Err(e) => return after_kill(&killed, "CRL poll", e),
+                };
+                let status = r.status();
+                let der = match r.bytes().await {
+                    Ok(b) => b.to_vec(),
+                    Err(e) => return after_kill(&killed, "CRL poll body", e),
+                };
+                assert_eq!(status, 200, "CRL poll");
+                {
+                    let mut crls = seen.crls.lock().unwrap();
+                    if crls.last() != Some(&der) {
+                        crls.push(der);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
     }
-    let issued = acked_issued.lock().unwrap().clone();
-    let revoked = acked_revoked.lock().unwrap().clone();
+    tokio::time::sleep(LOAD).await;
+    // Set before the signal, so that every failure the kill causes sees it.
+    killed.store(true, Ordering::SeqCst);
+    server.kill();
+    let log = server.log_text();
+    for t in tasks {
+        if let Err(e) = t.await {
+            if e.is_panic() {
+                eprintln!("server log before the kill:\n{log}");
+                std::panic::resume_unwind(e.into_panic());
+            }
+            panic!("load task: {e}");
+        }
+    }
+    let issued = seen.issued.lock().unwrap().clone();
+    let revoked = seen.revoked.lock().unwrap().clone();
+    let crls_before = seen.crls.lock().unwrap().clone();
     assert!(issued.len() > 10, "the load ran ({} issued)", issued.len());
+    assert!(!revoked.is_empty(), "the load revoked");
 
-    let mut server = start(dir.path(), &url, port);
+    // Before the kill: one CRL per number, numbers never went down, and a
+    // higher number never dropped a serial.
+    let mut by_number: BTreeMap<u64, (Vec<u8>, HashSet<String>)> = BTreeMap::new();
+    let mut last = 0;
+    for der in &crls_before {
+        let info = parse_crl(dir.path(), der);
+        assert!(
+            info.number >= last,
+            "CRL {} served after {last}",
+            info.number
+        );
+        last = info.number;
+        record(&mut by_number, info, der, "during the load");
+    }
+    let max_before = last;
+
+    // Restart on the same database.
+    let server = Server::start(dir.path(), &url, port, 2);
     let token = login(&c, &base).await;
     for (id, serial) in &issued {
-        let v: Value = c
+        let r = c
             .get(format!("{base}/certificates/{id}"))
             .bearer_auth(&token)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        let v = want(r, 200, &format!("certificate {id} acknowledged but lost")).await;
         assert_eq!(
             v["serial_number"].as_str(),
             Some(serial.as_str()),
-            "certificate {id} acknowledged but lost"
+            "certificate {id}"
         );
-        let audit: Value = c
-            .get(format!(
-                "{base}/audit-logs/?action=cert_create&resource_type=certificate&resource_id={id}"
-            ))
+        assert_eq!(
+            audit(&c, &base, &token, "cert_create", *id).await,
+            1,
+            "cert_create audit entry of certificate {id}"
+        );
+    }
+    let crl_after = crl_der(&c, &root, &slug).await;
+    let info = parse_crl(dir.path(), &crl_after);
+    let after_number = info.number;
+    let in_crl = info.serials.clone();
+    assert!(
+        after_number >= max_before,
+        "the CRL went back from {max_before} to {after_number} after the restart"
+    );
+    record(&mut by_number, info, &crl_after, "after the restart");
+    for (id, serial) in &revoked {
+        let r = c
+            .get(format!("{base}/certificates/{id}"))
             .bearer_auth(&token)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        let v = want(r, 200, &format!("revoked certificate {id}")).await;
         assert_eq!(
-            audit.as_array().unwrap().len(),
+            v["status"], "revoked",
+            "acknowledged revocation of {id} lost"
+        );
+        assert_eq!(
+            audit(&c, &base, &token, "cert_revoke", *id).await,
             1,
-            "audit entry of certificate {id}"
+            "cert_revoke audit entry of certificate {id}"
+        );
+        assert!(
+            in_crl.contains(&norm_serial(serial)),
+            "revoked serial {serial} missing from the CRL served after the restart"
         );
     }
-    // Every acknowledged revocation is in the CRL, and the CRL number moves on.
-    let crl = c
-        .get(format!("http://127.0.0.1:{port}/crl/crash-ca-{ca_id}.pem"))
+
+    // The numbers move on: a revocation after the restart signs a CRL whose
+    // number no CRL seen before had, and which verifies against the CA.
+    let r = c
+        .post(format!("{base}/certificates/?ca_id={ca_id}"))
+        .bearer_auth(&token)
+        .json(&json!({"common_name": "after.example.com", "certificate_type": "server", "key_algorithm": "ed25519"}))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    let text = openssl_crl_text(dir.path(), &crl);
-    for serial in &revoked {
-        assert!(
-            text.to_lowercase().contains(&serial.to_lowercase()),
-            "revoked serial {serial} missing from the CRL"
-        );
-    }
-    let before = crl_number(&text);
-    let (id, _) = issued
-        .iter()
-        .find(|(_, s)| !revoked.contains(s))
-        .cloned()
-        .expect("an unrevoked certificate");
+    let cert = want(r, 201, "issue after the restart").await;
     let r = c
-        .post(format!("{base}/certificates/{id}/revoke"))
+        .post(format!("{base}/certificates/{}/revoke", cert["id"]))
         .bearer_auth(&token)
         .json(&json!({}))
         .send()
         .await
         .unwrap();
-    assert!(r.status() == 200 || r.status() == 409, "{}", r.status());
-    if r.status() == 200 {
-        let crl = c
-            .get(format!("http://127.0.0.1:{port}/crl/crash-ca-{ca_id}.pem"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    want(r, 200, "revoke after the restart").await;
+    let crl_new = crl_der(&c, &root, &slug).await;
+    let info = parse_crl(dir.path(), &crl_new);
+    assert!(
+        info.number > after_number && info.number > max_before,
+        "CRL number {} reused after the crash (seen up to {})",
+        info.number,
+        max_before.max(after_number)
+    );
+    assert!(
+        info.serials
+            .contains(&norm_serial(cert["serial_number"].as_str().unwrap())),
+        "the new revocation is in the new CRL"
+    );
+    record(&mut by_number, info, &crl_new, "after the new revocation");
+    let ca_file = dir.path().join("ca.pem");
+    let crl_file = dir.path().join("new.der");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    std::fs::write(&crl_file, &crl_new).unwrap();
+    let out = Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-verify", "-CAfile"])
+        .arg(&ca_file)
+        .arg("-in")
+        .arg(&crl_file)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("verify OK"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log2 = server.log_text();
+    for (run, log) in [(1, &log), (2, &log2)] {
         assert!(
-            crl_number(&openssl_crl_text(dir.path(), &crl)) > before,
-            "CRL number reused after the crash"
+            !log.contains("panicked"),
+            "server run {run} panicked:\n{log}"
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    println!(
+        "crash: {} certificates and {} revocations acknowledged, {} distinct CRLs seen (numbers up to {max_before}), {after_number} served after the restart",
+        issued.len(),
+        revoked.len(),
+        crls_before.len(),
+    );
 }
 
-fn openssl_crl_text(dir: &std::path::Path, pem: &str) -> String {
-    let path = dir.join("crl.pem");
-    std::fs::write(&path, pem).unwrap();
+/// Number of audit entries with `action` about certificate `id`.
+async fn audit(c: &reqwest::Client, base: &str, token: &str, action: &str, id: i64) -> usize {
+    let r = c
+        .get(format!(
+            "{base}/audit-logs/?action={action}&resource_type=certificate&resource_id={id}"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    want(r, 200, "audit").await.as_array().unwrap().len()
+}
+
+/// Adds a CRL to those seen, by number: a number already seen must name the
+/// very same CRL, and a higher number keeps every serial of a lower one.
+fn record(
+    by_number: &mut BTreeMap<u64, (Vec<u8>, HashSet<String>)>,
+    info: CrlInfo,
+    der: &[u8],
+    when: &str,
+) {
+    if let Some((prev, _)) = by_number.get(&info.number) {
+        assert!(
+            prev == der,
+            "CRL number {} names two different CRLs ({when})",
+            info.number
+        );
+    }
+    for (n, (_, serials)) in by_number.range(..info.number) {
+        assert!(
+            serials.is_subset(&info.serials),
+            "CRL {} ({when}) dropped serials of CRL {n}",
+            info.number
+        );
+    }
+    by_number.insert(info.number, (der.to_vec(), info.serials));
+}
+
+/// A CRL's number and revoked serials (normalized as by `norm_serial`).
+struct CrlInfo {
+    number: u64,
+    serials: HashSet<String>,
+}
+
+fn parse_crl(dir: &Path, der: &[u8]) -> CrlInfo {
+    let path = dir.join("parse.der");
+    std::fs::write(&path, der).unwrap();
     let out = Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
         .arg(&path)
         .output()
         .unwrap();
@@ -245,14 +472,27 @@ fn openssl_crl_text(dir: &std::path::Path, pem: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().replace(':', "")
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let mut number = None;
+    let mut serials = HashSet::new();
+    while let Some(line) = lines.next() {
+        let t = line.trim();
+        if t.starts_with("X509v3 CRL Number") {
+            number = lines.next().map(|l| l.trim().parse().expect("decimal"));
+        } else if let Some(s) = t.strip_prefix("Serial Number: ") {
+            serials.insert(norm_serial(s));
+        }
+    }
+    CrlInfo {
+        number: number.expect("a CRL number"),
+        serials,
+    }
 }
 
-fn crl_number(text: &str) -> u64 {
-    let line = text
-        .lines()
-        .skip_while(|l| !l.contains("CRL Number"))
-        .nth(1)
-        .expect("a CRL number");
-    line.trim().parse().expect("a decimal CRL number")
+/// A serial as the API or openssl shows it, in one form: lowercase, no
+/// leading zero octets.
+fn norm_serial(s: &str) -> String {
+    let t = s.trim().trim_start_matches('0').to_lowercase();
+    if t.len() % 2 == 1 { format!("0{t}") } else { t }
 }

@@ -166,93 +166,79 @@ fn unreachable_database_is_a_clear_error() {
 
 const FERNET_A: &str = "ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=";
 const FERNET_B: &str = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
+const FERNET_C: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-/// Starts the server, creates a user and a CA, stops it; returns the DB URL.
-fn server_with_a_ca(dir: &std::path::Path, extra: &[(&str, &str)]) -> String {
-    let url = format!("sqlite:///{}/k.db", dir.display());
-    let port = free_port();
-    let mut cmd = fastpki(dir);
-    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", &url)
-        .env("BCRYPT_COST", "4")
-        .env("CA_KEY_SIZE", "2048")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in extra {
-        cmd.env(k, v);
+/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database
+/// when `FASTPKI_TEST_DATABASE_URL` is set.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    match std::env::var("FASTPKI_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Connection;
+            let name = format!("fastpki_t_{}", uuid::Uuid::new_v4().simple());
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+        }
+        _ => format!("sqlite:///{}/k.db", dir.display()),
     }
-    let mut child = cmd.spawn().unwrap();
-    assert!(wait_ready(port));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let base = format!("http://127.0.0.1:{port}/api/v1");
-        let c = reqwest::Client::new();
-        let body = serde_json::json!({"username": "root", "email": "r@example.com", "password": "password123", "role": "superuser"});
-        assert!(c.post(format!("{base}/users/")).json(&body).send().await.unwrap().status().is_success());
-        let t: serde_json::Value = c
-            .post(format!("{base}/auth/token"))
-            .form(&[("username", "root"), ("password", "password123")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = t["access_token"].as_str().unwrap();
-        let r = c
-            .post(format!("{base}/cas/"))
-            .bearer_auth(token)
-            .json(&serde_json::json!({"name": "K", "subject_dn": "CN=K", "key_algorithm": "ecdsa-p256"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    url
 }
 
-fn stored_ca_key(url: &str) -> String {
-    let path = url.trim_start_matches("sqlite://");
-    let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select private_key from certificate_authorities').fetchone()[0])", path])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// A `fastpki serve` on the test database, killed when dropped.
+struct Serving {
+    child: std::process::Child,
+    base: String,
+    log: std::path::PathBuf,
 }
 
-fn start_and_collect(dir: &std::path::Path, url: &str, key: Option<&str>) -> (bool, String) {
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server with `key` as PRIVATE_KEY_ENCRYPTION_KEY: the running
+/// server, or its exit status and log when it refuses to start.
+fn serve(
+    dir: &std::path::Path,
+    url: &str,
+    key: Option<&str>,
+) -> Result<Serving, (std::process::ExitStatus, String)> {
     let port = free_port();
+    // A file, not a pipe: nobody reads a pipe while the server runs.
+    let log = dir.join(format!("serve-{port}.log"));
     let mut cmd = fastpki(dir);
     cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", url)
+        .env("BCRYPT_COST", "4")
+        .env("CA_KEY_SIZE", "2048")
+        .env("KEY_POOL_SIZE", "0")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(std::fs::File::create(&log).unwrap());
     if let Some(k) = key {
         cmd.env("PRIVATE_KEY_ENCRYPTION_KEY", k);
     }
     let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut ready = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
         if wait_ready_once(port) {
-            ready = true;
-            break;
+            return Ok(Serving {
+                child,
+                base: format!("http://127.0.0.1:{port}/api/v1"),
+                log,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    (ready, String::from_utf8_lossy(&out.stderr).into_owned())
+    let status = child.wait().unwrap();
+    Err((status, std::fs::read_to_string(&log).unwrap()))
 }
 
 fn wait_ready_once(port: u16) -> bool {
@@ -266,21 +252,252 @@ fn wait_ready_once(port: u16) -> bool {
     out.starts_with("HTTP/1.1 200")
 }
 
-#[test]
-fn keys_are_encrypted_at_rest_checked_at_start_and_rotated() {
+/// The stored private-key columns, read straight from the database:
+/// "ca <id>" and "certificate <id>" to the stored text.
+async fn stored_keys(url: &str) -> std::collections::BTreeMap<String, String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(url).await.unwrap();
+    let mut keys = std::collections::BTreeMap::new();
+    for (kind, sql) in [
+        (
+            "ca",
+            "SELECT id, private_key FROM certificate_authorities ORDER BY id",
+        ),
+        (
+            "certificate",
+            "SELECT id, private_key FROM certificates WHERE private_key IS NOT NULL ORDER BY id",
+        ),
+    ] {
+        let rows: Vec<(i64, String)> = sqlx::query_as(sql).fetch_all(&mut c).await.unwrap();
+        for (id, key) in rows {
+            keys.insert(format!("{kind} {id}"), key);
+        }
+    }
+    c.close().await.unwrap();
+    keys
+}
+
+/// Every stored key is a Fernet token under `key` (not a PEM), opening to `pems`.
+fn assert_sealed_under(
+    stored: &std::collections::BTreeMap<String, String>,
+    key: &str,
+    pems: &std::collections::BTreeMap<String, String>,
+) {
+    let f = fernet::Fernet::new(key).unwrap();
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        pems.keys().collect::<Vec<_>>(),
+        "the stored keys are those of every CA and every kept certificate key"
+    );
+    for (what, token) in stored {
+        assert!(
+            token.starts_with("gAAAAA") && !token.contains("PRIVATE KEY"),
+            "{what} is not stored as a Fernet token: {}…",
+            &token[..token.len().min(40)]
+        );
+        let opened = f
+            .decrypt(token)
+            .unwrap_or_else(|_| panic!("{what} is not sealed under the expected key"));
+        assert_eq!(
+            String::from_utf8(opened).unwrap().trim(),
+            pems[what].trim(),
+            "{what} opens to its own key"
+        );
+    }
+}
+
+async fn send(r: reqwest::RequestBuilder, status: u16, what: &str) -> String {
+    let r = r.send().await.unwrap();
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(got, status, "{what}: {text}");
+    text
+}
+
+async fn json_of(r: reqwest::RequestBuilder, status: u16, what: &str) -> serde_json::Value {
+    serde_json::from_str(&send(r, status, what).await).unwrap()
+}
+
+async fn login(c: &reqwest::Client, base: &str) -> String {
+    json_of(
+        c.post(format!("{base}/auth/token"))
+            .form(&[("username", "root"), ("password", "password123")]),
+        200,
+        "login",
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Every private key the API exports, by "ca <id>" / "certificate <id>",
+/// after checking that both export routes give the same PEM.
+async fn exported_keys(
+    s: &Serving,
+    token: &str,
+    cas: &[i64],
+    certs: &[i64],
+) -> std::collections::BTreeMap<String, String> {
+    let c = reqwest::Client::new();
+    let mut out = std::collections::BTreeMap::new();
+    for (kind, ids, api, export) in [
+        ("ca", cas, "cas", "export/ca"),
+        ("certificate", certs, "certificates", "export/certificate"),
+    ] {
+        for id in ids {
+            let what = format!("{kind} {id}");
+            let v = json_of(
+                c.get(format!("{}/{api}/{id}/private-key", s.base))
+                    .bearer_auth(token),
+                200,
+                &what,
+            )
+            .await;
+            let pem = v["private_key"].as_str().unwrap().to_string();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{what}");
+            let file = send(
+                c.get(format!("{}/{export}/{id}/private-key", s.base))
+                    .bearer_auth(token),
+                200,
+                &what,
+            )
+            .await;
+            assert_eq!(file.trim(), pem.trim(), "{what}: both exports agree");
+            out.insert(what, pem);
+        }
+    }
+    out
+}
+
+/// Keys at rest on SQLite, or PostgreSQL with `FASTPKI_TEST_DATABASE_URL`:
+/// plaintext keys are sealed by the first start with a key, new keys are
+/// sealed when written, a wrong or missing key stops the start naming the
+/// resource, `rotate-key` re-seals both tables under the new key (all or
+/// nothing), and every export gives the same key throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     let dir = tempfile::tempdir().unwrap();
-    // Created without a key: stored as PEM.
-    let url = server_with_a_ca(dir.path(), &[]);
-    assert!(stored_ca_key(&url).starts_with("-----BEGIN PRIVATE KEY-----"));
-    // Started with a key: plaintext keys are encrypted at start.
-    let (ready, log) = start_and_collect(dir.path(), &url, Some(FERNET_A));
-    assert!(ready, "{log}");
-    let sealed = stored_ca_key(&url);
-    assert!(sealed.starts_with("gAAAAA"), "{sealed}");
-    assert!(!sealed.contains("PRIVATE KEY"));
-    // Python's cryptography opens what we sealed (and so interoperates both ways).
+    let url = fresh_database(dir.path()).await;
+    let c = reqwest::Client::new();
+
+    // Without a key: every key is stored as PEM.
+    let s = serve(dir.path(), &url, None).unwrap_or_else(|(_, log)| panic!("{log}"));
+    let root_body = serde_json::json!({"username": "root", "email": "r@example.com", "password": "password123", "role": "superuser"});
+    send(
+        c.post(format!("{}/users/", s.base)).json(&root_body),
+        201,
+        "bootstrap",
+    )
+    .await;
+    let token = login(&c, &s.base).await;
+    let new_ca = |name: &str, parent: Option<i64>| serde_json::json!({"name": name, "subject_dn": format!("CN={name}"), "key_algorithm": "ecdsa-p256", "parent_ca_id": parent, "allow_leaf_certs": true});
+    let root = json_of(
+        c.post(format!("{}/cas/", s.base))
+            .bearer_auth(&token)
+            .json(&new_ca("Keys Root", None)),
+        201,
+        "root CA",
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let issue = |s: &Serving, token: &str, ca: i64, cn: &str, extra: serde_json::Value| {
+        let mut body = serde_json::json!({"common_name": cn, "certificate_type": "server", "key_algorithm": "ed25519"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        c.post(format!("{}/certificates/?ca_id={ca}", s.base))
+            .bearer_auth(token)
+            .json(&body)
+    };
+    // The root issues before it has a sub-CA (a parent stops issuing leaves).
+    let mut certs = Vec::new();
+    let v = json_of(
+        issue(&s, &token, root, "a.example.com", serde_json::json!({})),
+        201,
+        "leaf of the root",
+    )
+    .await;
+    certs.push(v["id"].as_i64().unwrap());
+    let sub = json_of(
+        c.post(format!("{}/cas/", s.base))
+            .bearer_auth(&token)
+            .json(&new_ca("Keys Sub", Some(root))),
+        201,
+        "sub-CA",
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let mut cas = vec![root, sub];
+    let v = json_of(
+        issue(&s, &token, sub, "b.example.com", serde_json::json!({})),
+        201,
+        "leaf of the sub-CA",
+    )
+    .await;
+    certs.push(v["id"].as_i64().unwrap());
+    // A certificate whose key the server does not keep has nothing at rest.
+    json_of(
+        issue(
+            &s,
+            &token,
+            sub,
+            "nokey.example.com",
+            serde_json::json!({"include_private_key": false}),
+        ),
+        201,
+        "no kept key",
+    )
+    .await;
+    let mut pems = exported_keys(&s, &token, &cas, &certs).await;
+    drop(s);
+    let plain = stored_keys(&url).await;
+    assert_eq!(plain.len(), 4, "{:?}", plain.keys());
+    for (what, stored) in &plain {
+        assert_eq!(stored.trim(), pems[what].trim(), "{what} is stored as PEM");
+    }
+
+    // The first start with a key seals every plaintext key, in both tables.
+    let s = serve(dir.path(), &url, Some(FERNET_A)).unwrap_or_else(|(_, log)| panic!("{log}"));
+    let sealed = stored_keys(&url).await;
+    assert_sealed_under(&sealed, FERNET_A, &pems);
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains("encrypted plaintext private keys") && log.contains("keys=4"),
+        "{log}"
+    );
+    // Keys written from now on are sealed when written.
+    let token = login(&c, &s.base).await;
+    let v = json_of(
+        c.post(format!("{}/cas/", s.base))
+            .bearer_auth(&token)
+            .json(&new_ca("Keys Late", Some(root))),
+        201,
+        "CA with a key set",
+    )
+    .await;
+    cas.push(v["id"].as_i64().unwrap());
+    let v = json_of(
+        issue(&s, &token, sub, "c.example.com", serde_json::json!({})),
+        201,
+        "certificate with a key set",
+    )
+    .await;
+    certs.push(v["id"].as_i64().unwrap());
+    let all = exported_keys(&s, &token, &cas, &certs).await;
+    for (what, pem) in &pems {
+        assert_eq!(&all[what], pem, "{what} exports the same key once sealed");
+    }
+    pems = all;
+    drop(s);
+    let sealed = stored_keys(&url).await;
+    assert_sealed_under(&sealed, FERNET_A, &pems);
+    // Python's cryptography opens what we sealed (it interoperates both ways).
     let out = Command::new("python3")
-        .args(["-c", "import sys; from cryptography.fernet import Fernet; print(Fernet(sys.argv[1].encode()).decrypt(sys.argv[2].strip().encode()).decode())", FERNET_A, &sealed])
+        .args(["-c", "import sys; from cryptography.fernet import Fernet; print(Fernet(sys.argv[1].encode()).decrypt(sys.argv[2].strip().encode()).decode())", FERNET_A, &sealed["ca 1"]])
         .output()
         .unwrap();
     assert!(
@@ -288,33 +505,151 @@ fn keys_are_encrypted_at_rest_checked_at_start_and_rotated() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // A wrong key, or none, stops the server naming the first resource that fails.
-    let (ready, log) = start_and_collect(dir.path(), &url, Some(FERNET_B));
-    assert!(!ready);
-    assert!(log.contains("certificate authority 1"), "{log}");
-    let (ready, log) = start_and_collect(dir.path(), &url, None);
-    assert!(!ready);
+
+    // A wrong key, or none, stops the start with one line naming the first
+    // resource that fails, and changes nothing.
+    for (key, expected) in [
+        (
+            Some(FERNET_B),
+            "fastpki: certificate authority 1: the stored private key cannot be decrypted with PRIVATE_KEY_ENCRYPTION_KEY",
+        ),
+        (
+            None,
+            "fastpki: certificate authority 1: the stored private key is encrypted but PRIVATE_KEY_ENCRYPTION_KEY is not set",
+        ),
+    ] {
+        let Err((status, log)) = serve(dir.path(), &url, key) else {
+            panic!("the server started with the key {key:?}");
+        };
+        assert!(!status.success());
+        assert!(log.contains(expected), "{key:?}: {log}");
+        assert_eq!(
+            log.lines().filter(|l| l.starts_with("fastpki:")).count(),
+            1,
+            "{log}"
+        );
+        assert!(!log.contains(FERNET_A) && !log.contains(FERNET_B), "{log}");
+        assert!(
+            stored_keys(&url).await == sealed,
+            "a refused start changed the keys"
+        );
+    }
+
+    let rotate = |current: Option<&str>, new: &str| {
+        let mut cmd = fastpki(dir.path());
+        cmd.arg("rotate-key")
+            .env("DATABASE_URL", &url)
+            .env("NEW_PRIVATE_KEY_ENCRYPTION_KEY", new);
+        if let Some(k) = current {
+            cmd.env("PRIVATE_KEY_ENCRYPTION_KEY", k);
+        }
+        cmd.output().unwrap()
+    };
+    // rotate-key with a wrong current key, with none, or with an invalid new
+    // key fails and leaves every key column byte for byte as it was.
+    for (current, new, expected) in [
+        (
+            Some(FERNET_B),
+            FERNET_C,
+            "certificate authority 1: the stored private key cannot be decrypted",
+        ),
+        (
+            None,
+            FERNET_C,
+            "certificate authority 1: the stored private key is encrypted but PRIVATE_KEY_ENCRYPTION_KEY is not set",
+        ),
+        (Some(FERNET_A), "not-a-fernet-key", "not a valid Fernet key"),
+    ] {
+        let out = rotate(current, new);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{current:?} -> {new}: {err}");
+        assert!(err.contains(expected), "{current:?} -> {new}: {err}");
+        assert!(
+            stored_keys(&url).await == sealed,
+            "a failed rotate-key ({current:?} -> {new}) changed the keys"
+        );
+    }
+    // A failure late in the rotation (the last certificate key, sealed under
+    // another key) undoes the keys already re-sealed: all or nothing.
+    let last = format!("certificate {}", certs.last().unwrap());
+    let foreign = fernet::Fernet::new(FERNET_C)
+        .unwrap()
+        .encrypt(pems[&last].as_bytes());
+    set_certificate_key(&url, *certs.last().unwrap(), &foreign).await;
+    let mut tampered = sealed.clone();
+    tampered.insert(last.clone(), foreign);
+    let out = rotate(Some(FERNET_A), FERNET_B);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&last), "{err}");
     assert!(
-        log.contains("PRIVATE_KEY_ENCRYPTION_KEY is not set"),
-        "{log}"
+        stored_keys(&url).await == tampered,
+        "a rotation that failed midway left keys re-sealed"
     );
-    // rotate-key re-encrypts everything with the new key.
-    let out = fastpki(dir.path())
-        .args(["rotate-key", "--new-key", FERNET_B])
-        .env("DATABASE_URL", &url)
-        .env("PRIVATE_KEY_ENCRYPTION_KEY", FERNET_A)
-        .output()
-        .unwrap();
+    set_certificate_key(&url, *certs.last().unwrap(), &sealed[&last]).await;
+    assert!(stored_keys(&url).await == sealed);
+
+    // rotate-key re-seals every key of both tables under the new key.
+    let out = rotate(Some(FERNET_A), FERNET_B);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 1 private keys"));
-    let (ready, log) = start_and_collect(dir.path(), &url, Some(FERNET_B));
-    assert!(ready, "{log}");
-    let (ready, _) = start_and_collect(dir.path(), &url, Some(FERNET_A));
-    assert!(!ready, "the old key no longer opens the keys");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("re-encrypted {} private keys", pems.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let rotated = stored_keys(&url).await;
+    assert_sealed_under(&rotated, FERNET_B, &pems);
+    let old = fernet::Fernet::new(FERNET_A).unwrap();
+    for (what, token) in &rotated {
+        assert!(
+            old.decrypt(token).is_err(),
+            "{what} still opens with the old key"
+        );
+    }
+    // The old key no longer starts the server; the new one does, and every
+    // key exports and signs as before.
+    let Err((_, log)) = serve(dir.path(), &url, Some(FERNET_A)) else {
+        panic!("the old key still starts the server");
+    };
+    assert!(log.contains("cannot be decrypted"), "{log}");
+    let s = serve(dir.path(), &url, Some(FERNET_B)).unwrap_or_else(|(_, log)| panic!("{log}"));
+    let token = login(&c, &s.base).await;
+    assert_eq!(exported_keys(&s, &token, &cas, &certs).await, pems);
+    for ca in &cas[1..] {
+        json_of(
+            issue(&s, &token, *ca, "after.example.com", serde_json::json!({})),
+            201,
+            "issuance after the rotation",
+        )
+        .await;
+    }
+    json_of(
+        c.post(format!("{}/cas/", s.base))
+            .bearer_auth(&token)
+            .json(&new_ca("Keys After", Some(root))),
+        201,
+        "the root signs a sub-CA after the rotation",
+    )
+    .await;
+}
+
+/// Overwrites one certificate's stored key (to plant a key sealed elsewhere).
+async fn set_certificate_key(url: &str, id: i64, stored: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query("UPDATE certificates SET private_key = $1 WHERE id = $2")
+        .bind(stored)
+        .bind(id)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
 }
 
 /// A full session at DEBUG level: no password, token, secret or private key reaches the log.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::service::signing::{self, cpu};
@@ -65,7 +65,11 @@ impl CrlCache {
 
 /// Signs a new CRL for `ca` inside `tx`, with the next CRL number, and stores it.
 pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
-    let now = Utc::now();
+    rebuild_at(state, tx, ca, Utc::now()).await
+}
+
+/// `rebuild` with thisUpdate `now`.
+async fn rebuild_at(state: &AppState, tx: &mut Tx, ca: &CaRow, now: DateTime<Utc>) -> Result<()> {
     let next = now + chrono::Duration::days(state.settings.crl_validity_days);
     let crl = sign_next(state, tx, ca, now, next).await?;
     store::cas::store_crl(
@@ -152,9 +156,11 @@ pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Arc<CrlFile>
     }
 }
 
-/// Rebuilds every CRL that is missing or past half its validity.
-pub async fn refresh_due(state: &AppState) -> Result<usize> {
-    let horizon = Utc::now() + chrono::Duration::hours(state.settings.crl_validity_days * 12);
+/// Rebuilds every CRL that is missing or past half its validity at `now`,
+/// which also becomes the new CRLs' thisUpdate. The clock is a parameter so
+/// that a test can stand days later without waiting for them.
+pub async fn refresh_due(state: &AppState, now: DateTime<Utc>) -> Result<usize> {
+    let horizon = now + chrono::Duration::hours(state.settings.crl_validity_days * 12);
     let due = {
         let mut c = state.db.read().await?;
         store::cas::crls_due(&mut c, &store::ts(horizon)).await?
@@ -165,7 +171,7 @@ pub async fn refresh_due(state: &AppState) -> Result<usize> {
         let Some(ca) = store::cas::get(&mut tx, id).await? else {
             continue;
         };
-        rebuild(state, &mut tx, &ca).await?;
+        rebuild_at(state, &mut tx, &ca, now).await?;
         tx.commit().await?;
         state.crls.forget(id);
         done += 1;
@@ -179,7 +185,7 @@ pub fn spawn_refresh(state: AppState, period: Duration) {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            match refresh_due(&state).await {
+            match refresh_due(&state, Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(crls = n, "re-signed CRLs before their nextUpdate"),
                 Err(Error::Internal(e)) => {

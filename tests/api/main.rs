@@ -10,6 +10,7 @@ mod cas;
 mod certs;
 mod common;
 mod conventions;
+mod crl_refresh;
 mod export;
 mod hostile;
 mod interop;
