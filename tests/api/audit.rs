@@ -160,7 +160,12 @@ async fn filters_and_bounds() {
         "service_account_delete",
         "service_account_token_create",
         "service_account_token_revoke",
+        "ca_revoke",
         "refresh_token_reuse",
+        "user_delete",
+        "org_update",
+        "service_account_policy_set",
+        "service_account_policy_clear",
     ] {
         expect(
             s.get(&format!("/audit-logs/?action={action}"), Some(&w.root))
