@@ -14,6 +14,8 @@ pub struct Server {
     pub base: String,
     pub api: String,
     pub client: Client,
+    /// The server's database, for tests that open their own connection to it.
+    pub database_url: String,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -107,6 +109,7 @@ impl Server {
             api: format!("{base}{}", settings.api_prefix),
             base,
             client: Client::new(),
+            database_url: db,
             _dir: dir,
             shutdown: Some(tx),
         }
