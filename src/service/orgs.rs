@@ -131,6 +131,14 @@ pub async fn update(
     if !is_admin_of(caller, id) {
         return Err(Error::Forbidden("Not enough permissions".into()));
     }
+    // The fields sent (never their values) for the audit entry.
+    let changed: Vec<&str> = [
+        ("name", input.name.is_some()),
+        ("description", input.description.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, sent)| sent.then_some(field))
+    .collect();
     let name = match &input.name {
         Some(n) => check_name(n)?,
         None => org.name.clone(),
@@ -145,7 +153,8 @@ pub async fn update(
     if store::orgs::name_taken(&mut tx, &name, id).await? {
         return Err(taken());
     }
-    let updated = store::orgs::update(&mut tx, id, &name, description.as_deref(), &store::now_ts())
+    let now = store::now_ts();
+    let updated = store::orgs::update(&mut tx, id, &name, description.as_deref(), &now)
         .await
         .map_err(|e| {
             if store::is_unique_violation(&e) {
@@ -154,6 +163,16 @@ pub async fn update(
                 e.into()
             }
         })?;
+    let mut entry = caller.audit_entry("org_update");
+    entry.organization_id = Some(id);
+    entry.resource_type = Some("organization");
+    entry.resource_id = Some(id);
+    entry.detail = Some(format!(
+        "Updated organization '{}': {}",
+        org.name,
+        changed.join(", ")
+    ));
+    store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
     Ok(updated)
 }

@@ -513,7 +513,7 @@ pub async fn put_policy(
     let row = sa_store::put_policy(&mut tx, id, &to_values(&p), &now).await?;
     let entry = audit(
         caller,
-        "service_account_update",
+        "service_account_policy_set",
         &account,
         format!("Set the issuance policy of '{}'", account.name),
     );
@@ -539,7 +539,7 @@ pub async fn delete_policy(state: &AppState, caller: &Principal, id: i64) -> Res
     }
     let entry = audit(
         caller,
-        "service_account_update",
+        "service_account_policy_clear",
         &account,
         format!("Cleared the issuance policy of '{}'", account.name),
     );

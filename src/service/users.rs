@@ -474,7 +474,7 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
             "The user doesn't have sufficient privileges".into(),
         ));
     }
-    load(state, id).await?;
+    let user = load(state, id).await?;
     if caller.is_user(id) {
         return Err(Error::BadRequest(
             "Superusers cannot delete themselves".into(),
@@ -482,6 +482,13 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     }
     let mut tx = state.db.begin().await?;
     store::users::delete(&mut tx, id).await?;
+    // Filed under the deleted user's organization, so its admins see it.
+    let mut entry = caller.audit_on("user_delete", "user", id, user.organization_id);
+    entry.detail = Some(format!(
+        "Deleted user '{}' with role {}",
+        user.username, user.role
+    ));
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -18,9 +18,9 @@ pub struct AuditEntry {
     pub service_account_name: Option<String>,
 }
 
-/// Every action an entry may name: FastPKI's `AuditAction` enum, then ours
-/// (`ca_revoke`, `refresh_token_reuse`). The audit list accepts only these as a filter.
-pub const ACTIONS: [&str; 22] = [
+/// Every action an entry may name: FastPKI's `AuditAction` enum (the first 20),
+/// then ours. The audit list accepts only these as a filter.
+pub const ACTIONS: [&str; 26] = [
     "ca_create",
     "ca_update",
     "ca_delete",
@@ -43,6 +43,10 @@ pub const ACTIONS: [&str; 22] = [
     "service_account_token_revoke",
     "ca_revoke",
     "refresh_token_reuse",
+    "user_delete",
+    "org_update",
+    "service_account_policy_set",
+    "service_account_policy_clear",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.

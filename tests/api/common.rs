@@ -16,6 +16,8 @@ pub struct Server {
     /// The server's database (tests that must reach under the API).
     pub db_url: String,
     pub client: Client,
+    /// The server's database, for tests that open their own connection to it.
+    pub database_url: String,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -110,6 +112,7 @@ impl Server {
             db_url: db.clone(),
             base,
             client: Client::new(),
+            database_url: db,
             _dir: dir,
             shutdown: Some(tx),
         }

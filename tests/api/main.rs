@@ -3,6 +3,7 @@
 
 mod attacks;
 mod audit;
+mod audit_integrity;
 mod auth;
 mod authz_cells;
 mod ca_revocation;
