@@ -72,22 +72,76 @@ fn run_lint(tool: &str, args: &[&str], file: &Path) -> Vec<Finding> {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    let findings = findings_of(&json).unwrap_or_else(|e| {
+        panic!(
+            "{tool} {args:?} {}: pkilint's JSON output is not the shape these tests read ({e}); \
+             was pkilint upgraded past the version scripts/test.sh pins?\n{stdout}",
+            file.display()
+        )
+    });
+    // pkilint exits with the number of findings it reported (at most 255): any other
+    // status means it failed, or that its contract changed under these tests.
+    let expected = findings.len().min(255) as i32;
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "{tool} {args:?} {}: exit status {:?} for {} findings\n{stdout}\n{}",
+        file.display(),
+        out.status,
+        findings.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    findings
+}
+
+/// Reads pkilint's JSON report strictly: `{"results": [{"node_path", "validator",
+/// "finding_descriptions": [{"severity", "code", "message"}]}]}`. A missing or renamed key
+/// is an error, not an empty list, so a format change cannot make every lint pass.
+fn findings_of(json: &serde_json::Value) -> Result<Vec<Finding>, String> {
+    let results = json
+        .get("results")
+        .and_then(|r| r.as_array())
+        .ok_or("no \"results\" array")?;
     let mut findings = Vec::new();
-    for result in json["results"].as_array().into_iter().flatten() {
-        for f in result["finding_descriptions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+    for result in results {
+        let node = result
+            .get("node_path")
+            .and_then(|n| n.as_str())
+            .ok_or_else(|| format!("a result without \"node_path\": {result}"))?;
+        result
+            .get("validator")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("a result without \"validator\": {result}"))?;
+        let descriptions = result
+            .get("finding_descriptions")
+            .and_then(|d| d.as_array())
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| format!("a result without \"finding_descriptions\": {result}"))?;
+        for f in descriptions {
+            let severity = f
+                .get("severity")
+                .and_then(|s| s.as_str())
+                .filter(|s| ["FATAL", "ERROR", "WARNING", "NOTICE"].contains(s))
+                .ok_or_else(|| format!("a finding without a known \"severity\": {f}"))?;
+            let code = f
+                .get("code")
+                .and_then(|c| c.as_str())
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| format!("a finding without \"code\": {f}"))?;
+            let message = match f.get("message") {
+                Some(serde_json::Value::String(m)) => m.clone(),
+                Some(serde_json::Value::Null) => String::new(),
+                _ => return Err(format!("a finding without \"message\": {f}")),
+            };
             findings.push(Finding {
-                severity: f["severity"].as_str().unwrap_or("?").to_string(),
-                code: f["code"].as_str().unwrap_or("?").to_string(),
-                message: f["message"].as_str().unwrap_or("").to_string(),
-                node: result["node_path"].as_str().unwrap_or("").to_string(),
+                severity: severity.to_string(),
+                code: code.to_string(),
+                message,
+                node: node.to_string(),
             });
         }
     }
-    findings
+    Ok(findings)
 }
 
 /// Lints `file` and fails on any ERROR/FATAL that is not tolerated; prints everything found.
@@ -327,5 +381,96 @@ fn cabf_server_leaf() {
             &["-t", "DV-FINAL-CERTIFICATE"],
             &file,
         );
+    }
+}
+
+/// Runs `openssl` in `dir`; fails with its output if it does not succeed.
+fn openssl(dir: &Dir, args: &[&str]) {
+    let mut cmd = Command::new("openssl");
+    cmd.current_dir(dir.0.path()).args(args);
+    let out = try_run_with_timeout(&mut cmd, StdDuration::from_secs(60))
+        .unwrap_or_else(|e| panic!("openssl could not be run ({e})"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The canary: artefacts made with openssl to break rules pkilint reports as ERROR must
+/// be reported, so a pkilint that silently reports nothing (or reports in a shape
+/// `findings_of` no longer reads) fails the suite instead of passing every lint above.
+#[test]
+fn canary_non_conformant_artefacts_are_reported() {
+    let dir = Dir::new();
+    // A CA certificate whose basicConstraints is not critical and whose keyUsage lacks
+    // keyCertSign (RFC 5280 4.2.1.9 and 4.2.1.3).
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-subj",
+            "/CN=Canary CA",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=CA:TRUE",
+            "-addext",
+            "keyUsage=digitalSignature",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    // A version 1 CRL: no cRLNumber nor authorityKeyIdentifier (RFC 5280 5.2.1, 5.2.3).
+    dir.write("index.txt", "");
+    dir.write(
+        "ca.cnf",
+        "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\ndefault_md = sha256\n\
+         default_crl_days = 7\n",
+    );
+    openssl(
+        &dir,
+        &[
+            "ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem", "-out",
+            "v1.crl",
+        ],
+    );
+    for (tool, args, file, expected) in [
+        (
+            "lint_pkix_cert",
+            &[][..],
+            "ca.pem",
+            &[
+                "pkix.basic_constraints_extension_not_critical",
+                "pkix.ca_certificate_keycertsign_keyusage_not_set",
+            ][..],
+        ),
+        (
+            "lint_crl",
+            &["-t", "CRL", "-p", "PKIX"][..],
+            "v1.crl",
+            &[
+                "pkix.crl_number_missing",
+                "pkix.authority_key_identifier_missing",
+            ][..],
+        ),
+    ] {
+        let findings = run_lint(tool, args, &dir.path(file));
+        for code in expected {
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f.code == *code && f.severity == "ERROR"),
+                "canary: {tool} did not report ERROR {code} on {file}: {findings:#?}"
+            );
+        }
     }
 }

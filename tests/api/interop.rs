@@ -497,8 +497,8 @@ struct Lint {
     file: String,
 }
 
-/// Runs one lint; returns the ERROR/FATAL findings that are not tolerated.
-fn run_lint(l: &Lint) -> Vec<String> {
+/// Runs one lint; returns every finding, after checking the report's shape and the exit status.
+fn lint_findings(l: &Lint) -> Vec<Finding> {
     let mut cmd = Command::new(l.tool);
     cmd.arg("lint")
         .args(&l.args)
@@ -520,33 +520,200 @@ fn run_lint(l: &Lint) -> Vec<String> {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    let findings = findings_of(&json).unwrap_or_else(|e| {
+        panic!(
+            "{} {:?} {}: pkilint's JSON output is not the shape these tests read ({e}); \
+             was pkilint upgraded past the version scripts/test.sh pins?\n{stdout}",
+            l.tool, l.args, l.file
+        )
+    });
+    // pkilint exits with the number of findings it reported (at most 255): any other
+    // status means it failed, or that its contract changed under these tests.
+    let expected = findings.len().min(255) as i32;
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "{} {:?} {}: exit status {:?} for {} findings\n{stdout}\n{}",
+        l.tool,
+        l.args,
+        l.file,
+        out.status,
+        findings.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    findings
+}
+
+/// Runs one lint; returns the ERROR/FATAL findings that are not tolerated.
+fn run_lint(l: &Lint) -> Vec<String> {
     let mut bad = Vec::new();
-    for result in json["results"].as_array().into_iter().flatten() {
-        for f in result["finding_descriptions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let severity = f["severity"].as_str().unwrap_or("?");
-            let code = f["code"].as_str().unwrap_or("?");
-            let message = f["message"].as_str().unwrap_or("");
-            let tolerated = TOLERATED.iter().any(|t| {
-                t.tool == l.tool && t.code == code && message.contains(t.message_contains)
-            });
-            let line = format!(
-                "{}: {} {severity} {code} {message} @ {}{}",
-                l.label,
-                l.tool,
-                result["node_path"].as_str().unwrap_or(""),
-                if tolerated { " (tolerated)" } else { "" }
-            );
-            println!("{line}");
-            if matches!(severity, "ERROR" | "FATAL") && !tolerated {
-                bad.push(line);
-            }
+    for f in lint_findings(l) {
+        let tolerated = TOLERATED.iter().any(|t| {
+            t.tool == l.tool && t.code == f.code && f.message.contains(t.message_contains)
+        });
+        let line = format!(
+            "{}: {} {} {} {} @ {}{}",
+            l.label,
+            l.tool,
+            f.severity,
+            f.code,
+            f.message,
+            f.node,
+            if tolerated { " (tolerated)" } else { "" }
+        );
+        println!("{line}");
+        if matches!(f.severity.as_str(), "ERROR" | "FATAL") && !tolerated {
+            bad.push(line);
         }
     }
     bad
+}
+
+/// One pkilint finding.
+#[derive(Debug)]
+struct Finding {
+    severity: String,
+    code: String,
+    message: String,
+    node: String,
+}
+
+/// Reads pkilint's JSON report strictly: `{"results": [{"node_path", "validator",
+/// "finding_descriptions": [{"severity", "code", "message"}]}]}`. A missing or renamed key
+/// is an error, not an empty list, so a format change cannot make every lint pass.
+fn findings_of(json: &Value) -> Result<Vec<Finding>, String> {
+    let results = json
+        .get("results")
+        .and_then(|r| r.as_array())
+        .ok_or("no \"results\" array")?;
+    let mut findings = Vec::new();
+    for result in results {
+        let node = result
+            .get("node_path")
+            .and_then(|n| n.as_str())
+            .ok_or_else(|| format!("a result without \"node_path\": {result}"))?;
+        result
+            .get("validator")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("a result without \"validator\": {result}"))?;
+        let descriptions = result
+            .get("finding_descriptions")
+            .and_then(|d| d.as_array())
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| format!("a result without \"finding_descriptions\": {result}"))?;
+        for f in descriptions {
+            let severity = f
+                .get("severity")
+                .and_then(|s| s.as_str())
+                .filter(|s| ["FATAL", "ERROR", "WARNING", "NOTICE"].contains(s))
+                .ok_or_else(|| format!("a finding without a known \"severity\": {f}"))?;
+            let code = f
+                .get("code")
+                .and_then(|c| c.as_str())
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| format!("a finding without \"code\": {f}"))?;
+            let message = match f.get("message") {
+                Some(Value::String(m)) => m.clone(),
+                Some(Value::Null) => String::new(),
+                _ => return Err(format!("a finding without \"message\": {f}")),
+            };
+            findings.push(Finding {
+                severity: severity.to_string(),
+                code: code.to_string(),
+                message,
+                node: node.to_string(),
+            });
+        }
+    }
+    Ok(findings)
+}
+
+/// The canary: artefacts made with openssl to break rules pkilint reports as ERROR must
+/// be reported, so a pkilint that silently reports nothing (or reports in a shape
+/// `findings_of` no longer reads) fails the suite instead of passing every lint here.
+#[test]
+fn pkilint_canary_reports_non_conformant_artefacts() {
+    let f = Files::new();
+    let openssl = |args: &[&str]| {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(f.path("")).args(args);
+        let out = try_run_with_timeout(&mut cmd, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("openssl could not be run ({e})"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A CA certificate whose basicConstraints is not critical and whose keyUsage lacks
+    // keyCertSign (RFC 5280 4.2.1.9 and 4.2.1.3).
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-subj",
+        "/CN=Canary CA",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=CA:TRUE",
+        "-addext",
+        "keyUsage=digitalSignature",
+        "-out",
+        "ca.pem",
+    ]);
+    // A version 1 CRL: no cRLNumber nor authorityKeyIdentifier (RFC 5280 5.2.1, 5.2.3).
+    f.write("index.txt", "");
+    f.write(
+        "ca.cnf",
+        "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\ndefault_md = sha256\n\
+         default_crl_days = 7\n",
+    );
+    openssl(&[
+        "ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem", "-out",
+        "v1.crl",
+    ]);
+    for (tool, args, file, expected) in [
+        (
+            "lint_pkix_cert",
+            vec![],
+            "ca.pem",
+            &[
+                "pkix.basic_constraints_extension_not_critical",
+                "pkix.ca_certificate_keycertsign_keyusage_not_set",
+            ][..],
+        ),
+        (
+            "lint_crl",
+            vec!["-t", "CRL", "-p", "PKIX"],
+            "v1.crl",
+            &[
+                "pkix.crl_number_missing",
+                "pkix.authority_key_identifier_missing",
+            ][..],
+        ),
+    ] {
+        let findings = lint_findings(&Lint {
+            label: "canary".into(),
+            tool,
+            args,
+            file: f.path(file),
+        });
+        for code in expected {
+            assert!(
+                findings
+                    .iter()
+                    .any(|x| x.code == *code && x.severity == "ERROR"),
+                "canary: {tool} did not report ERROR {code} on {file}: {findings:#?}"
+            );
+        }
+    }
 }
 
 /// Runs the lints, a few at a time; fails listing every untolerated error.
