@@ -689,8 +689,11 @@ fn no_secret_reaches_the_log() {
         let base = format!("http://127.0.0.1:{port}/api/v1");
         let c = reqwest::Client::new();
         let body = serde_json::json!({"username": "root", "email": "r@example.com", "password": password, "role": "superuser"});
-        c.post(format!("{base}/users/")).json(&body).send().await.unwrap();
-        let _ = c.post(format!("{base}/auth/token")).form(&[("username", "root"), ("password", "wrong-password-xyz")]).send().await;
+        let r = c.post(format!("{base}/users/")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "bootstrap user");
+        // A failed login: its refusal is the point, but it must be a refusal (not a 404).
+        let r = c.post(format!("{base}/auth/token")).form(&[("username", "root"), ("password", "wrong-password-xyz")]).send().await.unwrap();
+        assert_eq!(r.status(), 401, "wrong password");
         let t: serde_json::Value =
             c.post(format!("{base}/auth/token")).form(&[("username", "root"), ("password", password)]).send().await.unwrap().json().await.unwrap();
         let token = t["access_token"].as_str().unwrap().to_string();
@@ -752,10 +755,19 @@ fn no_secret_reaches_the_log() {
             .unwrap();
         let sa_token = t["token"].as_str().unwrap().to_string();
         secrets.push(sa_token.clone());
-        let _ = c.get(format!("{base}/cas/{}", ca["id"])).bearer_auth(&sa_token).send().await;
-        let _ = c.get(format!("{base}/cas/{}/private-key", ca["id"])).bearer_auth(&token).send().await;
-        let _ = c.post(format!("{base}/auth/refresh")).json(&serde_json::json!({"refresh_token": refresh})).send().await;
-        let _ = c.get(format!("{base}/users/me?token={token}")).send().await;
+        // Each request below carries a secret the server must handle without logging it:
+        // its status shows the server really processed it.
+        let r = c.get(format!("{base}/cas/{}", ca["id"])).bearer_auth(&sa_token).send().await.unwrap();
+        // The CA is outside the account's organization: 403 (not 401) shows the token was
+        // accepted and read.
+        assert_eq!(r.status(), 403, "the service account token");
+        let r = c.get(format!("{base}/cas/{}/private-key", ca["id"])).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the CA's private key");
+        let r = c.post(format!("{base}/auth/refresh")).json(&serde_json::json!({"refresh_token": refresh})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the refresh token");
+        // A token in the query string is not accepted: the refusal is the point.
+        let r = c.get(format!("{base}/users/me?token={token}")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "a token in the query string");
     });
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();

@@ -664,6 +664,8 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
         .await,
         201,
     );
+    // The CSR allowed by the policy was really signed, for its own name.
+    assert_eq!(signed["common_name"], "db.svc.example.com", "{signed}");
     violation(
         &expect(
             s.post(
@@ -708,7 +710,6 @@ async fn policy_is_enforced_on_issue_sign_csr_and_renew() {
         "cn_patterns",
         json!("api.svc.example.com"),
     );
-    let _ = signed;
     // Users are not bound by policies.
     expect(
         s.post(
