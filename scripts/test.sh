@@ -25,8 +25,15 @@ pkilint_version=0.13.3
     || python3 -m pip install --quiet --disable-pip-version-check "pkilint==$pkilint_version"
 python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check cryptography
 
+# FASTPKI_REQUIRE_POSTGRES=1 (set by .ci/run) makes the PostgreSQL pass mandatory, and
+# makes a test of that pass fail, rather than skip or fall back to SQLite, without the URL.
+if [ "${FASTPKI_REQUIRE_POSTGRES:-}" = 1 ] && [ -z "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
+    echo "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is not set" >&2
+    exit 1
+fi
+
 echo "== all tests (SQLite)"
-env -u FASTPKI_TEST_DATABASE_URL cargo test --workspace
+env -u FASTPKI_TEST_DATABASE_URL -u FASTPKI_REQUIRE_POSTGRES cargo test --workspace
 
 echo "== the published Python client (pip install fastpki==0.4.0) against the server"
 ./scripts/python-client-interop.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
@@ -37,5 +44,5 @@ echo "== OpenAPI-driven fuzzing (schemathesis) against the server"
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
     echo "== HTTP tests, crash safety, two servers on one database and TLS to it (PostgreSQL)"
     # --workspace: the same feature set as the SQLite run, so nothing is compiled again.
-    cargo test --workspace --test api --test crash --test two_servers --test startup
+    FASTPKI_REQUIRE_POSTGRES=1 cargo test --workspace --test api --test crash --test two_servers --test startup
 fi

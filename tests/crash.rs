@@ -90,6 +90,16 @@ impl Drop for Server {
     }
 }
 
+/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
+/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
+fn fail_if_postgres_required(what: &str) {
+    assert_ne!(
+        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
+        Ok("1"),
+        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
+    );
+}
+
 async fn fresh_database(dir: &Path) -> String {
     match std::env::var("FASTPKI_TEST_DATABASE_URL") {
         Ok(admin) if !admin.is_empty() => {
@@ -102,7 +112,10 @@ async fn fresh_database(dir: &Path) -> String {
                 .unwrap();
             format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
         }
-        _ => format!("sqlite:///{}/crash.db", dir.display()),
+        _ => {
+            fail_if_postgres_required("the crash tests");
+            format!("sqlite:///{}/crash.db", dir.display())
+        }
     }
 }
 

@@ -168,6 +168,16 @@ const FERNET_A: &str = "ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=";
 const FERNET_B: &str = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
 const FERNET_C: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
+/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
+/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
+fn fail_if_postgres_required(what: &str) {
+    assert_ne!(
+        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
+        Ok("1"),
+        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
+    );
+}
+
 /// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database
 /// when `FASTPKI_TEST_DATABASE_URL` is set.
 async fn fresh_database(dir: &std::path::Path) -> String {
@@ -182,7 +192,10 @@ async fn fresh_database(dir: &std::path::Path) -> String {
                 .unwrap();
             format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
         }
-        _ => format!("sqlite:///{}/k.db", dir.display()),
+        _ => {
+            fail_if_postgres_required("the startup tests");
+            format!("sqlite:///{}/k.db", dir.display())
+        }
     }
 }
 
@@ -801,7 +814,12 @@ fn no_secret_reaches_the_log() {
 /// names a PostgreSQL server that offers TLS, as Debian's does by default).
 #[test]
 fn postgres_tls_follows_sslmode() {
-    let Ok(base) = std::env::var("FASTPKI_TEST_DATABASE_URL") else {
+    let Some(base) = std::env::var("FASTPKI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        fail_if_postgres_required("postgres_tls_follows_sslmode");
+        eprintln!("FASTPKI_TEST_DATABASE_URL is not set: this test needs PostgreSQL, skipped");
         return;
     };
     let psql = |url: &str, sql: &str| {

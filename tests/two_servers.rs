@@ -354,12 +354,23 @@ struct Acked {
     accounts: Mutex<Vec<(i64, String)>>,
 }
 
+/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
+/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
+fn fail_if_postgres_required(what: &str) {
+    assert_ne!(
+        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
+        Ok("1"),
+        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_one_postgresql() {
     let Some(admin) = std::env::var("FASTPKI_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
     else {
+        fail_if_postgres_required("the two-server test");
         println!(
             "FASTPKI_TEST_DATABASE_URL is not set: the two-server test needs PostgreSQL, skipped"
         );

@@ -30,6 +30,16 @@ impl Drop for Server {
     }
 }
 
+/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
+/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
+fn fail_if_postgres_required(what: &str) {
+    assert_ne!(
+        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
+        Ok("1"),
+        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
+    );
+}
+
 /// A fresh database URL: a SQLite file in `dir`, or a new PostgreSQL database.
 async fn fresh_database(dir: &std::path::Path) -> String {
     match std::env::var("FASTPKI_TEST_DATABASE_URL") {
@@ -46,7 +56,10 @@ async fn fresh_database(dir: &std::path::Path) -> String {
             let (prefix, _) = admin_url.rsplit_once('/').expect("database URL has a path");
             format!("{prefix}/{name}")
         }
-        _ => format!("sqlite:///{}", dir.join("fastpki.db").display()),
+        _ => {
+            fail_if_postgres_required("the HTTP suite");
+            format!("sqlite:///{}", dir.join("fastpki.db").display())
+        }
     }
 }
 
