@@ -10,12 +10,9 @@
 //! A request that is accepted must hold a subject that prints and re-parses, checked SANs
 //! and a supported public key.
 
-#![no_main]
-
 use std::sync::OnceLock;
 
 use aws_lc_rs::signature::Ed25519KeyPair;
-use libfuzzer_sys::fuzz_target;
 
 /// The key whose public half `seeds/csr_parse/ed25519.cri.der` holds.
 const CSR_KEY_PEM: &str = include_str!("../fixtures/csr-ed25519.key.pem");
@@ -104,7 +101,8 @@ fn check(result: Result<pki::CsrInfo, pki::PkiError>) -> Option<pki::CsrInfo> {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+/// One input through the target's checks: panics on a finding.
+pub fn run(data: &[u8]) {
     // 1. As PEM text.
     check(pki::parse_csr(&String::from_utf8_lossy(data)));
 
@@ -123,4 +121,4 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(info.algorithm, pki::KeyAlgorithm::Ed25519);
         }
     }
-});
+}

@@ -2,9 +2,6 @@
 //! name, encode to DER that x509-parser reads back attribute for attribute, and
 //! convert to rcgen's name without panicking.
 
-#![no_main]
-
-use libfuzzer_sys::fuzz_target;
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
@@ -36,7 +33,8 @@ fn dotted(content: &[u8]) -> String {
         .join(".")
 }
 
-fuzz_target!(|data: &[u8]| {
+/// One input through the target's checks: panics on a finding.
+pub fn run(data: &[u8]) {
     // Lossy so that every input reaches the parser (invalid UTF-8 becomes U+FFFD).
     let text = String::from_utf8_lossy(data);
     let Ok(dn) = pki::parse_dn(&text) else {
@@ -103,4 +101,4 @@ fuzz_target!(|data: &[u8]| {
             .unwrap_or_else(|e| panic!("push({}, {:?}) refused: {e}", a.key(), a.value()));
     }
     assert_eq!(pushed, dn);
-});
+}

@@ -10,8 +10,6 @@
 //! (422 details are FastAPI `{loc, msg, type}` lists starting at `body`); what the checks
 //! accept, `pki::issue` signs or refuses with a 4xx, never a 500.
 
-#![no_main]
-
 use std::future::Future;
 use std::pin::pin;
 use std::sync::OnceLock;
@@ -30,13 +28,12 @@ use fastpki::policy::{self, Policy};
 use fastpki::service::cas::{CaCreate, CaUpdate, check_days, key_algorithm};
 use fastpki::service::certs::{
     CertCreate, CertType, Renew, RequestedNames, Revoke, SignCsr, add_subject_emails,
-    effective_sans, effective_subject,
+    effective_sans, effective_subject, merge_csr,
 };
 use fastpki::service::orgs::{OrgCreate, OrgUpdate};
 use fastpki::service::service_accounts::{AccountCreate, AccountUpdate, TokenCreate};
 use fastpki::service::signing::{canonical_subject, validity};
 use fastpki::service::users::{UserCreate, UserUpdate, valid_email};
-use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -268,56 +265,18 @@ fn sign_csr(input: SignCsr, policy: Option<&Policy>) {
     let Some(csr) = checked(pki::parse_csr(&input.csr).map_err(Error::from)) else {
         return;
     };
-    let common_name = input
-        .common_name
-        .clone()
-        .or_else(|| csr.common_name.clone())
-        .unwrap_or_default();
-    let subject = match input.subject_dn.as_deref() {
-        Some(dn) => checked(effective_subject(Some(dn), &common_name)),
-        None if input.common_name.is_some() => {
-            let replaced = || -> fastpki::error::Result<pki::DistinguishedName> {
-                let mut dn = pki::DistinguishedName::new();
-                dn.push("CN", common_name.trim())?;
-                for a in csr.subject.attributes().iter().filter(|a| a.key() != "CN") {
-                    dn.push(&a.key(), a.value())?;
-                }
-                Ok(dn)
-            };
-            checked(replaced())
-        }
-        None => Some(csr.subject.clone()),
-    };
-    let Some(subject) = subject else {
+    // The production merge of the CSR with the request's overrides.
+    let Some(merged) = checked(merge_csr(cert_type, input, csr)) else {
         return;
     };
-    let mut names = RequestedNames {
-        dns: input.san_dns_names.unwrap_or_else(|| csr.sans.dns.clone()),
-        ips: input
-            .san_ip_addresses
-            .unwrap_or_else(|| csr.sans.ips.iter().map(ToString::to_string).collect()),
-        emails: input
-            .san_email_addresses
-            .unwrap_or_else(|| csr.sans.emails.clone()),
-    };
-    if checked(add_subject_emails(cert_type, &subject, &mut names)).is_none() {
-        return;
-    }
-    let Some(sans) = checked(effective_sans(cert_type, Some(&common_name), names)) else {
-        return;
-    };
-    let common_name = if common_name.is_empty() {
-        subject.to_string()
-    } else {
-        common_name
-    };
+    assert!(!merged.common_name.trim().is_empty());
     issue(
         cert_type,
-        &common_name,
-        &subject,
-        &sans,
+        &merged.common_name,
+        &merged.subject,
+        &merged.sans,
         days,
-        &csr.public_key_der,
+        &merged.public_key_der,
         policy,
     );
 }
@@ -348,7 +307,8 @@ fn ca_create(input: CaCreate) {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+/// One input through the target's checks: panics on a finding.
+pub fn run(data: &[u8]) {
     // A policy first: `PUT /service-accounts/{id}/policy` refuses what `validate` refuses.
     let policy: Option<Policy> = json::<Policy>(data).filter(|p| {
         let valid = policy::validate(p).is_ok();
@@ -401,4 +361,4 @@ fuzz_target!(|data: &[u8]| {
     let _ = json_or_default::<TokenCreate>(data);
     let _ = json::<RefreshBody>(data);
     let _ = form::<LoginForm>(data);
-});
+}

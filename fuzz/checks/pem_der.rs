@@ -7,12 +7,9 @@
 //!   they accept is then used to sign a CRL and a leaf certificate, which must be valid DER
 //!   that x509-parser reads back and whose signatures verify.
 
-#![no_main]
-
 use std::sync::OnceLock;
 
 use chrono::{Duration, TimeZone, Utc};
-use libfuzzer_sys::fuzz_target;
 use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
 
 /// The key of `fixtures/ca-ed25519.cert.pem` (also `seeds/pem_der/ca.cert.*`).
@@ -196,11 +193,12 @@ fn issuers(text: &str, der: &[u8]) {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+/// One input through the target's checks: panics on a finding.
+pub fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     codec(&text);
     inspect(data);
     inspect(text.as_bytes());
     keys(&text, data);
     issuers(&text, data);
-});
+}
