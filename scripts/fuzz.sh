@@ -8,7 +8,10 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # Needs the nightly toolchain (cargo fuzz uses -Z flags). Without it the script
-# fails, or says so and exits 0 when FASTPKI_FUZZ_OPTIONAL=1.
+# fails, or says so and exits 0 when FASTPKI_FUZZ_OPTIONAL=1. Either way the seeds
+# are not lost: the stable test tests/fuzz_seeds.rs (part of `cargo test --workspace`)
+# replays fuzz/seeds/<target> and fuzz/corpus/<target> through the same checks
+# (fuzz/checks/<target>.rs); only the mutation of new inputs needs nightly.
 # FASTPKI_FUZZ_TARGET_DIR: where to build (default fuzz/target); a directory
 # that outlives the checkout (CI clones afresh) saves rebuilding the dependencies.
 # One fuzzing process at a time (no -jobs/-fork): sized for a small shared machine.
@@ -33,9 +36,13 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     msg="the nightly Rust toolchain is not installed; cargo fuzz needs it (rustup toolchain install nightly)"
     if [ "${FASTPKI_FUZZ_OPTIONAL:-0}" = 1 ]; then
         echo "== fuzz: skipped: ${msg} (FASTPKI_FUZZ_OPTIONAL=1)"
+        echo "   no new inputs were generated; the seeds are replayed instead, on stable, by tests/fuzz_seeds.rs:"
+        echo "   fuzz/seeds/<target> and fuzz/corpus/<target> through each target's checks, in every"
+        echo "   cargo test --workspace (scripts/test.sh, which .ci/run runs before this)"
         exit 0
     fi
     echo "fuzz: ${msg}; set FASTPKI_FUZZ_OPTIONAL=1 to skip fuzzing instead" >&2
+    echo "fuzz: (the seeds alone replay on stable: cargo test --workspace --test fuzz_seeds)" >&2
     exit 1
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then

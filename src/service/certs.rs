@@ -814,6 +814,37 @@ fn csr_issue(
     input: SignCsr,
     csr: pki::CsrInfo,
 ) -> Result<Issue> {
+    let merged = merge_csr(cert_type, input, csr)?;
+    let req = Issue {
+        ca,
+        cert_type,
+        common_name: merged.common_name,
+        subject: merged.subject,
+        sans: merged.sans,
+        days,
+        csr_key: Some((merged.public_key_der, merged.algorithm)),
+        new_key: None,
+        keep_key: false,
+        return_key: false,
+        renewed_from_id: None,
+    };
+    Ok(req)
+}
+
+/// What a signed CSR becomes once the request's overrides are applied.
+#[derive(Debug)]
+pub struct MergedCsr {
+    pub common_name: String,
+    pub subject: pki::DistinguishedName,
+    pub sans: pki::Sans,
+    pub public_key_der: Vec<u8>,
+    pub algorithm: pki::KeyAlgorithm,
+}
+
+/// `POST /certificates/sign-csr`: the CSR's common name, subject and SANs, each replaced
+/// by the request's when it gives one, then checked. Pure (no CA, no database); the
+/// fuzz target `json_bodies` calls it too.
+pub fn merge_csr(cert_type: CertType, input: SignCsr, csr: pki::CsrInfo) -> Result<MergedCsr> {
     let common_name = input
         .common_name
         .clone()
@@ -849,20 +880,13 @@ fn csr_issue(
     let mut names = names;
     add_subject_emails(cert_type, &subject, &mut names)?;
     let sans = effective_sans(cert_type, Some(&common_name), names)?;
-    let req = Issue {
-        ca,
-        cert_type,
+    Ok(MergedCsr {
         common_name,
         subject,
         sans,
-        days,
-        csr_key: Some((csr.public_key_der, csr.algorithm)),
-        new_key: None,
-        keep_key: false,
-        return_key: false,
-        renewed_from_id: None,
-    };
-    Ok(req)
+        public_key_der: csr.public_key_der,
+        algorithm: csr.algorithm,
+    })
 }
 
 /// Scoped list; `ca_id` filters by issuer.
