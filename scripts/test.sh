@@ -32,17 +32,28 @@ if [ "${FASTPKI_REQUIRE_POSTGRES:-}" = 1 ] && [ -z "${FASTPKI_TEST_DATABASE_URL:
     exit 1
 fi
 
-echo "== all tests (SQLite)"
+# Each stage prints its name when it starts and its wall time when it ends.
+stage_name=""
+stage_start=$SECONDS
+stage() {
+    if [ -n "$stage_name" ]; then echo "-- $stage_name took $((SECONDS - stage_start)) s"; fi
+    stage_name="$1"
+    stage_start=$SECONDS
+    if [ -n "$1" ]; then echo "== $1"; fi
+}
+
+stage "all tests (SQLite)"
 env -u FASTPKI_TEST_DATABASE_URL -u FASTPKI_REQUIRE_POSTGRES cargo test --workspace
 
-echo "== the published Python client (pip install fastpki==0.4.0) against the server"
+stage "the published Python client (pip install fastpki==0.4.0) against the server"
 ./scripts/python-client-interop.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
-echo "== OpenAPI-driven fuzzing (schemathesis) against the server"
+stage "OpenAPI-driven fuzzing (schemathesis) against the server"
 ./scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
-    echo "== HTTP tests, crash safety, two servers on one database and TLS to it (PostgreSQL)"
+    stage "HTTP tests, crash safety, two servers on one database and TLS to it (PostgreSQL)"
     # --workspace: the same feature set as the SQLite run, so nothing is compiled again.
     FASTPKI_REQUIRE_POSTGRES=1 cargo test --workspace --test api --test crash --test two_servers --test startup
 fi
+stage ""
