@@ -337,13 +337,11 @@ fn parse_key_pool_algorithms(value: Option<&str>, cert_key_size: u32) -> Result<
 /// `ALLOWED_HOSTS`: a JSON list or a comma-separated list of `host` or
 /// `host:port` (`pki.example.com`, `pki.example.com:8443`, `[fd00::1]:8000`).
 fn parse_allowed_hosts(s: &str) -> Result<Vec<String>> {
-    let items: Vec<String> = if s.trim_start().starts_with('[') {
-        serde_json::from_str(s).map_err(|e| anyhow::anyhow!("ALLOWED_HOSTS: {e}"))?
-    } else {
-        s.split(',').map(str::to_string).collect()
-    };
     let mut hosts = Vec::new();
-    for h in items.iter().map(|h| h.trim().to_ascii_lowercase()) {
+    for h in parse_list("ALLOWED_HOSTS", "hosts", s)?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+    {
         if h.is_empty() {
             continue;
         }
@@ -533,21 +531,25 @@ pub fn parse_rate_limit(s: &str) -> Result<RateLimit> {
 
 /// `BACKEND_CORS_ORIGINS` is a JSON list; a comma-separated list is accepted too.
 pub fn parse_cors_origins(s: &str) -> Result<Vec<String>> {
+    Ok(parse_list("BACKEND_CORS_ORIGINS", "origins", s)?
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_string())
+        .collect())
+}
+
+/// A list setting: a JSON list, or comma-separated values (trimmed, empty ones dropped).
+fn parse_list(name: &str, what: &str, s: &str) -> Result<Vec<String>> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(vec![]);
     }
-    let list: Vec<String> = if s.starts_with('[') {
-        serde_json::from_str(s).context("BACKEND_CORS_ORIGINS must be a JSON list of origins")?
-    } else {
-        s.split(',')
-            .map(|o| o.trim().to_string())
-            .filter(|o| !o.is_empty())
-            .collect()
-    };
-    Ok(list
-        .into_iter()
-        .map(|o| o.trim_end_matches('/').to_string())
+    if s.starts_with('[') {
+        return serde_json::from_str(s)
+            .with_context(|| format!("{name} must be a JSON list of {what}"));
+    }
+    Ok(s.split(',')
+        .map(|o| o.trim().to_string())
+        .filter(|o| !o.is_empty())
         .collect())
 }
 

@@ -157,15 +157,27 @@ pub async fn create(
     };
     let mut organization_id = input.organization_id;
     if !first_user {
-        match caller.map(|p| (p.role(), p)) {
-            Some((Role::Superuser, _)) => {}
-            Some((Role::Admin, admin)) => {
-                if role != Role::User {
-                    return Err(Error::Forbidden(
-                        "Not enough permissions to create admin or superuser accounts".into(),
-                    ));
-                }
-                // An admin creates users in its own organization only.
+        let caller_role = caller.map(Principal::role);
+        if caller_role != Some(Role::Superuser) && role != Role::User {
+            return Err(Error::Forbidden(
+                "Not enough permissions to create admin or superuser accounts".into(),
+            ));
+        }
+        if caller.is_none() && !state.settings.allow_unauthenticated_registration {
+            return Err(Error::Forbidden(
+                "Unauthenticated registration is disabled".into(),
+            ));
+        }
+        if matches!(caller_role, None | Some(Role::User)) && flags.contains(&Some(true)) {
+            return Err(Error::Forbidden(
+                "Only an admin or a superuser can grant capabilities".into(),
+            ));
+        }
+        // Where the new user goes: anywhere for a superuser, the caller's own
+        // organization for an admin or a user, none without a token.
+        match caller {
+            Some(p) if p.is_superuser() => {}
+            Some(admin) if admin.role() == Role::Admin => {
                 let own = admin.organization_id();
                 organization_id = organization_id.or(own);
                 if own.is_none() || organization_id != own {
@@ -174,18 +186,7 @@ pub async fn create(
                     ));
                 }
             }
-            Some((Role::User, member)) => {
-                if role != Role::User {
-                    return Err(Error::Forbidden(
-                        "Not enough permissions to create admin or superuser accounts".into(),
-                    ));
-                }
-                if flags.contains(&Some(true)) {
-                    return Err(Error::Forbidden(
-                        "Only an admin or a superuser can grant capabilities".into(),
-                    ));
-                }
-                // A user brings new users into its own organization, no other.
+            Some(member) => {
                 let own = member.organization_id();
                 if organization_id.is_some_and(|o| Some(o) != own) {
                     return Err(Error::Forbidden(
@@ -195,21 +196,6 @@ pub async fn create(
                 organization_id = own;
             }
             None => {
-                if role != Role::User {
-                    return Err(Error::Forbidden(
-                        "Not enough permissions to create admin or superuser accounts".into(),
-                    ));
-                }
-                if !state.settings.allow_unauthenticated_registration {
-                    return Err(Error::Forbidden(
-                        "Unauthenticated registration is disabled".into(),
-                    ));
-                }
-                if flags.contains(&Some(true)) {
-                    return Err(Error::Forbidden(
-                        "Only an admin or a superuser can grant capabilities".into(),
-                    ));
-                }
                 if organization_id.is_some() {
                     return Err(Error::Forbidden(
                         "Only an admin of the organization or a superuser can place a user in an organization".into(),
