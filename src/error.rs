@@ -1,8 +1,6 @@
-//! The one error type of the service layer, and the one place it becomes an
-//! HTTP status and a `{"detail": ...}` body.
+//! The one error type of the service layer. `api::errors` turns it into an
+//! HTTP status and a `{"detail": ...}` body, in one place.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -22,6 +20,15 @@ impl FieldError {
     pub fn body(field: &str, msg: impl Into<String>) -> Self {
         FieldError {
             loc: vec![json!("body"), json!(field)],
+            msg: msg.into(),
+            kind: "value_error".into(),
+        }
+    }
+
+    /// A query-string error: `loc = ["query", field]`.
+    pub fn query(field: &str, msg: impl Into<String>) -> Self {
+        FieldError {
+            loc: vec![json!("query"), json!(field)],
             msg: msg.into(),
             kind: "value_error".into(),
         }
@@ -60,9 +67,12 @@ pub enum Error {
     },
     #[error("{0}")]
     Unavailable(String),
-    /// A structured `{"detail": {"code": ...}}` error with its status.
-    #[error("{1}")]
-    Coded(StatusCode, Value),
+    /// A structured 400 `{"detail": {"code": ...}}`.
+    #[error("{0}")]
+    BadRequestCoded(Value),
+    /// A structured 403 `{"detail": {"code": ...}}`.
+    #[error("{0}")]
+    ForbiddenCoded(Value),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -84,54 +94,6 @@ impl From<tokio::task::JoinError> for Error {
 impl Error {
     pub fn validation(field: &str, msg: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError::body(field, msg)])
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Coded(s, _) => *s,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let detail = match &self {
-            Error::Validation(errors) => json!(errors),
-            Error::Coded(_, v) => v.clone(),
-            Error::Internal(e) => {
-                // The cause goes to the log (never secrets: errors carry no key material), not the client.
-                tracing::error!(error = format!("{e:#}"), "internal error");
-                json!("Internal server error")
-            }
-            other => json!(other.to_string()),
-        };
-        let mut resp = (status, axum::Json(json!({ "detail": detail }))).into_response();
-        match &self {
-            Error::Unauthorized(_) => {
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            Error::TooManyRequests {
-                retry_after_secs, ..
-            } => {
-                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    resp.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-            }
-            _ => {}
-        }
-        resp
     }
 }
 

@@ -87,9 +87,9 @@ fn main() -> std::process::ExitCode {
                 fastpki::config::validate_fernet_key(&new_key)?;
                 let db = fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
                 db.migrate().await?;
-                let current = fastpki::keystore::KeyStore::new(settings.private_key_encryption_key.as_deref())?;
-                let new = fastpki::keystore::KeyStore::new(Some(&new_key))?;
-                let n = fastpki::keystore::rotate(&db, &current, &new).await?;
+                let current = fastpki::service::keystore::KeyStore::new(settings.private_key_encryption_key.as_deref())?;
+                let new = fastpki::service::keystore::KeyStore::new(Some(&new_key))?;
+                let n = fastpki::service::key_rotation::rotate(&db, &current, &new).await?;
                 println!("re-encrypted {n} private keys: set PRIVATE_KEY_ENCRYPTION_KEY to the new key before the next start");
                 Ok(())
             }

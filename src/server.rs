@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::config::Settings;
-use crate::state::AppState;
+use crate::service::AppState;
 use crate::store::Db;
 
 /// Connects, migrates and builds the shared state.
@@ -25,7 +25,7 @@ pub async fn prepare(settings: Settings) -> Result<AppState> {
     let db = Db::connect(&settings.database_url, settings.backend).await?;
     let mut conn = db.migrate().await?;
     let state = AppState::new(settings, db)?;
-    crate::keystore::check_at_start(&mut conn, &state.keys).await?;
+    crate::service::key_rotation::check_at_start(&mut conn, &state.keys).await?;
     Ok(state)
 }
 

@@ -24,13 +24,14 @@ use fastpki::api::auth::{LoginForm, RefreshBody};
 use fastpki::api::extract::{Form, Json, JsonOrDefault};
 use fastpki::auth::Role;
 use fastpki::error::Error;
-use fastpki::policy::{self, Policy};
-use fastpki::service::cas::{CaCreate, CaUpdate, check_days, key_algorithm};
+use fastpki::service::cas::{CaCreate, CaUpdate};
 use fastpki::service::certs::{
     CertCreate, CertType, Renew, RequestedNames, Revoke, SignCsr, add_subject_emails,
     effective_sans, effective_subject, merge_csr,
 };
 use fastpki::service::orgs::{OrgCreate, OrgUpdate};
+use fastpki::service::policy::{self, Policy};
+use fastpki::service::request_fields::{check_days, key_algorithm};
 use fastpki::service::service_accounts::{AccountCreate, AccountUpdate, TokenCreate};
 use fastpki::service::signing::{canonical_subject, validity};
 use fastpki::service::users::{UserCreate, UserUpdate, valid_email};
@@ -72,7 +73,7 @@ fn request(data: &[u8], content_type: &str) -> Request<Body> {
 
 /// A refusal must be a 4xx with a `{"detail": ...}` JSON body, as the server renders it.
 fn refused(e: Error) {
-    let status = e.status();
+    let status = fastpki::api::errors::status(&e);
     assert!(status.is_client_error(), "refused with {status}: {e:?}");
     let response = e.into_response();
     assert_eq!(response.status(), status);

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::extract::{BaseUrl, Query, UserCaller};
 use super::paging;
+use crate::error::FieldError;
 use crate::error::{Error, Result};
-use crate::service::{self, audit, query_error};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::audit;
 use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -46,13 +47,16 @@ fn parse_time(field: &str, s: &str) -> Result<String> {
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
         })
         .map_err(|_| {
-            Error::Validation(vec![query_error(field, "Input should be a valid datetime")])
+            Error::Validation(vec![FieldError::query(
+                field,
+                "Input should be a valid datetime",
+            )])
         })?;
     Ok(store::ts(t))
 }
 
 #[utoipa::path(get, path = "/audit-logs/", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>,
-    headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+    headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))), (status = 403, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -62,8 +66,8 @@ pub(crate) async fn list(
     if let Some(action) = &q.action {
         audit::check_action(action)?;
     }
-    let (skip, limit) = service::page(q.skip, q.limit, 100, 1000)?;
-    let before_id = service::at_least("before_id", q.before_id, 1)?;
+    let (skip, limit) = paging::page(q.skip, q.limit, 100, 1000)?;
+    let before_id = paging::at_least("before_id", q.before_id, 1)?;
     let filter = AuditFilter {
         organization_id: None,
         action: q.action.clone(),

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::extract::{Form, Json, UserCaller};
 use crate::error::Result;
+use crate::service::AppState;
 use crate::service::sessions;
-use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
@@ -24,7 +24,7 @@ pub struct RefreshBody {
     refresh_token: String,
 }
 
-#[utoipa::path(post, path = "/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = crate::service::sessions::TokenPair), (status = 429, description = "Too many attempts", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = crate::service::sessions::TokenPair), (status = 429, description = "Too many attempts", body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -34,7 +34,7 @@ pub(crate) async fn token(
     Ok(axum::Json(pair))
 }
 
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, body = crate::service::sessions::TokenPair), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, body = crate::service::sessions::TokenPair), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,
@@ -44,7 +44,7 @@ pub(crate) async fn refresh(
     ))
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "Logged out"), (status = 403, description = "Refresh token of another user", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "Logged out"), (status = 403, description = "Refresh token of another user", body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -54,7 +54,7 @@ pub(crate) async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/auth/invalidate", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Every session ended"), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/auth/invalidate", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Every session ended"), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn invalidate(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,

@@ -7,14 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
-use super::json_stream;
+use super::{json_stream, paging};
 use crate::error::Result;
-use crate::service::{self, cas, cas::CaOut};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::{cas, cas::CaOut};
 
 #[utoipa::path(post, path = "/cas/", tag = "cas", request_body = cas::CaCreate, security(("bearer" = [])),
-    responses((status = 201, body = CaOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 201, body = CaOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -41,22 +41,22 @@ pub(crate) struct ListQuery {
 
 #[utoipa::path(get, path = "/cas/", tag = "cas", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, description = "The page; without `limit`, every CA in scope (a chunked body, aborted if the database fails mid-way)", body = Vec<CaOut>),
-        (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+        (status = 401, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<ListQuery>,
 ) -> Result<Response> {
     let Some(limit) = p.limit else {
-        let skip = service::at_least("skip", p.skip, 0)?.unwrap_or(0);
+        let skip = paging::at_least("skip", p.skip, 0)?.unwrap_or(0);
         return json_stream::json_array(cas::list_all(&state, &caller, skip)).await;
     };
-    let (skip, limit) = service::page(p.skip, Some(limit), 100, 1000)?;
+    let (skip, limit) = paging::page(p.skip, Some(limit), 100, 1000)?;
     Ok(axum::Json(cas::list(&state, &caller, skip, limit).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = CaOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CaOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -66,7 +66,7 @@ pub(crate) async fn read(
 }
 
 #[utoipa::path(get, path = "/cas/{id}/private-key", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = CaOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CaOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn private_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -76,7 +76,7 @@ pub(crate) async fn private_key(
 }
 
 #[utoipa::path(get, path = "/cas/{id}/chain", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn chain(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -86,7 +86,7 @@ pub(crate) async fn chain(
 }
 
 #[utoipa::path(get, path = "/cas/{id}/children", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<CaOut>), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn children(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -96,7 +96,7 @@ pub(crate) async fn children(
 }
 
 #[utoipa::path(patch, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), request_body = cas::CaUpdate, security(("bearer" = [])),
-    responses((status = 200, body = CaOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CaOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -107,9 +107,9 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(post, path = "/cas/{id}/revoke", tag = "cas", params(("id" = i64, Path)), request_body = Option<crate::service::certs::Revoke>, security(("bearer" = [])),
-    responses((status = 200, body = CaOut), (status = 400, description = "A root CA", body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, description = "No revoke_cert on the parent CA", body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
-        (status = 409, description = "Already revoked", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CaOut), (status = 400, description = "A root CA", body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
+        (status = 403, description = "No revoke_cert on the parent CA", body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody),
+        (status = 409, description = "Already revoked", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -120,8 +120,8 @@ pub(crate) async fn revoke(
 }
 
 #[utoipa::path(delete, path = "/cas/{id}", tag = "cas", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted with its certificates; its certificate and final CRL stay published"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
-        (status = 409, description = "It has child CAs, or certificates neither revoked nor expired", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 204, description = "Deleted with its certificates; its certificate and final CRL stay published"), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody),
+        (status = 409, description = "It has child CAs, or certificates neither revoked nor expired", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
 use super::{json_stream, paging};
+use crate::error::FieldError;
 use crate::error::{Error, Result};
-use crate::service::{self, certs, certs::CertOut, query_error};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::{certs, certs::CertOut};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -40,8 +41,8 @@ pub(crate) struct ListQuery {
 }
 
 #[utoipa::path(post, path = "/certificates/", tag = "certificates", params(CertQuery), request_body = certs::CertCreate, security(("bearer" = [])),
-    responses((status = 201, body = CertOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 201, body = CertOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -51,7 +52,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, axum::Json<CertOut>)> {
     let ca_id = q
         .ca_id
-        .ok_or_else(|| Error::Validation(vec![query_error("ca_id", "Field required")]))?;
+        .ok_or_else(|| Error::Validation(vec![FieldError::query("ca_id", "Field required")]))?;
     Ok((
         StatusCode::CREATED,
         axum::Json(certs::create(&state, &caller, ca_id, body, &base).await?),
@@ -59,8 +60,8 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(post, path = "/certificates/sign-csr", tag = "certificates", request_body = certs::SignCsr, security(("bearer" = [])),
-    responses((status = 201, body = CertOut), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 201, body = CertOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn sign_csr(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -76,7 +77,7 @@ pub(crate) async fn sign_csr(
 #[utoipa::path(get, path = "/certificates/", tag = "certificates", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, description = "The page; without `limit`, every certificate in scope (a chunked body, aborted if the database fails mid-way)", body = Vec<CertOut>,
             headers(("link" = String, description = "`<URL>; rel=\"next\"` when a page asked with `limit` is full: the next page by cursor"))),
-        (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+        (status = 401, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -85,13 +86,13 @@ pub(crate) async fn list(
 ) -> Result<Response> {
     let ca_id = certs::check_ca_filter(q.ca_id)?;
     // The last id of the previous page; 0 from the start.
-    let after_id = service::at_least("after_id", q.after_id, 0)?.unwrap_or(0);
+    let after_id = paging::at_least("after_id", q.after_id, 0)?.unwrap_or(0);
     let Some(limit) = q.limit else {
-        let skip = service::at_least("skip", q.skip, 0)?.unwrap_or(0);
+        let skip = paging::at_least("skip", q.skip, 0)?.unwrap_or(0);
         return json_stream::json_array(certs::list_all(&state, &caller, ca_id, after_id, skip))
             .await;
     };
-    let (skip, limit) = service::page(q.skip, Some(limit), 100, 1000)?;
+    let (skip, limit) = paging::page(q.skip, Some(limit), 100, 1000)?;
     let page = certs::list(&state, &caller, ca_id, after_id, skip, limit).await?;
     let next = paging::Next {
         path: "/certificates/",
@@ -107,7 +108,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/certificates/{id}", tag = "certificates", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CertOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -117,7 +118,7 @@ pub(crate) async fn read(
 }
 
 #[utoipa::path(get, path = "/certificates/{id}/private-key", tag = "certificates", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CertOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn private_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -127,8 +128,8 @@ pub(crate) async fn private_key(
 }
 
 #[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates", params(("id" = i64, Path)), request_body = Option<certs::Revoke>, security(("bearer" = [])),
-    responses((status = 200, body = CertOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody),
-        (status = 409, description = "Already revoked", body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = CertOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody),
+        (status = 409, description = "Already revoked", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -139,8 +140,8 @@ pub(crate) async fn revoke(
 }
 
 #[utoipa::path(post, path = "/certificates/{id}/renew", tag = "certificates", params(("id" = i64, Path)), request_body = Option<certs::Renew>, security(("bearer" = [])),
-    responses((status = 201, body = CertOut), (status = 400, description = "csr_required_for_csr_origin_cert, csr_not_allowed_for_server_key_cert, policy_violation", body = crate::openapi::ErrorBody),
-        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 201, body = CertOut), (status = 400, description = "csr_required_for_csr_origin_cert, csr_not_allowed_for_server_key_cert, policy_violation", body = crate::api::errors::ErrorBody),
+        (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn renew(
     State(state): State<AppState>,
     Caller(caller): Caller,

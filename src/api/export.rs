@@ -8,8 +8,8 @@ use axum::routing::get;
 
 use super::extract::{Caller, Path};
 use crate::error::Result;
+use crate::service::AppState;
 use crate::service::export::{self, PemFile};
-use crate::state::AppState;
 
 fn download(file: PemFile) -> Response {
     let mut resp = file.body.into_response();
@@ -28,8 +28,8 @@ macro_rules! export_route {
     ($name:ident, $path:literal, $service:path, $what:literal) => {
         #[utoipa::path(get, path = $path, tag = "export", params(("id" = i64, Path)), security(("bearer" = [])),
             responses((status = 200, description = $what, content_type = "application/x-pem-file", body = String),
-                (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-                (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+                (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody),
+                (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
         pub(crate) async fn $name(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<Response> {
             Ok(download($service(&state, &caller, id).await?))
         }

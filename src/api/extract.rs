@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Principal};
 use crate::error::{Error, FieldError};
-use crate::state::AppState;
+use crate::service::AppState;
 
 fn body_error(e: BytesRejection) -> Error {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -222,7 +222,13 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let token = bearer(parts).ok_or_else(|| Error::Unauthorized("Not authenticated".into()))?;
-        let principal = auth::authenticate(&state, token).await?;
+        let principal = auth::authenticate(
+            &state.jwt,
+            &state.db,
+            &state.settings.service_account_token_pepper,
+            token,
+        )
+        .await?;
         if principal.user().is_some_and(|u| !u.is_active) {
             return Err(Error::BadRequest("Inactive user".into()));
         }

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::state::AppState;
+use crate::service::AppState;
 
 async fn root(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
@@ -38,7 +38,7 @@ pub fn router(settings: &Settings) -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if settings.enable_docs {
-        r.merge(crate::openapi::router(settings))
+        r.merge(crate::api::openapi::router(settings))
     } else {
         r
     }

@@ -5,10 +5,12 @@ pub(crate) mod audit;
 pub mod auth;
 pub(crate) mod cas;
 pub(crate) mod certs;
+pub mod errors;
 pub(crate) mod export;
 pub mod extract;
 mod json_stream;
 mod meta;
+pub mod openapi;
 pub(crate) mod orgs;
 mod paging;
 pub(crate) mod public;
@@ -31,7 +33,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
-use crate::state::AppState;
+use crate::service::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

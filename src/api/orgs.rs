@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 use super::extract::{Json, Path, Query, UserCaller};
-use super::users::Page;
+use super::paging::{self, Page};
 use crate::error::Result;
-use crate::service::{self, orgs};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::orgs;
 use crate::store::{orgs::Organization, users::User};
 
-#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = crate::service::orgs::OrgCreate, security(("bearer" = [])), responses((status = 201, body = crate::store::orgs::Organization), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = crate::service::orgs::OrgCreate, security(("bearer" = [])), responses((status = 201, body = crate::store::orgs::Organization), (status = 400, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -24,17 +24,17 @@ pub(crate) async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/organizations/", tag = "organizations", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<crate::store::orgs::Organization>), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/organizations/", tag = "organizations", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<crate::store::orgs::Organization>), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<Organization>>> {
-    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    let (skip, limit) = paging::page(p.skip, p.limit, 100, 1000)?;
     Ok(axum::Json(orgs::list(&state, &caller, skip, limit).await?))
 }
 
-#[utoipa::path(get, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -43,7 +43,7 @@ pub(crate) async fn read(
     Ok(axum::Json(orgs::get(&state, &caller, id).await?))
 }
 
-#[utoipa::path(put, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::orgs::OrgUpdate, security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(put, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::orgs::OrgUpdate, security(("bearer" = [])), responses((status = 200, body = crate::store::orgs::Organization), (status = 400, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -53,7 +53,7 @@ pub(crate) async fn update(
     Ok(axum::Json(orgs::update(&state, &caller, id, body).await?))
 }
 
-#[utoipa::path(delete, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(delete, path = "/organizations/{id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -63,7 +63,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn add_user(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -74,7 +74,7 @@ pub(crate) async fn add_user(
     ))
 }
 
-#[utoipa::path(delete, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(delete, path = "/organizations/{id}/users/{user_id}", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), ("user_id" = i64, Path, description = "User id")), security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn remove_user(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -85,14 +85,14 @@ pub(crate) async fn remove_user(
     ))
 }
 
-#[utoipa::path(get, path = "/organizations/{id}/users", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/organizations/{id}/users", tag = "organizations", params(("id" = i64, Path, description = "Identifier"), Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn members(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<User>>> {
-    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    let (skip, limit) = paging::page(p.skip, p.limit, 100, 1000)?;
     Ok(axum::Json(
         orgs::users(&state, &caller, id, skip, limit).await?,
     ))

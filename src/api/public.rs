@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::extract::rejection::PathRejection;
 
 use crate::error::{Error, Result};
+use crate::service::AppState;
 use crate::service::public;
-use crate::state::AppState;
 
 type Path = axum::extract::Path<String>;
 
@@ -58,7 +58,7 @@ fn file(
 }
 
 #[utoipa::path(get, path = "/crl/{file}", tag = "public", params(("file" = String, Path, description = "`{slug}` (DER) or `{slug}.pem`")),
-    responses((status = 200, description = "The CA's CRL", content_type = "application/pkix-crl"), (status = 304, description = "Not modified (`If-None-Match` matched the ETag)"), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, description = "The CA's CRL", content_type = "application/pkix-crl"), (status = 304, description = "Not modified (`If-None-Match` matched the ETag)"), (status = 404, body = crate::api::errors::ErrorBody)))]
 pub(crate) async fn crl(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -85,7 +85,7 @@ pub(crate) async fn crl(
 }
 
 #[utoipa::path(get, path = "/ca/{file}", tag = "public", params(("file" = String, Path, description = "`{slug}.crt` (DER) or `{slug}.pem`")),
-    responses((status = 200, description = "The CA certificate", content_type = "application/pkix-cert"), (status = 304, description = "Not modified (`If-None-Match` matched the ETag)"), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, description = "The CA certificate", content_type = "application/pkix-cert"), (status = 304, description = "Not modified (`If-None-Match` matched the ETag)"), (status = 404, body = crate::api::errors::ErrorBody)))]
 pub(crate) async fn ca_certificate(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -6,18 +6,18 @@ use axum::http::StatusCode;
 use axum::routing::{delete as delete_route, get};
 
 use super::extract::{Json, JsonOrDefault, Path, Query, UserCaller};
-use super::users::Page;
+use super::paging::{self, Page};
 use crate::error::Result;
-use crate::policy::Policy;
+use crate::service::AppState;
+use crate::service::policy::Policy;
 use crate::service::{
-    self, service_accounts as sa, service_accounts::PolicyOut, service_accounts::TokenOut,
+    service_accounts as sa, service_accounts::PolicyOut, service_accounts::TokenOut,
 };
-use crate::state::AppState;
 use crate::store::service_accounts::ServiceAccount;
 
 #[utoipa::path(post, path = "/service-accounts/", tag = "service-accounts", request_body = sa::AccountCreate, security(("bearer" = [])),
-    responses((status = 201, body = ServiceAccount), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 201, body = ServiceAccount), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -30,18 +30,18 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/service-accounts/", tag = "service-accounts", params(Page), security(("bearer" = [])),
-    responses((status = 200, body = Vec<ServiceAccount>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<ServiceAccount>), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<ServiceAccount>>> {
-    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    let (skip, limit) = paging::page(p.skip, p.limit, 100, 1000)?;
     Ok(axum::Json(sa::list(&state, &caller, skip, limit).await?))
 }
 
 #[utoipa::path(get, path = "/service-accounts/{id}", tag = "service-accounts", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ServiceAccount), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = ServiceAccount), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -51,7 +51,7 @@ pub(crate) async fn read(
 }
 
 #[utoipa::path(patch, path = "/service-accounts/{id}", tag = "service-accounts", params(("id" = i64, Path)), request_body = sa::AccountUpdate, security(("bearer" = [])),
-    responses((status = 200, body = ServiceAccount), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = ServiceAccount), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -62,7 +62,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/service-accounts/{id}", tag = "service-accounts", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted with its tokens"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 204, description = "Deleted with its tokens"), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -73,7 +73,7 @@ pub(crate) async fn delete(
 }
 
 #[utoipa::path(post, path = "/service-accounts/{id}/tokens", tag = "service-accounts", params(("id" = i64, Path)), request_body = Option<sa::TokenCreate>, security(("bearer" = [])),
-    responses((status = 201, body = TokenOut, description = "The token text appears this once"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 201, body = TokenOut, description = "The token text appears this once"), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -87,7 +87,7 @@ pub(crate) async fn create_token(
 }
 
 #[utoipa::path(get, path = "/service-accounts/{id}/tokens", tag = "service-accounts", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<TokenOut>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<TokenOut>), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn tokens(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -97,7 +97,7 @@ pub(crate) async fn tokens(
 }
 
 #[utoipa::path(delete, path = "/service-accounts/{id}/tokens/{token_id}", tag = "service-accounts", params(("id" = i64, Path), ("token_id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Revoked"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 204, description = "Revoked"), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -108,7 +108,7 @@ pub(crate) async fn revoke_token(
 }
 
 #[utoipa::path(put, path = "/service-accounts/{id}/policy", tag = "service-accounts", params(("id" = i64, Path)), request_body = Policy, security(("bearer" = [])),
-    responses((status = 200, body = PolicyOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = PolicyOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn put_policy(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -119,7 +119,7 @@ pub(crate) async fn put_policy(
 }
 
 #[utoipa::path(get, path = "/service-accounts/{id}/policy", tag = "service-accounts", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = PolicyOut), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 200, body = PolicyOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn get_policy(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -129,7 +129,7 @@ pub(crate) async fn get_policy(
 }
 
 #[utoipa::path(delete, path = "/service-accounts/{id}/policy", tag = "service-accounts", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "Cleared: the account may issue nothing"), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ValidationErrorBody)))]
+    responses((status = 204, description = "Cleared: the account may issue nothing"), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn delete_policy(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,

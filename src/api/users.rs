@@ -4,25 +4,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde::Deserialize;
 
 use super::extract::{Json, MaybeUserCaller, Path, Query, UserCaller};
+use super::paging::{self, Page};
 use crate::error::Result;
-use crate::service::{self, users};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::users;
 pub(crate) use crate::store::users::User;
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    #[param(minimum = 0)]
-    pub skip: Option<i64>,
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<i64>,
-}
-
 /// Without a token for the very first user, or when open registration is on.
-#[utoipa::path(post, path = "/users/", tag = "users", request_body = crate::service::users::UserCreate, security((), ("bearer" = [])), responses((status = 201, body = User), (status = 400, description = "Duplicate", body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(post, path = "/users/", tag = "users", request_body = crate::service::users::UserCreate, security((), ("bearer" = [])), responses((status = 201, body = User), (status = 400, description = "Duplicate", body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     MaybeUserCaller(caller): MaybeUserCaller,
@@ -32,22 +23,22 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
-#[utoipa::path(get, path = "/users/", tag = "users", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/users/", tag = "users", params(Page), security(("bearer" = [])), responses((status = 200, body = Vec<User>), (status = 403, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
 ) -> Result<axum::Json<Vec<User>>> {
-    let (skip, limit) = service::page(p.skip, p.limit, 100, 1000)?;
+    let (skip, limit) = paging::page(p.skip, p.limit, 100, 1000)?;
     Ok(axum::Json(users::list(&state, &caller, skip, limit).await?))
 }
 
-#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = User), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = User), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn me(UserCaller(caller): UserCaller) -> Result<axum::Json<User>> {
     Ok(axum::Json(caller.require_user()?.clone()))
 }
 
-#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 200, body = User), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -56,7 +47,7 @@ pub(crate) async fn read(
     Ok(axum::Json(users::get(&state, &caller, id).await?))
 }
 
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::users::UserUpdate, security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), request_body = crate::service::users::UserUpdate, security(("bearer" = [])), responses((status = 200, body = User), (status = 400, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -66,7 +57,7 @@ pub(crate) async fn update(
     Ok(axum::Json(users::update(&state, &caller, id, body).await?))
 }
 
-#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path, description = "Identifier")), security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 400, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,

@@ -1,15 +1,16 @@
 //! Who is calling: passwords, JWTs, refresh tokens, and the `Principal` a
 //! bearer token turns into.
 
+pub mod authz;
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
 pub mod service_tokens;
 pub mod tokens;
 
+use crate::capabilities::Capabilities;
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::store::{self, service_accounts::ServiceAccount, users::Capabilities, users::User};
+use crate::store::{self, service_accounts::ServiceAccount, users::User};
 
 /// The three roles, strongest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,15 +100,15 @@ impl Principal {
     }
 
     /// The caller as the authorization function sees it.
-    pub fn authz_subject(&self) -> crate::authz::Subject {
-        crate::authz::Subject {
+    pub fn authz_subject(&self) -> crate::auth::authz::Subject {
+        crate::auth::authz::Subject {
             role: self.role(),
             organization_id: self.organization_id(),
             capabilities: self.capabilities(),
             creator: match self {
-                Principal::User { user, .. } => crate::authz::Creator::User(user.id),
+                Principal::User { user, .. } => crate::auth::authz::Creator::User(user.id),
                 Principal::ServiceAccount { account, .. } => {
-                    crate::authz::Creator::ServiceAccount(account.id)
+                    crate::auth::authz::Creator::ServiceAccount(account.id)
                 }
             },
         }
@@ -163,13 +164,19 @@ fn invalid_credentials() -> Error {
     Error::Unauthorized("Could not validate credentials".into())
 }
 
-/// Turns a bearer token into a principal, or 401.
-pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
+/// Turns a bearer token into a principal, or 401. `pepper` keys the digests
+/// of service-account tokens.
+pub async fn authenticate(
+    jwt: &jwt::JwtKeys,
+    db: &store::Db,
+    pepper: &str,
+    bearer: &str,
+) -> Result<Principal> {
     if let Some(rest) = bearer.strip_prefix(service_tokens::PREFIX) {
-        return service_tokens::authenticate(state, rest).await;
+        return service_tokens::authenticate(db, pepper, rest).await;
     }
-    let claims = state.jwt.verify(bearer).ok_or_else(invalid_credentials)?;
-    let mut conn = state.db.read().await?;
+    let claims = jwt.verify(bearer).ok_or_else(invalid_credentials)?;
+    let mut conn = db.read().await?;
     let user = store::users::get_for_token(&mut conn, claims.id, &claims.jti)
         .await?
         .ok_or_else(invalid_credentials)?;

@@ -7,7 +7,6 @@ use chrono::Utc;
 use super::Principal;
 use super::tokens::constant_time_eq;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use crate::store;
 
 pub const PREFIX: &str = "fpki_sa_";
@@ -37,15 +36,15 @@ fn invalid() -> Error {
 }
 
 /// `rest` is the token after the prefix: `<public_id>.<secret>`.
-pub async fn authenticate(state: &AppState, rest: &str) -> Result<Principal> {
+pub async fn authenticate(db: &store::Db, pepper: &str, rest: &str) -> Result<Principal> {
     let (public_id, secret) = rest.split_once('.').ok_or_else(invalid)?;
     if public_id.len() != 16 || secret.is_empty() || secret.len() > 128 {
         return Err(invalid());
     }
-    let mut c = state.db.read().await?;
+    let mut c = db.read().await?;
     let token = store::service_accounts::token_by_public_id(&mut c, public_id).await?;
     // Compute the digest whether or not the token exists, so timing says nothing.
-    let presented = digest(&state.settings.service_account_token_pepper, secret);
+    let presented = digest(pepper, secret);
     let token = token.ok_or_else(invalid)?;
     if !constant_time_eq(presented.as_bytes(), token.secret_digest.as_bytes()) {
         return Err(invalid());
@@ -73,7 +72,7 @@ pub async fn authenticate(state: &AppState, rest: &str) -> Result<Principal> {
         .as_deref()
         .is_none_or(|t| t < stale.as_str())
     {
-        let mut tx = state.db.begin().await?;
+        let mut tx = db.begin().await?;
         store::service_accounts::touch_token(&mut tx, token.id, &store::ts(now), &stale).await?;
         tx.commit().await?;
     }

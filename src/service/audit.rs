@@ -2,7 +2,7 @@
 
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::service::AppState;
 use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
 
 /// Refuses an `action` filter that names no action (422, as FastAPI's enum does).

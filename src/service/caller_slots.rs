@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::authz::Creator;
+use crate::auth::authz::Creator;
 
 /// Entries kept before idle ones are dropped (each is a few dozen bytes).
 const PRUNE_ABOVE: usize = 1024;

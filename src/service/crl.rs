@@ -2,16 +2,17 @@
 //! the database with their number, and served from memory. An anonymous
 //! request never causes a signature.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::service::signing::{self, cpu};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::cpu::cpu;
+use crate::service::issuers;
+use crate::service::timed_cache::TimedCache;
 use crate::store::{self, Tx, cas::CaRow};
 
 /// How long a served CRL may come from memory before the database is asked
@@ -36,32 +37,7 @@ impl CrlFile {
 }
 
 /// The last CRL read from the database, per CA.
-#[derive(Default)]
-pub struct CrlCache {
-    entries: Mutex<HashMap<i64, (Instant, Arc<CrlFile>)>>,
-}
-
-impl CrlCache {
-    fn get(&self, ca_id: i64) -> Option<Arc<CrlFile>> {
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&ca_id)
-            .filter(|(at, _)| at.elapsed() < CACHE_FRESHNESS)
-            .map(|(_, crl)| crl.clone())
-    }
-
-    fn put(&self, ca_id: i64, crl: Arc<CrlFile>) {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(ca_id, (Instant::now(), crl));
-    }
-
-    /// Drops a CA's entry (after its CRL changed or the CA went away).
-    pub fn forget(&self, ca_id: i64) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ca_id);
-    }
-}
+pub type CrlCache = TimedCache<i64, CrlFile>;
 
 /// Signs a new CRL for `ca` inside `tx`, with the next CRL number, and stores it.
 pub async fn rebuild(state: &AppState, tx: &mut Tx, ca: &CaRow) -> Result<()> {
@@ -115,7 +91,7 @@ pub async fn sign_next(
             reason_code: r.revocation_reason_code.and_then(|c| u8::try_from(c).ok()),
         })
         .collect();
-    let issuer = signing::issuer(state, ca).await?;
+    let issuer = issuers::issuer(state, ca).await?;
     let crl = cpu(state, move || {
         Ok(pki::build_crl(
             &issuer,
@@ -134,7 +110,7 @@ pub async fn sign_next(
 
 /// The current CRL of a CA, from memory or the database; None if it has none.
 pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Arc<CrlFile>>> {
-    if let Some(crl) = state.crls.get(ca_id) {
+    if let Some(crl) = state.crls.get(&ca_id, 0) {
         return Ok(Some(crl));
     }
     let mut c = state.db.read().await?;
@@ -149,7 +125,7 @@ pub async fn current(state: &AppState, ca_id: i64) -> Result<Option<Arc<CrlFile>
                 etag: format!("\"crl-{ca_id}-{crl_number}\""),
                 pem: OnceLock::new(),
             });
-            state.crls.put(ca_id, crl.clone());
+            state.crls.put(ca_id, 0, crl.clone());
             Ok(Some(crl))
         }
         _ => Ok(None),
@@ -173,7 +149,7 @@ pub async fn refresh_due(state: &AppState, now: DateTime<Utc>) -> Result<usize> 
         };
         rebuild_at(state, &mut tx, &ca, now).await?;
         tx.commit().await?;
-        state.crls.forget(id);
+        state.crls.forget(&id);
         done += 1;
     }
     Ok(done)

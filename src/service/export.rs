@@ -1,10 +1,10 @@
 //! PEM downloads: certificates, keys and chains, with the contract's file names.
 
 use crate::auth::Principal;
-use crate::authz::Action;
+use crate::auth::authz::Action;
 use crate::error::{Error, Result};
-use crate::service::{cas, certs, signing::ca_key_pem};
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::{cas, certs, issuers::ca_key_pem};
 
 /// A file to download.
 pub struct PemFile {

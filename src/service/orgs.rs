@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::service::AppState;
 use crate::store::{self, orgs::Organization, users::User};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -18,7 +18,7 @@ pub struct OrgCreate {
 pub struct OrgUpdate {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[serde(default, deserialize_with = "crate::service::request_fields::nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
 }

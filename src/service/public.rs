@@ -2,16 +2,15 @@
 //! memory. A CA's public files are re-read from the database at most every
 //! `crl::CACHE_FRESHNESS`, the same bound as for CRLs across servers.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::service::crl::{self, CACHE_FRESHNESS, CrlFile};
-use crate::service::signing::slug;
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::crl::{self, CrlFile};
+use crate::service::public_urls::slug;
+use crate::service::timed_cache::TimedCache;
 use crate::store;
 
 /// A CA certificate as served, with a validator for conditional requests.
@@ -23,40 +22,11 @@ pub struct PublicCa {
 }
 
 /// Slugs resolved recently (only existing CAs: unknown slugs are not kept).
-#[derive(Default)]
-pub struct PublicCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<PublicCa>)>>,
-}
-
-impl PublicCache {
-    fn get(&self, slug: &str) -> Option<Arc<PublicCa>> {
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(slug)
-            .filter(|(at, _)| at.elapsed() < CACHE_FRESHNESS)
-            .map(|(_, ca)| ca.clone())
-    }
-
-    fn put(&self, slug: &str, ca: Arc<PublicCa>) {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: with very many CAs the cold ones are simply read again.
-        if map.len() >= 1024 {
-            map.clear();
-        }
-        map.insert(slug.to_string(), (Instant::now(), ca));
-    }
-
-    /// Drops every entry of a CA (deleted or renamed).
-    pub fn forget(&self, ca_id: i64) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (_, ca)| ca.ca_id != ca_id);
-    }
-}
+pub type PublicCache = TimedCache<String, PublicCa>;
 
 /// Finds the CA a `{slug(name)}-{id}` names; both parts must match.
 pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<Arc<PublicCa>> {
-    if let Some(hit) = state.public.get(given) {
+    if let Some(hit) = state.public.get(given, 0) {
         return Ok(hit);
     }
     let not_found = || Error::NotFound("Not Found".into());
@@ -86,7 +56,7 @@ pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<Arc<PublicCa>> 
         pem: Bytes::from(certificate),
         der: Bytes::from(der),
     });
-    state.public.put(given, public.clone());
+    state.public.put(given.to_string(), 0, public.clone());
     Ok(public)
 }
 

@@ -5,12 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role, service_tokens};
+use crate::capabilities::Capabilities;
 use crate::error::{Error, Result};
-use crate::policy::{self, Policy};
-use crate::state::AppState;
-use crate::store::{
-    self, service_accounts as sa_store, service_accounts::ServiceAccount, users::Capabilities,
-};
+use crate::service::AppState;
+use crate::service::policy::{self, Policy};
+use crate::store::{self, service_accounts as sa_store, service_accounts::ServiceAccount};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AccountCreate {
@@ -34,7 +33,7 @@ pub struct AccountCreate {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AccountUpdate {
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[serde(default, deserialize_with = "crate::service::request_fields::nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub can_create_ca: Option<bool>,
@@ -102,7 +101,7 @@ impl From<sa_store::PolicyRow> for PolicyOut {
         PolicyOut {
             id: r.id,
             service_account_id: r.service_account_id,
-            policy: from_row(&r),
+            policy: policy_from_row(&r),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -486,7 +485,7 @@ fn to_values(p: &Policy) -> sa_store::PolicyValues {
     }
 }
 
-fn from_row(r: &sa_store::PolicyRow) -> Policy {
+pub(crate) fn policy_from_row(r: &sa_store::PolicyRow) -> Policy {
     let j = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
     Policy {
         cn_patterns: j(&r.cn_patterns),
@@ -546,39 +545,4 @@ pub async fn delete_policy(state: &AppState, caller: &Principal, id: i64) -> Res
     store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// The issuance policy that binds the caller: `None` for users (not bound); a
-/// service account without a policy is refused.
-pub async fn policy_of(state: &AppState, caller: &Principal) -> Result<Option<Policy>> {
-    let Principal::ServiceAccount { account, .. } = caller else {
-        return Ok(None);
-    };
-    let row = {
-        let mut c = state.db.read().await?;
-        sa_store::policy(&mut c, account.id).await?
-    };
-    match row {
-        Some(row) => Ok(Some(from_row(&row))),
-        None => Err(Error::Coded(
-            axum::http::StatusCode::FORBIDDEN,
-            serde_json::json!({"code": "service_account_has_no_policy", "message": "This service account has no issuance policy"}),
-        )),
-    }
-}
-
-/// Refuses a request the caller's policy (from [`policy_of`]) does not allow.
-pub fn enforce(policy: Option<&Policy>, request: &policy::Request<'_>) -> Result<()> {
-    let Some(policy) = policy else {
-        return Ok(());
-    };
-    policy::evaluate(policy, request).map_err(violation)
-}
-
-/// The 400 a policy violation answers: `{"code": "policy_violation", field, value}`.
-pub fn violation(v: policy::Violation) -> Error {
-    Error::Coded(
-        axum::http::StatusCode::BAD_REQUEST,
-        serde_json::json!({"code": "policy_violation", "field": v.field, "value": v.value}),
-    )
 }

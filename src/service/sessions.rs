@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::auth::{Principal, tokens};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::service::AppState;
 use crate::store::{self, Tx, audit::NewAuditEntry, users::User};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

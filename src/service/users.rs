@@ -4,9 +4,10 @@
 use serde::Deserialize;
 
 use crate::auth::{Principal, Role, password};
+use crate::capabilities::Capabilities;
 use crate::error::{Error, FieldError, Result};
-use crate::state::AppState;
-use crate::store::{self, users::Capabilities, users::NewUser, users::User};
+use crate::service::AppState;
+use crate::store::{self, users::NewUser, users::User};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UserCreate {
@@ -29,22 +30,13 @@ pub struct UserCreate {
     pub can_delete_ca: Option<bool>,
 }
 
-/// Deserializes a field that may be absent (outer None) or null (Some(None)).
-pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct UserUpdate {
     pub email: Option<String>,
     pub password: Option<String>,
     pub role: Option<String>,
     pub is_active: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::service::request_fields::nullable")]
     #[schema(value_type = Option<i64>)]
     pub organization_id: Option<Option<i64>>,
     pub can_create_ca: Option<bool>,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use crate::store::users::Capabilities;
+use crate::capabilities::Capabilities;
 
 #[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
 pub struct ServiceAccount {

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
+use crate::capabilities::Capabilities;
+
 /// A stored user; the password hash never leaves the service layer.
 #[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
 pub struct User {
@@ -29,16 +31,6 @@ pub struct User {
     pub tokens_invalidated_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-}
-
-/// The five capability flags, in storage order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Capabilities {
-    pub can_create_ca: bool,
-    pub can_create_cert: bool,
-    pub can_revoke_cert: bool,
-    pub can_export_private_key: bool,
-    pub can_delete_ca: bool,
 }
 
 impl User {

@@ -76,7 +76,7 @@ impl Server {
     /// Starts a server with extra settings and a change to its state before it serves.
     pub async fn start_tweaked(
         extra: &[(&str, &str)],
-        tweak: impl FnOnce(&mut fastpki::state::AppState),
+        tweak: impl FnOnce(&mut fastpki::service::AppState),
     ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = fresh_database(dir.path()).await;

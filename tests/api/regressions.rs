@@ -329,7 +329,7 @@ fn rfc2253_subject(cert: &serde_json::Value) -> String {
 #[tokio::test]
 async fn subject_dn_specials_are_escaped_and_a_bare_plus_is_refused() {
     use std::sync::{Arc, Mutex};
-    let captured: Arc<Mutex<Option<fastpki::state::AppState>>> = Arc::default();
+    let captured: Arc<Mutex<Option<fastpki::service::AppState>>> = Arc::default();
     let keep = captured.clone();
     let s = Server::start_tweaked(&[], move |state| {
         *keep.lock().unwrap() = Some(state.clone());

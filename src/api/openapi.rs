@@ -3,27 +3,14 @@
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, PathItem};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_redoc::{Redoc, Servable};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
+use crate::api::errors::{ErrorBody, ValidationErrorBody};
 use crate::config::Settings;
-use crate::state::AppState;
-
-/// `{"detail": "..."}` (or a structured `{"detail": {"code": ...}}`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    detail: serde_json::Value,
-}
-
-/// 422: `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ValidationErrorBody {
-    detail: Vec<crate::error::FieldError>,
-}
+use crate::service::AppState;
 
 struct BearerAuth;
 

@@ -8,13 +8,13 @@ use crate::auth::{
     ratelimit::{LoginThrottle, RateLimiter},
 };
 use crate::config::Settings;
-use crate::keystore::KeyStore;
 use crate::service::caller_slots::CallerSlots;
 use crate::service::commit::CertWriter;
 use crate::service::crl::CrlCache;
+use crate::service::issuers::IssuerCache;
 use crate::service::keypool::KeyPool;
+use crate::service::keystore::KeyStore;
 use crate::service::public::PublicCache;
-use crate::service::signing::IssuerCache;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -79,9 +79,9 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::default()),
             keys,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
-            crls: Arc::new(CrlCache::default()),
-            issuers: Arc::new(IssuerCache::default()),
-            public: Arc::new(PublicCache::default()),
+            crls: Arc::new(CrlCache::fresh_for(crate::service::crl::CACHE_FRESHNESS)),
+            issuers: Arc::new(IssuerCache::tagged()),
+            public: Arc::new(PublicCache::fresh_for(crate::service::crl::CACHE_FRESHNESS)),
             key_pool: KeyPool::new(settings_key_pool, pooled),
             caller_slots: Arc::new(CallerSlots::new(cores)),
             list_window: crate::service::LIST_WINDOW,

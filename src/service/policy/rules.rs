@@ -1,5 +1,5 @@
-//! Issuance policies of service accounts: deny by default, evaluated on the
-//! effective request (after CSR extraction, overrides and defaults).
+//! Issuance-policy rules, pure: what a policy may hold and how it judges the
+//! effective request (after CSR extraction, overrides and defaults). Deny by default.
 
 use std::net::IpAddr;
 

@@ -2,7 +2,7 @@
 //! order the API contract gives, and its table of tests.
 
 use crate::auth::Role;
-use crate::store::users::Capabilities;
+use crate::capabilities::Capabilities;
 
 /// An action on a CA or certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,234 @@
+//! A CA as the API shows it, and the reads: one, a page, all (streamed), its
+//! chain and children, its key; and the check that it may still sign.
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+
+use crate::auth::Principal;
+use crate::auth::authz::{self, Action, Owner};
+use crate::error::{Error, Result};
+use crate::service::issuers::ca_key_pem;
+use crate::service::{AppState, RowStream};
+use crate::store::{self, cas::CaRow};
+
+/// A CA as the API shows it; `private_key` only where the contract returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaOut {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub subject_dn: String,
+    pub key_algorithm: String,
+    pub key_size: i64,
+    pub valid_days: i64,
+    pub certificate: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub organization_id: Option<i64>,
+    pub created_by_user_id: Option<i64>,
+    pub created_by_service_account_id: Option<i64>,
+    pub parent_ca_id: Option<i64>,
+    pub path_length: Option<i64>,
+    pub allow_leaf_certs: bool,
+    pub crl_base_url: Option<String>,
+    pub is_root: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When its issuer revoked it (`POST /cas/{id}/revoke`); null otherwise.
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    /// RFC 5280 CRLReason code, when one was given or named.
+    pub revocation_reason_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
+impl From<CaRow> for CaOut {
+    fn from(r: CaRow) -> Self {
+        CaOut {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            // Rows stored before values were RFC 4514-escaped show escaped too.
+            subject_dn: pki::normalize_stored_dn(&r.subject_dn).into_owned(),
+            key_algorithm: r.key_algorithm,
+            key_size: r.key_size,
+            valid_days: r.valid_days,
+            certificate: r.certificate,
+            serial_number: r.serial_number,
+            not_before: r.not_before,
+            not_after: r.not_after,
+            organization_id: r.organization_id,
+            created_by_user_id: r.created_by_user_id,
+            created_by_service_account_id: r.created_by_service_account_id,
+            parent_ca_id: r.parent_ca_id,
+            path_length: r.path_length,
+            allow_leaf_certs: r.allow_leaf_certs,
+            crl_base_url: r.crl_base_url,
+            is_root: r.is_root,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.revocation_reason,
+            revocation_reason_code: r.revocation_reason_code,
+            private_key: None,
+        }
+    }
+}
+
+/// Who owns a CA, for authorization.
+pub fn owner(ca: &CaRow) -> Owner {
+    Owner::of(
+        ca.organization_id,
+        ca.created_by_user_id,
+        ca.created_by_service_account_id,
+    )
+}
+
+pub(super) fn denied() -> Error {
+    Error::Forbidden("Insufficient permissions".into())
+}
+
+/// Loads a CA or 404.
+pub async fn load(state: &AppState, id: i64) -> Result<CaRow> {
+    let mut c = state.db.read().await?;
+    store::cas::get(&mut c, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("CA not found".into()))
+}
+
+/// Loads a CA the caller may act on, or 404/403.
+pub async fn load_for(
+    state: &AppState,
+    caller: &Principal,
+    id: i64,
+    action: Action,
+) -> Result<CaRow> {
+    let ca = load(state, id).await?;
+    if !authz::allows(&caller.authz_subject(), &owner(&ca), action) {
+        return Err(denied());
+    }
+    Ok(ca)
+}
+
+/// Refuses to sign with a CA that is revoked or under a revoked CA:
+/// whatever it signed would not verify, and a revoked CA signs nothing more.
+pub async fn ensure_can_issue(state: &AppState, ca: &CaRow) -> Result<()> {
+    let revoked = if ca.revoked_at.is_some() {
+        Some((ca.id, ca.name.clone()))
+    } else if ca.parent_ca_id.is_some() {
+        let mut c = state.db.read().await?;
+        store::cas::revoked_in_chain(&mut c, ca.id).await?
+    } else {
+        None
+    };
+    match revoked {
+        None => Ok(()),
+        Some((id, _)) if id == ca.id => Err(Error::BadRequest(format!(
+            "CA '{}' is revoked and cannot issue certificates or CAs",
+            ca.name
+        ))),
+        Some((_, name)) => Err(Error::BadRequest(format!(
+            "CA '{}' cannot issue certificates or CAs: its issuer '{name}' is revoked",
+            ca.name
+        ))),
+    }
+}
+
+/// A page of the CAs the caller may list.
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<CaOut>> {
+    let mut c = state.db.read().await?;
+    let rows = store::cas::list(
+        &mut c,
+        caller.organization_id(),
+        caller.is_superuser(),
+        0,
+        skip,
+        limit,
+    )
+    .await?;
+    Ok(rows.into_iter().map(CaOut::from).collect())
+}
+
+/// Every CA the caller may list, in id order after `skip` rows: FastPKI
+/// 0.4's list, streamed. A non-superuser without an organization sees none.
+pub fn list_all(state: &AppState, caller: &Principal, skip: i64) -> RowStream<CaOut> {
+    let all = caller.is_superuser();
+    let org = caller.organization_id();
+    if !all && org.is_none() {
+        return stream::empty().boxed();
+    }
+    store::cas::stream(state.db.clone(), org, all, skip, state.list_window)
+        .map_ok(CaOut::from)
+        .map_err(Error::from)
+        .boxed()
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<CaOut> {
+    Ok(load_for(state, caller, id, Action::Read).await?.into())
+}
+
+/// The CA with its decrypted private key; audited.
+pub async fn private_key(state: &AppState, caller: &Principal, id: i64) -> Result<CaOut> {
+    let ca = load_for(state, caller, id, Action::ExportPrivateKey).await?;
+    let key = ca_key_pem(state, &ca)?;
+    audit_export(state, caller, &ca).await?;
+    let mut out = CaOut::from(ca);
+    out.private_key = Some(key);
+    Ok(out)
+}
+
+/// Records a CA key export.
+pub async fn audit_export(state: &AppState, caller: &Principal, ca: &CaRow) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    let mut entry = caller.audit_on("ca_export_private_key", "ca", ca.id, ca.organization_id);
+    entry.detail = Some(format!("Exported the private key of CA '{}'", ca.name));
+    store::audit::insert(&mut tx, &entry, &store::now_ts()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// This CA, then each issuer up to the root.
+pub async fn chain_rows(state: &AppState, start: CaRow) -> Result<Vec<CaRow>> {
+    let mut c = state.db.read().await?;
+    let mut chain = vec![start];
+    while let Some(parent_id) = chain.last().and_then(|ca| ca.parent_ca_id) {
+        if chain.len() > 64 || chain.iter().any(|ca| ca.id == parent_id) {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "CA chain loops or is too deep at CA {parent_id}"
+            )));
+        }
+        match store::cas::get(&mut c, parent_id).await? {
+            Some(p) => chain.push(p),
+            None => break,
+        }
+    }
+    Ok(chain)
+}
+
+pub async fn chain(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<CaOut>> {
+    let ca = load_for(state, caller, id, Action::Read).await?;
+    Ok(chain_rows(state, ca)
+        .await?
+        .into_iter()
+        .map(CaOut::from)
+        .collect())
+}
+
+pub async fn children(state: &AppState, caller: &Principal, id: i64) -> Result<Vec<CaOut>> {
+    load_for(state, caller, id, Action::Read).await?;
+    let mut c = state.db.read().await?;
+    let subject = caller.authz_subject();
+    Ok(store::cas::children(&mut c, id)
+        .await?
+        .into_iter()
+        .filter(|child| authz::allows(&subject, &owner(child), Action::Read))
+        .map(CaOut::from)
+        .collect())
+}
