@@ -1,7 +1,7 @@
 //! Who may do what to a CA or certificate: one pure function, checked in the
 //! order the API contract gives, and its table of tests.
 
-use crate::auth::Role;
+use super::role::Role;
 use crate::capabilities::Capabilities;
 
 /// An action on a CA or certificate.

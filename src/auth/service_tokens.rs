@@ -4,7 +4,7 @@
 use base64::Engine;
 use chrono::Utc;
 
-use super::Principal;
+use super::principal::Principal;
 use super::tokens::constant_time_eq;
 use crate::error::{Error, Result};
 use crate::store;
