@@ -338,9 +338,10 @@ pub fn run(data: &[u8]) {
     }
     if let Some(body) = json_or_default::<Revoke>(data)
         && let Some(reason) = body.reason
-        && let Some(code) = pki::reason_code_from_text(&reason)
+        && let Some(r) = pki::RevocationReason::from_text(&reason)
     {
-        assert!(pki::reason_code_name(code).is_some());
+        assert_eq!(pki::RevocationReason::from_code(r.code()), Some(r));
+        assert_eq!(pki::RevocationReason::from_text(r.name()), Some(r));
     }
     if let Some(body) = json::<CaCreate>(data) {
         ca_create(body);

@@ -1052,24 +1052,24 @@ pub(crate) fn revocation_reason(input: &Revoke) -> Result<(Option<String>, Optio
             "reason must be at most 512 characters",
         ));
     }
-    let code = match input.reason_code {
-        Some(c) if matches!(c, 0..=6 | 9 | 10) => Some(c),
-        Some(_) => {
-            return Err(Error::Validation(vec![crate::error::FieldError::body(
-                "reason_code",
-                "reason_code must be an RFC 5280 CRLReason: 0-6, 9 or 10 (8, removeFromCRL, only exists in delta CRLs)",
-            )]));
-        }
+    let reason = match input.reason_code {
+        Some(c) => match pki::RevocationReason::from_code(c).filter(|r| !r.delta_only()) {
+            Some(r) => Some(r),
+            None => {
+                return Err(Error::Validation(vec![crate::error::FieldError::body(
+                    "reason_code",
+                    "reason_code must be an RFC 5280 CRLReason: 0-6, 9 or 10 (8, removeFromCRL, only exists in delta CRLs)",
+                )]));
+            }
+        },
         None => text
-            .and_then(pki::reason_code_from_text)
-            .filter(|c| *c != 8)
-            .map(i64::from),
+            .and_then(pki::RevocationReason::from_text)
+            .filter(|r| !r.delta_only()),
     };
-    let text = text.map(str::to_string).or_else(|| {
-        code.and_then(|c| pki::reason_code_name(c as u8))
-            .map(str::to_string)
-    });
-    Ok((text, code))
+    let text = text
+        .map(str::to_string)
+        .or_else(|| reason.map(|r| r.name().to_string()));
+    Ok((text, reason.map(|r| i64::from(r.code()))))
 }
 
 /// `POST /certificates/{id}/revoke`: exactly one concurrent call wins; the CRL is re-signed in the same transaction.
