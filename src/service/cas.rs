@@ -327,7 +327,7 @@ pub async fn create(
         None => None,
     };
     let path_len_u8 = path_length.map(|p| p as u8);
-    let subject_for_issue = signing::canonical_subject(&subject)?;
+    let subject_for_issue = subject.canonical();
     let crl_days = state.settings.crl_validity_days;
     let (key_pem, cert, empty_crl) = cpu_for(state, caller, move || {
         let key = pki::PrivateKey::generate(alg)?;

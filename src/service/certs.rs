@@ -495,7 +495,7 @@ pub async fn issue(
             }
         };
         let signed = Signed {
-            subject: signing::canonical_subject(&req.subject)?,
+            subject: req.subject.canonical(),
             sans: req.sans.clone(),
             spki,
             profile: req.cert_type.profile(),

@@ -144,38 +144,6 @@ pub fn public_urls(base_url: &str, ca: &CaRow) -> (String, String) {
     )
 }
 
-/// The subject as encoded in certificates: attributes in the order X.500 and
-/// the CA/Browser Forum expect (DC, C, ST, L, postalCode, street, O, SN, GN,
-/// OU, CN, then the rest as given), whatever order the caller wrote them in.
-pub fn canonical_subject(dn: &pki::DistinguishedName) -> Result<pki::DistinguishedName> {
-    const ORDER: [&str; 11] = [
-        "DC",
-        "C",
-        "ST",
-        "L",
-        "postalCode",
-        "STREET",
-        "O",
-        "SN",
-        "GN",
-        "OU",
-        "CN",
-    ];
-    let rank = |key: &str| {
-        ORDER
-            .iter()
-            .position(|k| k.eq_ignore_ascii_case(key))
-            .unwrap_or(ORDER.len())
-    };
-    let mut attrs: Vec<&pki::DnAttribute> = dn.attributes().iter().collect();
-    attrs.sort_by_key(|a| rank(&a.key()));
-    let mut out = pki::DistinguishedName::new();
-    for a in attrs {
-        out.push(&a.key(), a.value())?;
-    }
-    Ok(out)
-}
-
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -223,18 +191,6 @@ mod tests {
         assert_eq!(slug("  Weird__Name--é!! ", 7), "weird-name-é-7");
         assert_eq!(slug("a/../b", 1), "ab-1");
         assert_eq!(slug("!!!", 2), "-2");
-    }
-
-    #[test]
-    fn subjects_are_encoded_in_canonical_order() {
-        let dn = pki::parse_dn("CN=api.example.com,OU=Ops,O=Acme,L=Lyon,ST=Rhone,C=FR,1.2.3.4=x")
-            .unwrap();
-        assert_eq!(
-            canonical_subject(&dn).unwrap().to_string(),
-            pki::parse_dn("C=FR,ST=Rhone,L=Lyon,O=Acme,OU=Ops,CN=api.example.com,1.2.3.4=x")
-                .unwrap()
-                .to_string()
-        );
     }
 
     #[test]
