@@ -32,7 +32,6 @@ use fastpki::service::certs::{
 };
 use fastpki::service::orgs::{OrgCreate, OrgUpdate};
 use fastpki::service::service_accounts::{AccountCreate, AccountUpdate, TokenCreate};
-use fastpki::service::signing::validity;
 use fastpki::service::users::{UserCreate, UserUpdate, valid_email};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -169,7 +168,9 @@ fn issue(
     }
     let ca = issuer();
     let now = ca.not_before() + Duration::days(1);
-    let Some((not_before, not_after)) = checked(validity(now, days, Some(ca.not_after()))) else {
+    let Some((not_before, not_after)) =
+        checked(pki::validity(now, days, Some(ca.not_after())).map_err(Error::from))
+    else {
         return;
     };
     let subject = subject.canonical();

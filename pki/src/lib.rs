@@ -1,4 +1,4 @@
-//! FastPKI's pure X.509 core: keys, names, serials, profiles, issuing, CSRs, CRLs.
+//! FastPKI's pure X.509 core: keys, names, serials, profiles, validity, issuing, CSRs, CRLs.
 //!
 //! No I/O and no clock reads: callers pass every time (`now`, validity, CRL dates) in.
 //! Every fallible function returns [`PkiError`]; nothing panics on input.
@@ -21,6 +21,7 @@ mod san;
 mod serial;
 #[cfg(test)]
 mod testutil;
+mod validity;
 
 pub use codec::{
     PEM_CERTIFICATE, PEM_CRL, cert_der_to_pem, cert_pem_to_der, crl_der_to_pem, crl_pem_to_der,
@@ -40,3 +41,4 @@ pub use profile::Profile;
 pub use reason::RevocationReason;
 pub use san::{MAX_SANS, Sans, is_public_suffix, validate_dns_name, validate_email};
 pub use serial::{MAX_SERIAL_OCTETS, SerialNumber, random_serial};
+pub use validity::{days_between, validity};

@@ -314,7 +314,7 @@ pub async fn create(
 
     let now = Utc::now();
     let parent_end = parent.as_ref().and_then(|p| store::parse_ts(&p.not_after));
-    let (not_before, not_after) = signing::validity(now, days, parent_end)?;
+    let (not_before, not_after) = pki::validity(now, days, parent_end)?;
     let (crl_url, ca_issuers_url) = match &parent {
         Some(p) => {
             let (crl, cert) = signing::public_urls(base_url, p);
@@ -375,7 +375,7 @@ pub async fn create(
         subject_dn: &subject.to_string(),
         key_algorithm: alg.name(),
         key_size: i64::from(alg.key_size()),
-        valid_days: signing::days_between(cert.not_before, cert.not_after),
+        valid_days: pki::days_between(cert.not_before, cert.not_after),
         certificate: &cert.pem,
         private_key: &stored_key,
         serial_number: &cert.serial_hex,

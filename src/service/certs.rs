@@ -466,7 +466,7 @@ pub async fn issue(
     }
     cas::ensure_can_issue(state, &ca).await?;
     let (not_before, not_after) =
-        signing::validity(Utc::now(), pending.days(), store::parse_ts(&ca.not_after))?;
+        pki::validity(Utc::now(), pending.days(), store::parse_ts(&ca.not_after))?;
     let policy = service_accounts::policy_of(state, caller).await?;
     let (crl_url, ca_issuers_url) = signing::public_urls(base_url, &ca);
     let issuer = signing::issuer(state, &ca).await?;
@@ -541,7 +541,7 @@ pub async fn issue(
                 certificate_type: req.cert_type.as_str().into(),
                 key_algorithm: alg.name().into(),
                 key_size: i64::from(alg.key_size()),
-                valid_days: signing::days_between(cert.not_before, cert.not_after),
+                valid_days: pki::days_between(cert.not_before, cert.not_after),
                 certificate: cert.pem,
                 private_key: stored_key.clone(),
                 key_origin: if req.csr_key.is_some() {

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -157,30 +155,6 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Whole days between two instants, rounded up (what `valid_days` reports).
-pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-    let secs = (to - from).num_seconds().max(0);
-    (secs + 86_399) / 86_400
-}
-
-/// Validity from now for `days`, never past the issuer's end.
-pub fn validity(
-    now: DateTime<Utc>,
-    days: i64,
-    issuer_not_after: Option<DateTime<Utc>>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    // RFC 5280 validity includes both ends: `days` days means notAfter one second short of now + days.
-    let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-    let mut not_after = now + chrono::Duration::days(days) - chrono::Duration::seconds(1);
-    if let Some(limit) = issuer_not_after {
-        if limit <= now {
-            return Err(Error::BadRequest("The issuing CA has expired".into()));
-        }
-        not_after = not_after.min(limit);
-    }
-    Ok((now, not_after))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,25 +168,8 @@ mod tests {
     }
 
     #[test]
-    fn validity_is_inclusive_and_clamped() {
-        let now = Utc::now();
-        let (nb, na) = validity(now, 30, None).unwrap();
-        assert_eq!((na - nb).num_seconds(), 30 * 86_400 - 1);
-        let (_, na) = validity(now, 30, Some(now + chrono::Duration::days(2))).unwrap();
-        assert_eq!(na, now + chrono::Duration::days(2));
-        assert!(validity(now, 30, Some(now - chrono::Duration::seconds(1))).is_err());
-    }
-
-    #[test]
     fn urls_in_certificates_are_ascii() {
         assert_eq!(percent_encode("zürich-ca-4"), "z%C3%BCrich-ca-4");
         assert_eq!(percent_encode("plain-ca-1"), "plain-ca-1");
-    }
-
-    #[test]
-    fn days_round_up() {
-        let t = Utc::now();
-        assert_eq!(days_between(t, t + chrono::Duration::days(30)), 30);
-        assert_eq!(days_between(t, t + chrono::Duration::hours(25)), 2);
     }
 }
