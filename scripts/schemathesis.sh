@@ -8,7 +8,7 @@
 # port with a temporary SQLite database and ENABLE_DOCS=true, creates the first
 # user (a superuser) through the API and some data (organization, CAs,
 # certificate, service account), then fuzzes every operation as that superuser
-# (scripts/schemathesis_hooks.py logs in again after a 401). Checks: no 5xx
+# (scripts/schemathesis_hooks.py; a 401 is never retried). Checks: no 5xx
 # (`not_a_server_error`), every status code documented
 # (`status_code_conformance`), bodies, headers and content types as documented
 # (`response_schema_conformance`, `response_headers_conformance`,

@@ -26,14 +26,14 @@ use fastpki::auth::Role;
 use fastpki::error::Error;
 use fastpki::service::cas::{CaCreate, CaUpdate};
 use fastpki::service::certs::{
-    CertCreate, CertType, Renew, RequestedNames, Revoke, SignCsr, add_subject_emails,
-    effective_sans, effective_subject, merge_csr,
+    CertCreate, CertType, Renew, RequestedNames, SignCsr, add_subject_emails, effective_sans,
+    effective_subject, merge_csr,
 };
 use fastpki::service::orgs::{OrgCreate, OrgUpdate};
 use fastpki::service::policy::{self, Policy};
 use fastpki::service::request_fields::{check_days, key_algorithm};
+use fastpki::service::revocation::Revoke;
 use fastpki::service::service_accounts::{AccountCreate, AccountUpdate, TokenCreate};
-use fastpki::service::signing::{canonical_subject, validity};
 use fastpki::service::users::{UserCreate, UserUpdate, valid_email};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -170,12 +170,12 @@ fn issue(
     }
     let ca = issuer();
     let now = ca.not_before() + Duration::days(1);
-    let Some((not_before, not_after)) = checked(validity(now, days, Some(ca.not_after()))) else {
+    let Some((not_before, not_after)) =
+        checked(pki::validity(now, days, Some(ca.not_after())).map_err(Error::from))
+    else {
         return;
     };
-    let Some(subject) = checked(canonical_subject(subject)) else {
-        return;
-    };
+    let subject = subject.canonical();
     let serial = pki::random_serial();
     let result = pki::issue(
         &pki::CertRequest {
@@ -303,9 +303,8 @@ fn ca_create(input: CaCreate) {
     if checked(check_days(input.valid_days.unwrap_or(DEFAULT_CA_DAYS))).is_none() {
         return;
     }
-    if let Some(canonical) = checked(canonical_subject(&subject)) {
-        assert_eq!(canonical.attributes().len(), subject.attributes().len());
-    }
+    let canonical = subject.canonical();
+    assert_eq!(canonical.attributes().len(), subject.attributes().len());
 }
 
 /// One input through the target's checks: panics on a finding.
@@ -339,9 +338,10 @@ pub fn run(data: &[u8]) {
     }
     if let Some(body) = json_or_default::<Revoke>(data)
         && let Some(reason) = body.reason
-        && let Some(code) = pki::reason_code_from_text(&reason)
+        && let Some(r) = pki::RevocationReason::from_text(&reason)
     {
-        assert!(pki::reason_code_name(code).is_some());
+        assert_eq!(pki::RevocationReason::from_code(r.code()), Some(r));
+        assert_eq!(pki::RevocationReason::from_text(r.name()), Some(r));
     }
     if let Some(body) = json::<CaCreate>(data) {
         ca_create(body);

@@ -111,7 +111,7 @@ fn use_issuer(issuer: &pki::Issuer) {
     let entries = [pki::RevokedEntry {
         serial_hex: "1000".into(),
         revoked_at: now - Duration::hours(1),
-        reason_code: Some(1),
+        reason: Some(pki::RevocationReason::KeyCompromise),
     }];
     match pki::build_crl(issuer, &entries, 7, now, now + Duration::days(7)) {
         Ok(crl) => {

@@ -1,4 +1,4 @@
-//! Certificate revocation lists (RFC 5280 section 5): reason codes and CRL building.
+//! Certificate revocation lists (RFC 5280 section 5): CRL building.
 
 use std::collections::HashSet;
 
@@ -9,24 +9,11 @@ use crate::der;
 use crate::error::PkiError;
 use crate::issue::Issuer;
 use crate::profile::aki_extension;
+use crate::reason::RevocationReason;
 use crate::serial::SerialNumber;
 
 const OID_CRL_NUMBER: &[u64] = &[2, 5, 29, 20];
 const OID_REASON_CODE: &[u64] = &[2, 5, 29, 21];
-
-/// RFC 5280 CRLReason names by code (7 is unused).
-const REASONS: &[(u8, &str)] = &[
-    (0, "unspecified"),
-    (1, "keyCompromise"),
-    (2, "cACompromise"),
-    (3, "affiliationChanged"),
-    (4, "superseded"),
-    (5, "cessationOfOperation"),
-    (6, "certificateHold"),
-    (8, "removeFromCRL"),
-    (9, "privilegeWithdrawn"),
-    (10, "aACompromise"),
-];
 
 /// One revoked certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +22,8 @@ pub struct RevokedEntry {
     pub serial_hex: String,
     /// When it was revoked.
     pub revoked_at: DateTime<Utc>,
-    /// RFC 5280 CRLReason code; `None` or `Some(0)` (unspecified) writes no reason extension.
-    pub reason_code: Option<u8>,
+    /// Why; `None` or unspecified writes no reason extension.
+    pub reason: Option<RevocationReason>,
 }
 
 /// A signed CRL.
@@ -46,24 +33,6 @@ pub struct Crl {
     pub der: Vec<u8>,
     /// PEM (`-----BEGIN X509 CRL-----`).
     pub pem: String,
-}
-
-/// Maps an RFC 5280 reason name to its code, ignoring case, spaces, hyphens and underscores.
-pub fn reason_code_from_text(s: &str) -> Option<u8> {
-    let norm: String = s
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-'))
-        .flat_map(char::to_lowercase)
-        .collect();
-    REASONS
-        .iter()
-        .find(|(_, name)| name.to_ascii_lowercase() == norm)
-        .map(|(code, _)| *code)
-}
-
-/// The RFC 5280 name of a reason code (`keyCompromise`...), `None` for unknown codes.
-pub fn reason_code_name(code: u8) -> Option<&'static str> {
-    REASONS.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
 }
 
 /// Builds and signs a complete CRL v2 with AKI (= CA SKI), CRL number and reason codes.
@@ -94,19 +63,16 @@ pub fn build_crl(
                 serial.hex()
             )));
         }
-        let reason = match e.reason_code {
-            None | Some(0) => None, // RFC 5280 5.3.1: unspecified SHOULD be absent
-            Some(8) => {
-                return Err(PkiError::InvalidInput(
-                    "reason removeFromCRL (8) only belongs in delta CRLs".into(),
-                ));
-            }
-            Some(c) if reason_code_name(c).is_some() => Some(c),
-            Some(c) => {
+        let reason = match e.reason {
+            // RFC 5280 5.3.1: unspecified SHOULD be absent
+            None | Some(RevocationReason::Unspecified) => None,
+            Some(r) if r.delta_only() => {
                 return Err(PkiError::InvalidInput(format!(
-                    "unknown CRL reason code {c}"
+                    "reason {r} ({}) only belongs in delta CRLs",
+                    r.code()
                 )));
             }
+            Some(r) => Some(r.code()),
         };
         let serial = der::uint(serial.bytes());
         let date = der::time(&e.revoked_at)?;
@@ -146,50 +112,6 @@ pub fn build_crl(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reason_codes_from_text() {
-        for (text, code) in [
-            ("keyCompromise", 1),
-            ("key compromise", 1),
-            ("Key compromise", 1),
-            ("KEY_COMPROMISE", 1),
-            ("key-compromise", 1),
-            ("cACompromise", 2),
-            ("caCompromise", 2),
-            ("CA compromise", 2),
-            ("affiliationChanged", 3),
-            ("affiliation changed", 3),
-            ("superseded", 4),
-            ("cessationOfOperation", 5),
-            ("cessation of operation", 5),
-            ("certificateHold", 6),
-            ("certificate_hold", 6),
-            ("removeFromCRL", 8),
-            ("remove from crl", 8),
-            ("privilegeWithdrawn", 9),
-            ("aACompromise", 10),
-            ("aa compromise", 10),
-            ("unspecified", 0),
-            ("Unspecified", 0),
-        ] {
-            assert_eq!(reason_code_from_text(text), Some(code), "{text}");
-        }
-        for bad in ["", "compromised", "7", "key", "lost"] {
-            assert_eq!(reason_code_from_text(bad), None, "{bad}");
-        }
-        assert_eq!(reason_code_name(1), Some("keyCompromise"));
-        assert_eq!(reason_code_name(7), None);
-        for code in [0, 1, 2, 3, 4, 5, 6, 8, 9, 10] {
-            let name = reason_code_name(code).unwrap();
-            assert_eq!(reason_code_from_text(name), Some(code));
-        }
-    }
-}
-
-#[cfg(test)]
 mod build_tests {
     use super::*;
     use crate::KeyAlgorithm;
@@ -206,17 +128,17 @@ mod build_tests {
                 RevokedEntry {
                     serial_hex: "0a1b".into(),
                     revoked_at: now(),
-                    reason_code: Some(1),
+                    reason: Some(RevocationReason::KeyCompromise),
                 },
                 RevokedEntry {
                     serial_hex: "ff".into(),
                     revoked_at: now(),
-                    reason_code: Some(0),
+                    reason: Some(RevocationReason::Unspecified),
                 },
                 RevokedEntry {
                     serial_hex: "7f".repeat(20),
                     revoked_at: now(),
-                    reason_code: None,
+                    reason: None,
                 },
             ];
             let crl = build_crl(&ca, &entries, 42, now(), now() + Duration::days(7)).unwrap();
@@ -262,14 +184,12 @@ mod build_tests {
         let entry = |serial: &str, reason| RevokedEntry {
             serial_hex: serial.into(),
             revoked_at: now(),
-            reason_code: reason,
+            reason,
         };
         for bad in [
             vec![entry("zz", None)],
             vec![entry("", None)],
-            vec![entry("01", Some(7))],
-            vec![entry("01", Some(8))],
-            vec![entry("01", Some(11))],
+            vec![entry("01", Some(RevocationReason::RemoveFromCrl))],
             vec![entry("01", None), entry("0001", None)],
         ] {
             assert!(matches!(
@@ -277,5 +197,17 @@ mod build_tests {
                 Err(PkiError::InvalidInput(_))
             ));
         }
+        assert_eq!(
+            build_crl(
+                &ca,
+                &[entry("01", Some(RevocationReason::RemoveFromCrl))],
+                1,
+                now(),
+                next
+            )
+            .unwrap_err()
+            .to_string(),
+            "invalid input: reason removeFromCRL (8) only belongs in delta CRLs"
+        );
     }
 }

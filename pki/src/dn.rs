@@ -299,6 +299,37 @@ impl DistinguishedName {
             .map(|a| a.value.as_str())
     }
 
+    /// The name as encoded in certificates: attributes in the order X.500 and the
+    /// CA/Browser Forum expect (DC, C, ST, L, postalCode, STREET, O, SN, GN, OU, CN, then
+    /// the rest as given), whatever order the caller wrote them in. Every attribute was
+    /// checked when it was added, so reordering cannot fail.
+    pub fn canonical(&self) -> Self {
+        const ORDER: [&str; 11] = [
+            "DC",
+            "C",
+            "ST",
+            "L",
+            "postalCode",
+            "STREET",
+            "O",
+            "SN",
+            "GN",
+            "OU",
+            "CN",
+        ];
+        let rank = |a: &DnAttribute| {
+            let key = a.key();
+            ORDER
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(&key))
+                .unwrap_or(ORDER.len())
+        };
+        let mut attrs = self.attrs.clone();
+        // Stable: attributes of one rank keep their order.
+        attrs.sort_by_cached_key(rank);
+        Self { attrs }
+    }
+
     /// DER encoding of the Name (SEQUENCE OF single-attribute RDNs, in order).
     pub fn to_der(&self) -> Vec<u8> {
         let rdns: Vec<Vec<u8>> = self.attrs.iter().map(DnAttribute::to_der).collect();
@@ -985,6 +1016,29 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "2.999.1=x"
+        );
+    }
+
+    #[test]
+    fn canonical_order() {
+        let dn =
+            parse_dn("CN=api.example.com,OU=Ops,O=Acme,L=Lyon,ST=Rhone,C=FR,1.2.3.4=x").unwrap();
+        assert_eq!(
+            dn.canonical(),
+            parse_dn("C=FR,ST=Rhone,L=Lyon,O=Acme,OU=Ops,CN=api.example.com,1.2.3.4=x").unwrap()
+        );
+        // Same ranks keep their order; the rest follows in the order given.
+        let dn =
+            parse_dn("title=t,CN=b,DC=com,OU=y,CN=a,UID=u,OU=x,DC=example,GN=g,SN=s,STREET=1 Rue")
+                .unwrap();
+        assert_eq!(
+            dn.canonical().to_string(),
+            "DC=com,DC=example,STREET=1 Rue,SN=s,GN=g,OU=y,OU=x,CN=b,CN=a,title=t,UID=u"
+        );
+        assert_eq!(dn.canonical().canonical(), dn.canonical());
+        assert_eq!(
+            DistinguishedName::new().canonical(),
+            DistinguishedName::new()
         );
     }
 

@@ -21,6 +21,9 @@ pub enum PkiError {
     /// The private key does not belong to the certificate (or request) it was paired with.
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,
+    /// The issuer's validity ends before (or when) the new certificate's would begin.
+    #[error("The issuing CA has expired")]
+    IssuerExpired,
     /// The cryptographic library failed (signing, random generation).
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

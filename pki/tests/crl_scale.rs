@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Duration;
 use common::*;
-use pki::{KeyAlgorithm, RevokedEntry, build_crl, random_serial};
+use pki::{KeyAlgorithm, RevocationReason, RevokedEntry, build_crl, random_serial};
 
 #[test]
 fn large_crl_builds_fast_and_verifies() {
@@ -21,7 +21,12 @@ fn large_crl_builds_fast_and_verifies() {
         .map(|i| RevokedEntry {
             serial_hex: random_serial().hex(),
             revoked_at: now() - Duration::seconds(i),
-            reason_code: [None, Some(1), Some(4), Some(5)][i as usize % 4],
+            reason: [
+                None,
+                Some(RevocationReason::KeyCompromise),
+                Some(RevocationReason::Superseded),
+                Some(RevocationReason::CessationOfOperation),
+            ][i as usize % 4],
         })
         .collect();
     let start = Instant::now();

@@ -211,7 +211,7 @@ fn crl_revokes_with_openssl() {
             &[RevokedEntry {
                 serial_hex: revoked.cert.serial_hex.clone(),
                 revoked_at: now(),
-                reason_code: Some(1),
+                reason: Some(pki::RevocationReason::KeyCompromise),
             }],
             42,
             now(),

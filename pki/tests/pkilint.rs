@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use common::*;
-use pki::{KeyAlgorithm, PrivateKey, Profile, RevokedEntry, Sans, build_crl};
+use pki::{KeyAlgorithm, PrivateKey, Profile, RevocationReason, RevokedEntry, Sans, build_crl};
 
 /// One pkilint finding.
 #[derive(Debug)]
@@ -300,10 +300,10 @@ fn pkix_ed25519() {
 
 #[test]
 fn crls() {
-    let entry = |reason| RevokedEntry {
+    let entry = |reason: Option<u8>| RevokedEntry {
         serial_hex: pki::random_serial().hex(),
         revoked_at: now() - Duration::hours(1),
-        reason_code: reason,
+        reason: reason.map(|c| RevocationReason::from_code(c).unwrap()),
     };
     let next = now() + Duration::days(7);
     let dir = Dir::new();

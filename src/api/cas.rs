@@ -106,7 +106,7 @@ pub(crate) async fn update(
     Ok(axum::Json(cas::update(&state, &caller, id, body).await?))
 }
 
-#[utoipa::path(post, path = "/cas/{id}/revoke", tag = "cas", params(("id" = i64, Path)), request_body = Option<crate::service::certs::Revoke>, security(("bearer" = [])),
+#[utoipa::path(post, path = "/cas/{id}/revoke", tag = "cas", params(("id" = i64, Path)), request_body = Option<crate::service::revocation::Revoke>, security(("bearer" = [])),
     responses((status = 200, body = CaOut), (status = 400, description = "A root CA", body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
         (status = 403, description = "No revoke_cert on the parent CA", body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody),
         (status = 409, description = "Already revoked", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
@@ -114,7 +114,7 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
-    JsonOrDefault(body): JsonOrDefault<crate::service::certs::Revoke>,
+    JsonOrDefault(body): JsonOrDefault<crate::service::revocation::Revoke>,
 ) -> Result<axum::Json<CaOut>> {
     Ok(axum::Json(cas::revoke(&state, &caller, id, body).await?))
 }

@@ -127,14 +127,14 @@ pub(crate) async fn private_key(
     Ok(axum::Json(certs::private_key(&state, &caller, id).await?.0))
 }
 
-#[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates", params(("id" = i64, Path)), request_body = Option<certs::Revoke>, security(("bearer" = [])),
+#[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates", params(("id" = i64, Path)), request_body = Option<crate::service::revocation::Revoke>, security(("bearer" = [])),
     responses((status = 200, body = CertOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody),
         (status = 409, description = "Already revoked", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<i64>,
-    JsonOrDefault(body): JsonOrDefault<certs::Revoke>,
+    JsonOrDefault(body): JsonOrDefault<crate::service::revocation::Revoke>,
 ) -> Result<axum::Json<CertOut>> {
     Ok(axum::Json(certs::revoke(&state, &caller, id, body).await?))
 }

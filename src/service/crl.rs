@@ -88,7 +88,9 @@ pub async fn sign_next(
                 .as_deref()
                 .and_then(store::parse_ts)
                 .unwrap_or_else(Utc::now),
-            reason_code: r.revocation_reason_code.and_then(|c| u8::try_from(c).ok()),
+            reason: r
+                .revocation_reason_code
+                .and_then(pki::RevocationReason::from_code),
         })
         .collect();
     let issuer = issuers::issuer(state, ca).await?;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::service::cpu::cpu_for;
 use crate::service::issuers::{self};
 use crate::service::request_fields::{check_days, key_algorithm};
-use crate::service::{AppState, policy, public_urls, signing};
+use crate::service::{AppState, policy, public_urls};
 use crate::store::{self, cas::NewCa};
 
 use super::view::{CaOut, denied, ensure_can_issue, load, owner};
@@ -142,7 +142,7 @@ pub async fn create(
 
     let now = Utc::now();
     let parent_end = parent.as_ref().and_then(|p| store::parse_ts(&p.not_after));
-    let (not_before, not_after) = signing::validity(now, days, parent_end)?;
+    let (not_before, not_after) = pki::validity(now, days, parent_end)?;
     let (crl_url, ca_issuers_url) = match &parent {
         Some(p) => {
             let (crl, cert) = public_urls::public_urls(base_url, p);
@@ -155,7 +155,7 @@ pub async fn create(
         None => None,
     };
     let path_len_u8 = path_length.map(|p| p as u8);
-    let subject_for_issue = signing::canonical_subject(&subject)?;
+    let subject_for_issue = subject.canonical();
     let crl_days = state.settings.crl_validity_days;
     let (key_pem, cert, empty_crl) = cpu_for(state, caller, move || {
         let key = pki::PrivateKey::generate(alg)?;
@@ -203,7 +203,7 @@ pub async fn create(
         subject_dn: &subject.to_string(),
         key_algorithm: alg.name(),
         key_size: i64::from(alg.key_size()),
-        valid_days: signing::days_between(cert.not_before, cert.not_after),
+        valid_days: pki::days_between(cert.not_before, cert.not_after),
         certificate: &cert.pem,
         private_key: &stored_key,
         serial_number: &cert.serial_hex,

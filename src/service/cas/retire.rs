@@ -18,7 +18,7 @@ pub async fn revoke(
     state: &AppState,
     caller: &Principal,
     id: i64,
-    input: crate::service::certs::Revoke,
+    input: crate::service::revocation::Revoke,
 ) -> Result<CaOut> {
     let ca = load(state, id).await?;
     let subject = caller.authz_subject();
@@ -36,7 +36,7 @@ pub async fn revoke(
     if !authz::allows(&subject, &owner(&parent), Action::RevokeCert) {
         return Err(denied());
     }
-    let (reason, code) = crate::service::certs::revocation_reason(&input)?;
+    let (reason, code) = crate::service::revocation::revocation_reason(&input)?;
     let now = store::now_ts();
     let mut tx = state.db.begin().await?;
     if !store::cas::revoke(&mut tx, id, &now, reason.as_deref(), code).await? {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::service::commit::CertWrite;
 use crate::service::cpu::cpu_for;
 use crate::service::request_fields::{check_days, key_algorithm};
-use crate::service::{AppState, cas, issuers, policy, public_urls, signing};
+use crate::service::{AppState, cas, issuers, policy, public_urls};
 use crate::store::{self, cas::CaRow, certs::NewCert};
 
 use super::request::{
@@ -71,7 +71,7 @@ pub async fn issue(
     }
     cas::ensure_can_issue(state, &ca).await?;
     let (not_before, not_after) =
-        signing::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
+        pki::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
     let policy = policy::policy_of(state, caller).await?;
     let (crl_url, ca_issuers_url) = public_urls::public_urls(base_url, &ca);
     let issuer = issuers::issuer(state, &ca).await?;
@@ -114,7 +114,7 @@ pub async fn issue(
             }
         };
         let signed = Signed {
-            subject: signing::canonical_subject(&req.subject)?,
+            subject: req.subject.canonical(),
             sans: req.sans.clone(),
             spki,
             profile: req.cert_type.profile(),
@@ -160,7 +160,7 @@ pub async fn issue(
                 certificate_type: req.cert_type.as_str().into(),
                 key_algorithm: alg.name().into(),
                 key_size: i64::from(alg.key_size()),
-                valid_days: signing::days_between(cert.not_before, cert.not_after),
+                valid_days: pki::days_between(cert.not_before, cert.not_after),
                 certificate: cert.pem,
                 private_key: stored_key.clone(),
                 key_origin: if req.csr_key.is_some() {

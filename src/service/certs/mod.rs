@@ -25,5 +25,6 @@ pub use request::{
     CertCreate, CertType, MergedCsr, RequestedNames, SignCsr, add_subject_emails, effective_sans,
     effective_subject, merge_csr,
 };
-pub use revoke::{Revoke, revocation_reason, revoke};
+pub use revoke::revoke;
+
 pub use view::{CertOut, check_ca_filter, get, list, list_all, load_for, owner};
