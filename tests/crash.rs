@@ -9,141 +9,41 @@
 //! On SQLite by default; on PostgreSQL when `FASTPKI_TEST_DATABASE_URL` is set.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_support::crl::{CrlInfo, assert_crl_verifies, crl_der, norm_serial, parse_crl};
+use test_support::database::fresh_database;
+use test_support::http::{bootstrap_root, json, login};
+use test_support::ports::free_port;
+use test_support::server::{ServerProcess, command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpki");
 /// How long the load runs before the kill.
 const LOAD: Duration = Duration::from_millis(2500);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `fastpki serve`, killed (SIGKILL) when dropped, so that a failing
-/// assertion never leaves it behind.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path, url: &str, port: u16, run: u32) -> Server {
-        let log = dir.join(format!("server-{run}.log"));
-        let child = Command::new(BIN)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", url)
-            .env("FASTPKI_DATA_DIR", dir.join("data"))
-            .env("SECRET_KEY", "crash-test-secret-key-0123456789-abcdefgh")
-            .env(
-                "SERVICE_ACCOUNT_TOKEN_PEPPER",
-                "crash-test-pepper-0123456789-abcdefghij",
-            )
-            .env("BCRYPT_COST", "4")
-            .env("KEY_POOL_SIZE", "0")
-            .env("AUTH_RATE_LIMIT", "100000/minute")
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut server = Server { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("server exited ({status}): {}", server.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server did not start: {}", server.log_text());
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
-/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
-fn fail_if_postgres_required(what: &str) {
-    assert_ne!(
-        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
-        Ok("1"),
-        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
-    );
-}
-
-async fn fresh_database(dir: &Path) -> String {
-    match std::env::var("FASTPKI_TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("fastpki_t_{}", uuid::Uuid::new_v4().simple());
-            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut c)
-                .await
-                .unwrap();
-            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
-        }
-        _ => {
-            fail_if_postgres_required("the crash tests");
-            format!("sqlite:///{}/crash.db", dir.display())
-        }
-    }
-}
-
-/// The JSON body of an answer that must have `status`; anything else fails.
-async fn want(r: reqwest::Response, status: u16, what: &str) -> Value {
-    let got = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    assert_eq!(got, status, "{what}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
-}
-
-async fn login(c: &reqwest::Client, base: &str) -> String {
-    let r = c
-        .post(format!("{base}/auth/token"))
-        .form(&[("username", "root"), ("password", "password123")])
-        .send()
-        .await
-        .unwrap();
-    want(r, 200, "login").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn crl_der(c: &reqwest::Client, root: &str, slug: &str) -> Vec<u8> {
-    let r = c.get(format!("{root}/crl/{slug}")).send().await.unwrap();
-    assert_eq!(r.status(), 200, "CRL of {slug}");
-    r.bytes().await.unwrap().to_vec()
+/// Starts `fastpki serve` on `port` (run `run`'s log in `dir`) and waits until it is ready.
+fn start(dir: &Path, url: &str, port: u16, run: u32) -> ServerProcess {
+    let mut cmd = command(BIN, dir);
+    cmd.env("DATABASE_URL", url)
+        .env("FASTPKI_DATA_DIR", dir.join("data"))
+        .env("SECRET_KEY", "crash-test-secret-key-0123456789-abcdefgh")
+        .env(
+            "SERVICE_ACCOUNT_TOKEN_PEPPER",
+            "crash-test-pepper-0123456789-abcdefghij",
+        )
+        .env("BCRYPT_COST", "4")
+        .env("KEY_POOL_SIZE", "0")
+        .env("AUTH_RATE_LIMIT", "100000/minute")
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    let mut server = ServerProcess::spawn(&mut cmd, port, dir.join(format!("server-{run}.log")));
+    server
+        .wait_ready(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    server
 }
 
 /// What the load saw acknowledged, and every distinct CRL it was served.
@@ -168,32 +68,25 @@ fn after_kill(killed: &AtomicBool, what: &str, e: impl std::fmt::Display) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path()).await;
+    let url = fresh_database(dir.path(), "the crash tests").await;
     let port = free_port();
-    let mut server = Server::start(dir.path(), &url, port, 1);
-    let root = format!("http://127.0.0.1:{port}");
-    let base = format!("{root}/api/v1");
+    let mut server = start(dir.path(), &url, port, 1);
+    let root = server.root();
+    let base = server.api();
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let body = json!({"username": "root", "email": "r@example.com", "password": "password123", "role": "superuser"});
-    let r = c
-        .post(format!("{base}/users/"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    want(r, 201, "bootstrap").await;
-    let token = login(&c, &base).await;
-    let r = c
-        .post(format!("{base}/cas/"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Crash CA", "subject_dn": "CN=Crash CA", "key_algorithm": "ecdsa-p256"}))
-        .send()
-        .await
-        .unwrap();
-    let ca = want(r, 201, "CA").await;
+    bootstrap_root(&c, &base).await;
+    let token = login(&c, &base, "root").await.0;
+    let ca = json(
+        c.post(format!("{base}/cas/"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "Crash CA", "subject_dn": "CN=Crash CA", "key_algorithm": "ecdsa-p256"})),
+        201,
+        "CA",
+    )
+    .await;
     let ca_id = ca["id"].as_i64().unwrap();
     let ca_pem = ca["certificate"].as_str().unwrap().to_string();
     let slug = format!("crash-ca-{ca_id}");
@@ -300,7 +193,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut by_number: BTreeMap<u64, (Vec<u8>, HashSet<String>)> = BTreeMap::new();
     let mut last = 0;
     for der in &crls_before {
-        let info = parse_crl(dir.path(), der);
+        let info = parse_crl(der);
         assert!(
             info.number >= last,
             "CRL {} served after {last}",
@@ -312,16 +205,16 @@ async fn acknowledged_writes_survive_sigkill() {
     let max_before = last;
 
     // Restart on the same database.
-    let server = Server::start(dir.path(), &url, port, 2);
-    let token = login(&c, &base).await;
+    let server = start(dir.path(), &url, port, 2);
+    let token = login(&c, &base, "root").await.0;
     for (id, serial) in &issued {
-        let r = c
-            .get(format!("{base}/certificates/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let v = want(r, 200, &format!("certificate {id} acknowledged but lost")).await;
+        let v = json(
+            c.get(format!("{base}/certificates/{id}"))
+                .bearer_auth(&token),
+            200,
+            &format!("certificate {id} acknowledged but lost"),
+        )
+        .await;
         assert_eq!(
             v["serial_number"].as_str(),
             Some(serial.as_str()),
@@ -334,7 +227,7 @@ async fn acknowledged_writes_survive_sigkill() {
         );
     }
     let crl_after = crl_der(&c, &root, &slug).await;
-    let info = parse_crl(dir.path(), &crl_after);
+    let info = parse_crl(&crl_after);
     let after_number = info.number;
     let in_crl = info.serials.clone();
     assert!(
@@ -343,13 +236,13 @@ async fn acknowledged_writes_survive_sigkill() {
     );
     record(&mut by_number, info, &crl_after, "after the restart");
     for (id, serial) in &revoked {
-        let r = c
-            .get(format!("{base}/certificates/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let v = want(r, 200, &format!("revoked certificate {id}")).await;
+        let v = json(
+            c.get(format!("{base}/certificates/{id}"))
+                .bearer_auth(&token),
+            200,
+            &format!("revoked certificate {id}"),
+        )
+        .await;
         assert_eq!(
             v["status"], "revoked",
             "acknowledged revocation of {id} lost"
@@ -367,24 +260,24 @@ async fn acknowledged_writes_survive_sigkill() {
 
     // The numbers move on: a revocation after the restart signs a CRL whose
     // number no CRL seen before had, and which verifies against the CA.
-    let r = c
+    let cert = json(
+        c
         .post(format!("{base}/certificates/?ca_id={ca_id}"))
         .bearer_auth(&token)
-        .json(&json!({"common_name": "after.example.com", "certificate_type": "server", "key_algorithm": "ed25519"}))
-        .send()
-        .await
-        .unwrap();
-    let cert = want(r, 201, "issue after the restart").await;
-    let r = c
-        .post(format!("{base}/certificates/{}/revoke", cert["id"]))
-        .bearer_auth(&token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    want(r, 200, "revoke after the restart").await;
+        .json(&json!({"common_name": "after.example.com", "certificate_type": "server", "key_algorithm": "ed25519"})),
+        201,
+        "issue after the restart",
+    ).await;
+    json(
+        c.post(format!("{base}/certificates/{}/revoke", cert["id"]))
+            .bearer_auth(&token)
+            .json(&json!({})),
+        200,
+        "revoke after the restart",
+    )
+    .await;
     let crl_new = crl_der(&c, &root, &slug).await;
-    let info = parse_crl(dir.path(), &crl_new);
+    let info = parse_crl(&crl_new);
     assert!(
         info.number > after_number && info.number > max_before,
         "CRL number {} reused after the crash (seen up to {})",
@@ -397,22 +290,7 @@ async fn acknowledged_writes_survive_sigkill() {
         "the new revocation is in the new CRL"
     );
     record(&mut by_number, info, &crl_new, "after the new revocation");
-    let ca_file = dir.path().join("ca.pem");
-    let crl_file = dir.path().join("new.der");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    std::fs::write(&crl_file, &crl_new).unwrap();
-    let out = Command::new("openssl")
-        .args(["crl", "-inform", "DER", "-noout", "-verify", "-CAfile"])
-        .arg(&ca_file)
-        .arg("-in")
-        .arg(&crl_file)
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("verify OK"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_crl_verifies(&crl_new, &ca_pem);
     let log2 = server.log_text();
     for (run, log) in [(1, &log), (2, &log2)] {
         assert!(
@@ -430,15 +308,18 @@ async fn acknowledged_writes_survive_sigkill() {
 
 /// Number of audit entries with `action` about certificate `id`.
 async fn audit(c: &reqwest::Client, base: &str, token: &str, action: &str, id: i64) -> usize {
-    let r = c
-        .get(format!(
+    json(
+        c.get(format!(
             "{base}/audit-logs/?action={action}&resource_type=certificate&resource_id={id}"
         ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    want(r, 200, "audit").await.as_array().unwrap().len()
+        .bearer_auth(token),
+        200,
+        "audit",
+    )
+    .await
+    .as_array()
+    .unwrap()
+    .len()
 }
 
 /// Adds a CRL to those seen, by number: a number already seen must name the
@@ -464,48 +345,4 @@ fn record(
         );
     }
     by_number.insert(info.number, (der.to_vec(), info.serials));
-}
-
-/// A CRL's number and revoked serials (normalized as by `norm_serial`).
-struct CrlInfo {
-    number: u64,
-    serials: HashSet<String>,
-}
-
-fn parse_crl(dir: &Path, der: &[u8]) -> CrlInfo {
-    let path = dir.join("parse.der");
-    std::fs::write(&path, der).unwrap();
-    let out = Command::new("openssl")
-        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let mut number = None;
-    let mut serials = HashSet::new();
-    while let Some(line) = lines.next() {
-        let t = line.trim();
-        if t.starts_with("X509v3 CRL Number") {
-            number = lines.next().map(|l| l.trim().parse().expect("decimal"));
-        } else if let Some(s) = t.strip_prefix("Serial Number: ") {
-            serials.insert(norm_serial(s));
-        }
-    }
-    CrlInfo {
-        number: number.expect("a CRL number"),
-        serials,
-    }
-}
-
-/// A serial as the API or openssl shows it, in one form: lowercase, no
-/// leading zero octets.
-fn norm_serial(s: &str) -> String {
-    let t = s.trim().trim_start_matches('0').to_lowercase();
-    if t.len() % 2 == 1 { format!("0{t}") } else { t }
 }

@@ -5,9 +5,10 @@
 //!
 //! Loopback only, every loop bounded by a deadline.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::ports::free_port;
+use test_support::server::{ServerProcess, command};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -19,64 +20,28 @@ const HALF_SENT: &[u8] = b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n";
 const FD_LIMIT: u32 = 256;
 const ATTACK: usize = 300;
 
-struct Served {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `fastpki serve` with `ulimit -n FD_LIMIT` (soft and hard) and `extra` settings.
-async fn start(extra: &[(&str, &str)]) -> Served {
+/// Starts `fastpki serve` with `ulimit -n FD_LIMIT` (soft and hard) and `extra` settings,
+/// in a folder of its own (returned: it lives as long as the server).
+fn start(extra: &[(&str, &str)]) -> (ServerProcess, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut cmd = Command::new("sh");
+    let mut cmd = command("sh", dir.path());
     cmd.arg("-c")
         .arg(format!(
             "ulimit -n {FD_LIMIT} && exec \"$0\" serve --bind 127.0.0.1:{port}"
         ))
         .arg(BIN)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BCRYPT_COST", "4")
         .env("KEY_POOL_SIZE", "0")
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .env("LOG_LEVEL", "error");
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let served = Served {
-        child: cmd.spawn().unwrap(),
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if get_readyz(port, "127.0.0.2", Duration::from_secs(2))
-            .await
-            .is_ok()
-        {
-            return served;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not become ready");
+    let mut server = ServerProcess::spawn(&mut cmd, port, dir.path().join("serve.log"));
+    server
+        .wait_ready(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (server, dir)
 }
 
 async fn connect_from(source: &str, port: u16) -> std::io::Result<TcpStream> {
@@ -156,12 +121,11 @@ async fn hold_attack(port: u16, until: Instant) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_do_not_lock_other_clients_out() {
-    let server = start(&[
+    let (server, _dir) = start(&[
         ("HEADER_READ_TIMEOUT_SECONDS", "1"),
         ("MAX_CONNECTIONS", "100"),
         ("MAX_CONNECTIONS_PER_IP", "50"),
-    ])
-    .await;
+    ]);
     let pid = server.child.id();
     let port = server.port;
     let baseline = open_fds(pid);
@@ -198,7 +162,7 @@ async fn half_sent_requests_do_not_lock_other_clients_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_and_idle_connections_are_closed_after_the_timeouts() {
-    let server = start(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]).await;
+    let (server, _dir) = start(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]);
     let port = server.port;
 
     // (b) Half-sent requests: closed once the header-read timeout passes, not before.

@@ -2,60 +2,34 @@
 //! bad settings, and `migrate`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use test_support::database::{fail_if_postgres_required, fresh_database, postgres_admin_url};
+use test_support::http::{bootstrap_root, json, login, text};
+use test_support::ports::free_port;
+use test_support::server::{ServerProcess, command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpki");
 
-/// A command with a clean environment (no DATABASE_URL etc. leaking in).
+/// The binary in `dir`, with a clean environment (no DATABASE_URL etc. leaking in).
 fn fastpki(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_ready(port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.starts_with("HTTP/1.1 200") {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    command(BIN, dir)
 }
 
 #[test]
 fn first_run_needs_no_setup_and_keeps_files_private() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = fastpki(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ready = wait_ready(port);
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(ready, "server did not become ready: {log}");
+    let mut server = ServerProcess::spawn(
+        fastpki(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}")]),
+        port,
+        dir.path().join("serve.log"),
+    );
+    let ready = server.wait_ready(Duration::from_secs(20));
+    server.kill();
+    let log = server.log_text();
+    assert!(ready.is_ok(), "server did not become ready: {log}");
     let data = dir.path().join("data");
     for file in ["fastpki.db", "secret_key", "service_account_token_pepper"] {
         let meta = std::fs::metadata(data.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -168,101 +142,32 @@ const FERNET_A: &str = "ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=";
 const FERNET_B: &str = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
 const FERNET_C: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
-/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
-fn fail_if_postgres_required(what: &str) {
-    assert_ne!(
-        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
-        Ok("1"),
-        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
-    );
-}
-
-/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database
-/// when `FASTPKI_TEST_DATABASE_URL` is set.
-async fn fresh_database(dir: &std::path::Path) -> String {
-    match std::env::var("FASTPKI_TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("fastpki_t_{}", uuid::Uuid::new_v4().simple());
-            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut c)
-                .await
-                .unwrap();
-            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
-        }
-        _ => {
-            fail_if_postgres_required("the startup tests");
-            format!("sqlite:///{}/k.db", dir.display())
-        }
-    }
-}
-
-/// A `fastpki serve` on the test database, killed when dropped.
-struct Serving {
-    child: std::process::Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the server with `key` as PRIVATE_KEY_ENCRYPTION_KEY: the running
 /// server, or its exit status and log when it refuses to start.
 fn serve(
     dir: &std::path::Path,
     url: &str,
     key: Option<&str>,
-) -> Result<Serving, (std::process::ExitStatus, String)> {
+) -> Result<ServerProcess, (std::process::ExitStatus, String)> {
     let port = free_port();
-    // A file, not a pipe: nobody reads a pipe while the server runs.
-    let log = dir.join(format!("serve-{port}.log"));
     let mut cmd = fastpki(dir);
     cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", url)
         .env("BCRYPT_COST", "4")
         .env("CA_KEY_SIZE", "2048")
-        .env("KEY_POOL_SIZE", "0")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
+        .env("KEY_POOL_SIZE", "0");
     if let Some(k) = key {
         cmd.env("PRIVATE_KEY_ENCRYPTION_KEY", k);
     }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
+    // A file, not a pipe: nobody reads a pipe while the server runs.
+    let mut server = ServerProcess::spawn(&mut cmd, port, dir.join(format!("serve-{port}.log")));
+    match server.wait_ready(Duration::from_secs(30)) {
+        Ok(()) => Ok(server),
+        Err(_) => {
+            let status = server.kill();
+            Err((status, server.log_text()))
         }
-        if wait_ready_once(port) {
-            return Ok(Serving {
-                child,
-                base: format!("http://127.0.0.1:{port}/api/v1"),
-                log,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let status = child.wait().unwrap();
-    Err((status, std::fs::read_to_string(&log).unwrap()))
-}
-
-fn wait_ready_once(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.starts_with("HTTP/1.1 200")
 }
 
 /// The stored private-key columns, read straight from the database:
@@ -320,35 +225,10 @@ fn assert_sealed_under(
     }
 }
 
-async fn send(r: reqwest::RequestBuilder, status: u16, what: &str) -> String {
-    let r = r.send().await.unwrap();
-    let got = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    assert_eq!(got, status, "{what}: {text}");
-    text
-}
-
-async fn json_of(r: reqwest::RequestBuilder, status: u16, what: &str) -> serde_json::Value {
-    serde_json::from_str(&send(r, status, what).await).unwrap()
-}
-
-async fn login(c: &reqwest::Client, base: &str) -> String {
-    json_of(
-        c.post(format!("{base}/auth/token"))
-            .form(&[("username", "root"), ("password", "password123")]),
-        200,
-        "login",
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Every private key the API exports, by "ca <id>" / "certificate <id>",
 /// after checking that both export routes give the same PEM.
 async fn exported_keys(
-    s: &Serving,
+    s: &ServerProcess,
     token: &str,
     cas: &[i64],
     certs: &[i64],
@@ -361,8 +241,8 @@ async fn exported_keys(
     ] {
         for id in ids {
             let what = format!("{kind} {id}");
-            let v = json_of(
-                c.get(format!("{}/{api}/{id}/private-key", s.base))
+            let v = json(
+                c.get(format!("{}/{api}/{id}/private-key", s.api()))
                     .bearer_auth(token),
                 200,
                 &what,
@@ -370,8 +250,8 @@ async fn exported_keys(
             .await;
             let pem = v["private_key"].as_str().unwrap().to_string();
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{what}");
-            let file = send(
-                c.get(format!("{}/{export}/{id}/private-key", s.base))
+            let file = text(
+                c.get(format!("{}/{export}/{id}/private-key", s.api()))
                     .bearer_auth(token),
                 200,
                 &what,
@@ -392,22 +272,16 @@ async fn exported_keys(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path()).await;
+    let url = fresh_database(dir.path(), "the startup tests").await;
     let c = reqwest::Client::new();
 
     // Without a key: every key is stored as PEM.
     let s = serve(dir.path(), &url, None).unwrap_or_else(|(_, log)| panic!("{log}"));
-    let root_body = serde_json::json!({"username": "root", "email": "r@example.com", "password": "password123", "role": "superuser"});
-    send(
-        c.post(format!("{}/users/", s.base)).json(&root_body),
-        201,
-        "bootstrap",
-    )
-    .await;
-    let token = login(&c, &s.base).await;
+    bootstrap_root(&c, &s.api()).await;
+    let token = login(&c, &s.api(), "root").await.0;
     let new_ca = |name: &str, parent: Option<i64>| serde_json::json!({"name": name, "subject_dn": format!("CN={name}"), "key_algorithm": "ecdsa-p256", "parent_ca_id": parent, "allow_leaf_certs": true});
-    let root = json_of(
-        c.post(format!("{}/cas/", s.base))
+    let root = json(
+        c.post(format!("{}/cas/", s.api()))
             .bearer_auth(&token)
             .json(&new_ca("Keys Root", None)),
         201,
@@ -416,26 +290,26 @@ async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     .await["id"]
         .as_i64()
         .unwrap();
-    let issue = |s: &Serving, token: &str, ca: i64, cn: &str, extra: serde_json::Value| {
+    let issue = |s: &ServerProcess, token: &str, ca: i64, cn: &str, extra: serde_json::Value| {
         let mut body = serde_json::json!({"common_name": cn, "certificate_type": "server", "key_algorithm": "ed25519"});
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        c.post(format!("{}/certificates/?ca_id={ca}", s.base))
+        c.post(format!("{}/certificates/?ca_id={ca}", s.api()))
             .bearer_auth(token)
             .json(&body)
     };
     // The root issues before it has a sub-CA (a parent stops issuing leaves).
     let mut certs = Vec::new();
-    let v = json_of(
+    let v = json(
         issue(&s, &token, root, "a.example.com", serde_json::json!({})),
         201,
         "leaf of the root",
     )
     .await;
     certs.push(v["id"].as_i64().unwrap());
-    let sub = json_of(
-        c.post(format!("{}/cas/", s.base))
+    let sub = json(
+        c.post(format!("{}/cas/", s.api()))
             .bearer_auth(&token)
             .json(&new_ca("Keys Sub", Some(root))),
         201,
@@ -445,7 +319,7 @@ async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
         .as_i64()
         .unwrap();
     let mut cas = vec![root, sub];
-    let v = json_of(
+    let v = json(
         issue(&s, &token, sub, "b.example.com", serde_json::json!({})),
         201,
         "leaf of the sub-CA",
@@ -453,7 +327,7 @@ async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     .await;
     certs.push(v["id"].as_i64().unwrap());
     // A certificate whose key the server does not keep has nothing at rest.
-    json_of(
+    json(
         issue(
             &s,
             &token,
@@ -477,15 +351,15 @@ async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     let s = serve(dir.path(), &url, Some(FERNET_A)).unwrap_or_else(|(_, log)| panic!("{log}"));
     let sealed = stored_keys(&url).await;
     assert_sealed_under(&sealed, FERNET_A, &pems);
-    let log = std::fs::read_to_string(&s.log).unwrap();
+    let log = s.log_text();
     assert!(
         log.contains("encrypted plaintext private keys") && log.contains("keys=4"),
         "{log}"
     );
     // Keys written from now on are sealed when written.
-    let token = login(&c, &s.base).await;
-    let v = json_of(
-        c.post(format!("{}/cas/", s.base))
+    let token = login(&c, &s.api(), "root").await.0;
+    let v = json(
+        c.post(format!("{}/cas/", s.api()))
             .bearer_auth(&token)
             .json(&new_ca("Keys Late", Some(root))),
         201,
@@ -493,7 +367,7 @@ async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     )
     .await;
     cas.push(v["id"].as_i64().unwrap());
-    let v = json_of(
+    let v = json(
         issue(&s, &token, sub, "c.example.com", serde_json::json!({})),
         201,
         "certificate with a key set",
@@ -631,18 +505,18 @@ async fn keys_at_rest_are_sealed_checked_at_start_and_rotated() {
     };
     assert!(log.contains("cannot be decrypted"), "{log}");
     let s = serve(dir.path(), &url, Some(FERNET_B)).unwrap_or_else(|(_, log)| panic!("{log}"));
-    let token = login(&c, &s.base).await;
+    let token = login(&c, &s.api(), "root").await.0;
     assert_eq!(exported_keys(&s, &token, &cas, &certs).await, pems);
     for ca in &cas[1..] {
-        json_of(
+        json(
             issue(&s, &token, *ca, "after.example.com", serde_json::json!({})),
             201,
             "issuance after the rotation",
         )
         .await;
     }
-    json_of(
-        c.post(format!("{}/cas/", s.base))
+    json(
+        c.post(format!("{}/cas/", s.api()))
             .bearer_auth(&token)
             .json(&new_ca("Keys After", Some(root))),
         201,
@@ -673,23 +547,25 @@ fn no_secret_reaches_the_log() {
     let secret_key = "log-test-secret-key-0123456789-abcdefghij";
     let pepper = "log-test-pepper-0123456789-abcdefghijklmn";
     let fernet = FERNET_A;
-    let mut child = fastpki(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:///{}/l.db", dir.path().display()),
-        )
-        .env("LOG_LEVEL", "TRACE")
-        .env("SECRET_KEY", secret_key)
-        .env("SERVICE_ACCOUNT_TOKEN_PEPPER", pepper)
-        .env("PRIVATE_KEY_ENCRYPTION_KEY", fernet)
-        .env("BCRYPT_COST", "4")
-        .env("KEY_POOL_SIZE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_ready(port));
+    let mut server = ServerProcess::spawn(
+        fastpki(dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env(
+                "DATABASE_URL",
+                format!("sqlite:///{}/l.db", dir.path().display()),
+            )
+            .env("LOG_LEVEL", "TRACE")
+            .env("SECRET_KEY", secret_key)
+            .env("SERVICE_ACCOUNT_TOKEN_PEPPER", pepper)
+            .env("PRIVATE_KEY_ENCRYPTION_KEY", fernet)
+            .env("BCRYPT_COST", "4")
+            .env("KEY_POOL_SIZE", "0"),
+        port,
+        dir.path().join("serve.log"),
+    );
+    server
+        .wait_ready(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
     let password = "a-very-secret-password-42";
     let mut secrets: Vec<String> = vec![
         secret_key.into(),
@@ -782,13 +658,8 @@ fn no_secret_reaches_the_log() {
         let r = c.get(format!("{base}/users/me?token={token}")).send().await.unwrap();
         assert_eq!(r.status(), 401, "a token in the query string");
     });
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.kill();
+    let log = server.log_text();
     assert!(
         log.contains("FastPKI is listening"),
         "the log was captured: {log}"
@@ -814,10 +685,7 @@ fn no_secret_reaches_the_log() {
 /// names a PostgreSQL server that offers TLS, as Debian's does by default).
 #[test]
 fn postgres_tls_follows_sslmode() {
-    let Some(base) = std::env::var("FASTPKI_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
+    let Some(base) = postgres_admin_url() else {
         fail_if_postgres_required("postgres_tls_follows_sslmode");
         eprintln!("FASTPKI_TEST_DATABASE_URL is not set: this test needs PostgreSQL, skipped");
         return;

@@ -2,10 +2,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
@@ -14,6 +10,8 @@ use pki::{
     KeyAlgorithm, PkiError, Profile, RevokedEntry, Sans, build_crl, cert_der_to_pem, der_to_pem,
     parse_csr, pem_to_der,
 };
+use test_support::openssl::{SServer, openssl, openssl_ok};
+use test_support::process::Files;
 
 /// Hex from `openssl x509 -noout -ext ...` output: the last line, colons and `keyid:` removed.
 fn ext_hex(text: &str) -> String {
@@ -25,21 +23,11 @@ fn ext_hex(text: &str) -> String {
 }
 
 /// SKI openssl itself computes for a key, via a throwaway `req -x509` certificate.
-fn openssl_ski_for_key(dir: &Dir, key_pem: &str, name: &str) -> String {
+fn openssl_ski_for_key(dir: &Files, key_pem: &str, name: &str) -> String {
     let key = dir.write(&format!("{name}.ref.key"), key_pem);
     let cert = dir.path(&format!("{name}.ref.pem"));
     openssl_ok(&[
-        "req",
-        "-new",
-        "-x509",
-        "-key",
-        key.to_str().unwrap(),
-        "-subj",
-        "/CN=ref",
-        "-days",
-        "1",
-        "-out",
-        cert.to_str().unwrap(),
+        "req", "-new", "-x509", "-key", &key, "-subj", "/CN=ref", "-days", "1", "-out", &cert,
     ]);
     ext_hex(&openssl_ok(&[
         "x509",
@@ -47,18 +35,18 @@ fn openssl_ski_for_key(dir: &Dir, key_pem: &str, name: &str) -> String {
         "-ext",
         "subjectKeyIdentifier",
         "-in",
-        cert.to_str().unwrap(),
+        &cert,
     ]))
 }
 
-fn ext(dir: &Dir, file: &str, name: &str) -> String {
+fn ext(dir: &Files, file: &str, name: &str) -> String {
     ext_hex(&openssl_ok(&[
         "x509",
         "-noout",
         "-ext",
         name,
         "-in",
-        &dir.s(file),
+        &dir.path(file),
     ]))
 }
 
@@ -74,7 +62,7 @@ fn sig_name(alg: KeyAlgorithm) -> &'static str {
 #[test]
 fn chain_verifies_for_every_algorithm() {
     for alg in ALGS {
-        let dir = Dir::new();
+        let dir = Files::new();
         let root = root(alg);
         let inter = intermediate(&root.issuer(), alg);
         let server = leaf(
@@ -93,10 +81,10 @@ fn chain_verifies_for_every_algorithm() {
             "-purpose",
             "sslserver",
             "-CAfile",
-            &dir.s("root.pem"),
+            &dir.path("root.pem"),
             "-untrusted",
-            &dir.s("inter.pem"),
-            &dir.s("leaf.pem"),
+            &dir.path("inter.pem"),
+            &dir.path("leaf.pem"),
         ]);
         assert!(out.contains("leaf.pem: OK"), "{alg}: {out}");
 
@@ -128,7 +116,7 @@ fn chain_verifies_for_every_algorithm() {
             root.cert.ski_hex
         );
 
-        let text = openssl_ok(&["x509", "-noout", "-text", "-in", &dir.s("leaf.pem")]);
+        let text = openssl_ok(&["x509", "-noout", "-text", "-in", &dir.path("leaf.pem")]);
         assert!(text.contains(sig_name(alg)), "{alg}: {text}");
         assert!(text.contains("Digital Signature"), "{text}");
         assert_eq!(
@@ -144,7 +132,7 @@ fn chain_verifies_for_every_algorithm() {
             "{text}"
         );
         assert!(text.contains("DNS:www.example.com"), "{text}");
-        let text = openssl_ok(&["x509", "-noout", "-text", "-in", &dir.s("inter.pem")]);
+        let text = openssl_ok(&["x509", "-noout", "-text", "-in", &dir.path("inter.pem")]);
         assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
         assert!(
             text.contains("Digital Signature, Certificate Sign, CRL Sign"),
@@ -155,7 +143,7 @@ fn chain_verifies_for_every_algorithm() {
 
 #[test]
 fn mixed_algorithm_chain_verifies() {
-    let dir = Dir::new();
+    let dir = Files::new();
     let root = root(KeyAlgorithm::EcdsaP384);
     let inter = intermediate(&root.issuer(), KeyAlgorithm::Rsa { bits: 2048 });
     let client = leaf(
@@ -177,10 +165,10 @@ fn mixed_algorithm_chain_verifies() {
         "-purpose",
         "sslclient",
         "-CAfile",
-        &dir.s("root.pem"),
+        &dir.path("root.pem"),
         "-untrusted",
-        &dir.s("inter.pem"),
-        &dir.s("leaf.pem"),
+        &dir.path("inter.pem"),
+        &dir.path("leaf.pem"),
     ]);
     assert!(out.contains("leaf.pem: OK"), "{out}");
 }
@@ -188,7 +176,7 @@ fn mixed_algorithm_chain_verifies() {
 #[test]
 fn crl_revokes_with_openssl() {
     for alg in ALGS {
-        let dir = Dir::new();
+        let dir = Files::new();
         let root = root(alg);
         let inter = intermediate(&root.issuer(), alg);
         let issuer = inter.issuer();
@@ -230,16 +218,23 @@ fn crl_revokes_with_openssl() {
         let out = openssl_ok(&[
             "crl",
             "-in",
-            &dir.s("crl.pem"),
+            &dir.path("crl.pem"),
             "-noout",
             "-verify",
             "-CAfile",
-            &dir.s("inter.pem"),
+            &dir.path("inter.pem"),
         ]);
         assert!(out.contains("verify OK"), "{alg}: {out}");
-        openssl_ok(&["crl", "-inform", "DER", "-in", &dir.s("crl.der"), "-noout"]);
+        openssl_ok(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            &dir.path("crl.der"),
+            "-noout",
+        ]);
 
-        let text = openssl_ok(&["crl", "-in", &dir.s("crl.pem"), "-noout", "-text"]);
+        let text = openssl_ok(&["crl", "-in", &dir.path("crl.pem"), "-noout", "-text"]);
         assert!(text.contains("Version 2"), "{text}");
         assert!(text.contains("X509v3 CRL Number"), "{text}");
         assert!(text.contains("42"), "{text}");
@@ -262,40 +257,30 @@ fn crl_revokes_with_openssl() {
                 "-x509_strict",
                 flag,
                 "-CAfile",
-                &dir.s("root.pem"),
+                &dir.path("root.pem"),
                 "-untrusted",
-                &dir.s("inter.pem"),
+                &dir.path("inter.pem"),
                 "-CRLfile",
-                &dir.s(crls),
-                &dir.s(file),
+                &dir.path(crls),
+                &dir.path(file),
             ])
         };
         for flag in ["-crl_check", "-crl_check_all"] {
-            let bad = verify("revoked.pem", flag, "crls.pem");
-            let bad_text = String::from_utf8_lossy(&bad.stdout).to_string()
-                + &String::from_utf8_lossy(&bad.stderr);
-            assert!(
-                !bad.status.success(),
-                "{alg} {flag}: revoked leaf accepted: {bad_text}"
-            );
+            let (bad, bad_text) = verify("revoked.pem", flag, "crls.pem");
+            assert!(!bad, "{alg} {flag}: revoked leaf accepted: {bad_text}");
             assert!(bad_text.contains("certificate revoked"), "{bad_text}");
-            let ok = verify("good.pem", flag, "crls.pem");
-            let ok_text = String::from_utf8_lossy(&ok.stdout).to_string()
-                + &String::from_utf8_lossy(&ok.stderr);
-            assert!(
-                ok.status.success(),
-                "{alg} {flag}: valid leaf rejected: {ok_text}"
-            );
+            let (ok, ok_text) = verify("good.pem", flag, "crls.pem");
+            assert!(ok, "{alg} {flag}: valid leaf rejected: {ok_text}");
             assert!(ok_text.contains("good.pem: OK"), "{ok_text}");
         }
     }
 }
 
-fn openssl_csr(dir: &Dir, name: &str, newkey: &[&str], extra: &[&str]) -> String {
+fn openssl_csr(dir: &Files, name: &str, newkey: &[&str], extra: &[&str]) -> String {
     let mut args = vec!["req", "-new", "-nodes"];
     args.extend_from_slice(newkey);
-    let key = dir.s(&format!("{name}.key"));
-    let csr = dir.s(&format!("{name}.csr"));
+    let key = dir.path(&format!("{name}.key"));
+    let csr = dir.path(&format!("{name}.csr"));
     args.extend_from_slice(&["-keyout", &key, "-out", &csr]);
     args.extend_from_slice(&["-subj", "/CN=api.example.com/O=Acme Corp/C=US"]);
     args.extend_from_slice(extra);
@@ -305,7 +290,7 @@ fn openssl_csr(dir: &Dir, name: &str, newkey: &[&str], extra: &[&str]) -> String
 
 #[test]
 fn signs_openssl_csrs() {
-    let dir = Dir::new();
+    let dir = Files::new();
     let root = root(KeyAlgorithm::EcdsaP256);
     let inter = intermediate(&root.issuer(), KeyAlgorithm::EcdsaP256);
     let issuer = inter.issuer();
@@ -355,21 +340,18 @@ fn signs_openssl_csrs() {
             "-purpose",
             "sslserver",
             "-CAfile",
-            &dir.s("root.pem"),
+            &dir.path("root.pem"),
             "-untrusted",
-            &dir.s("inter.pem"),
-            &dir.s(&file),
+            &dir.path("inter.pem"),
+            &dir.path(&file),
         ]);
         assert!(out.contains(": OK"), "{out}");
         // The certificate carries the CSR's key.
-        let cert_pub = openssl_ok(&["x509", "-noout", "-pubkey", "-in", &dir.s(&file)]);
-        let key_pub = openssl_ok(&["pkey", "-pubout", "-in", &dir.s(&format!("{name}.key"))]);
+        let cert_pub = openssl_ok(&["x509", "-noout", "-pubkey", "-in", &dir.path(&file)]);
+        let key_pub = openssl_ok(&["pkey", "-pubout", "-in", &dir.path(&format!("{name}.key"))]);
         assert_eq!(cert_pub, key_pub);
         // The CSR's private key (PKCS#8 from openssl) loads too.
-        let k = pki::PrivateKey::from_pem(
-            &std::fs::read_to_string(dir.path(&format!("{name}.key"))).unwrap(),
-        )
-        .unwrap();
+        let k = pki::PrivateKey::from_pem(&dir.read(&format!("{name}.key"))).unwrap();
         assert_eq!(k.public_key_der(), csr.public_key_der);
     }
 
@@ -398,13 +380,13 @@ fn signs_openssl_csrs() {
         "verify",
         "-x509_strict",
         "-CAfile",
-        &dir.s("root.pem"),
+        &dir.path("root.pem"),
         "-untrusted",
-        &dir.s("inter.pem"),
-        &dir.s("extra.pem"),
+        &dir.path("inter.pem"),
+        &dir.path("extra.pem"),
     ]);
     assert!(out.contains(": OK"), "{out}");
-    let text = openssl_ok(&["x509", "-noout", "-text", "-in", &dir.s("extra.pem")]);
+    let text = openssl_ok(&["x509", "-noout", "-text", "-in", &dir.path("extra.pem")]);
     assert!(text.contains("CA:FALSE"), "{text}");
     assert!(!text.contains("Certificate Sign"), "{text}");
     assert!(!text.contains("1.2.3.4"), "{text}");
@@ -440,7 +422,7 @@ fn csr_error(pem: &str) -> String {
 
 #[test]
 fn rejects_bad_csrs() {
-    let dir = Dir::new();
+    let dir = Files::new();
     // Tampered signature.
     let pem = openssl_csr(
         &dir,
@@ -525,27 +507,9 @@ fn fake_rsa_csr(bits: usize) -> Vec<u8> {
     tlv(0x30, &cat(&[&cri, &sig_alg, &tlv(0x03, &sig)]))
 }
 
-/// Kills the child process when dropped, so a failing test never leaves a server behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn tls_handshake_with_client_certificate() {
-    let dir = Dir::new();
+    let dir = Files::new();
     let root = root(KeyAlgorithm::EcdsaP256);
     let inter = intermediate(&root.issuer(), KeyAlgorithm::EcdsaP256);
     let issuer = inter.issuer();
@@ -574,73 +538,8 @@ fn tls_handshake_with_client_certificate() {
     dir.write("client.pem", &client.cert.pem);
     dir.write("client.key", client.key.to_pem());
 
-    let port = free_port();
-    let accept = format!("127.0.0.1:{port}");
-    let mut child = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &accept,
-            "-naccept",
-            "3",
-            "-cert",
-            &dir.s("server.pem"),
-            "-key",
-            &dir.s("server.key"),
-            "-cert_chain",
-            &dir.s("inter.pem"),
-            "-CAfile",
-            &dir.s("root.pem"),
-            "-Verify",
-            "1",
-            "-verify_return_error",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start openssl s_server");
-    let stdout = child.stdout.take().unwrap();
-    let _server = KillOnDrop(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + StdDuration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("ACCEPT") => break,
-            Ok(_) => continue,
-            Err(e) => panic!("s_server did not start: {e}"),
-        }
-    }
-
-    let s_client = |verify: &[&str]| {
-        let mut args = vec![
-            "s_client",
-            "-connect",
-            &accept,
-            "-verify_return_error",
-            "-CAfile",
-        ];
-        let root = dir.s("root.pem");
-        let (cert, key, chain) = (dir.s("client.pem"), dir.s("client.key"), dir.s("inter.pem"));
-        args.push(&root);
-        args.extend_from_slice(verify);
-        args.extend_from_slice(&["-cert", &cert, "-key", &key, "-cert_chain", &chain]);
-        let out = run_with_timeout(
-            Command::new("openssl").args(&args),
-            StdDuration::from_secs(20),
-        );
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
-    };
+    let s_server = SServer::mutual_tls(&dir, 3);
+    let s_client = |verify: &[&str]| s_server.client(&dir, verify, true);
     let (ok, text) = s_client(&["-verify_hostname", "localhost"]);
     assert!(ok && text.contains("Verify return code: 0 (ok)"), "{text}");
     let (ok, text) = s_client(&["-verify_ip", "127.0.0.1"]);
@@ -653,11 +552,11 @@ fn tls_handshake_with_client_certificate() {
 
 #[test]
 fn pem_helpers_agree_with_openssl() {
-    let dir = Dir::new();
+    let dir = Files::new();
     let root = root(KeyAlgorithm::EcdsaP256);
     assert_eq!(cert_der_to_pem(&root.cert.der), root.cert.pem);
     dir.write("root.der", &root.cert.der);
-    let pem = openssl_ok(&["x509", "-inform", "DER", "-in", &dir.s("root.der")]);
+    let pem = openssl_ok(&["x509", "-inform", "DER", "-in", &dir.path("root.der")]);
     assert_eq!(pki::cert_pem_to_der(&pem).unwrap(), root.cert.der);
     assert_eq!(pem.trim(), root.cert.pem.trim());
 }

@@ -7,6 +7,15 @@ use std::net::SocketAddr;
 use fastpki::config::Settings;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use test_support::database::fresh_database;
+
+// The shared helpers the suite's files use through `crate::common::*`.
+pub use test_support::csr::make_csr;
+pub use test_support::openssl::{
+    cert_public_key, key_public_key, openssl, openssl_ok, pem_blocks, text_section, x509_field,
+    x509_text,
+};
+pub use test_support::process::Files;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -30,39 +39,6 @@ impl Drop for Server {
     }
 }
 
-/// With `FASTPKI_REQUIRE_POSTGRES=1` (CI's PostgreSQL pass), a test that would skip or fall
-/// back to SQLite because `FASTPKI_TEST_DATABASE_URL` is unset fails instead.
-fn fail_if_postgres_required(what: &str) {
-    assert_ne!(
-        std::env::var("FASTPKI_REQUIRE_POSTGRES").as_deref(),
-        Ok("1"),
-        "FASTPKI_REQUIRE_POSTGRES=1 but FASTPKI_TEST_DATABASE_URL is unset: {what} would not run on PostgreSQL"
-    );
-}
-
-/// A fresh database URL: a SQLite file in `dir`, or a new PostgreSQL database.
-async fn fresh_database(dir: &std::path::Path) -> String {
-    match std::env::var("FASTPKI_TEST_DATABASE_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("fastpki_t_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .expect("connect to FASTPKI_TEST_DATABASE_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let (prefix, _) = admin_url.rsplit_once('/').expect("database URL has a path");
-            format!("{prefix}/{name}")
-        }
-        _ => {
-            fail_if_postgres_required("the HTTP suite");
-            format!("sqlite:///{}", dir.join("fastpki.db").display())
-        }
-    }
-}
-
 impl Server {
     pub async fn start() -> Server {
         Server::start_with(&[]).await
@@ -79,7 +55,7 @@ impl Server {
         tweak: impl FnOnce(&mut fastpki::service::AppState),
     ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = fresh_database(dir.path()).await;
+        let db = fresh_database(dir.path(), "the HTTP suite").await;
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", db.as_str()),
             (
@@ -341,8 +317,7 @@ pub fn bad_tokens(valid: &str) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// PKI helpers: CAs, certificates, raw downloads, audit look-ups, and the
-// `openssl` command line (always with a timeout, never a hang).
+// PKI helpers: CAs, certificates, raw downloads, audit look-ups.
 // ---------------------------------------------------------------------------
 
 /// `base` with the fields of `extra` added or replaced.
@@ -474,198 +449,16 @@ impl Server {
     }
 }
 
-/// Ids of a JSON list of objects.
 /// The `id` of a created resource.
 pub fn id(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
 }
 
+/// Ids of a JSON list of objects.
 pub fn ids(list: &Value) -> Vec<i64> {
     list.as_array()
         .unwrap_or_else(|| panic!("not a list: {list}"))
         .iter()
         .map(|v| v["id"].as_i64().expect("id"))
         .collect()
-}
-
-/// A scratch directory for files handed to command-line tools.
-pub struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    pub fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, contents).expect("write file");
-        path.display().to_string()
-    }
-
-    pub fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    pub fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).expect("read file")
-    }
-}
-
-/// Runs a command to completion, killing it after `timeout`; `Err` when it cannot start.
-pub fn try_run_with_timeout(
-    cmd: &mut std::process::Command,
-    timeout: std::time::Duration,
-) -> std::io::Result<std::process::Output> {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let status = child.wait()?;
-            panic!("{cmd:?} timed out after {timeout:?} ({status})");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    Ok(std::process::Output {
-        status,
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    })
-}
-
-/// Runs `openssl` (30 s at most); stdout + stderr as text and the success flag.
-/// A missing `openssl` fails the test.
-pub fn openssl(args: &[&str]) -> (bool, String) {
-    let out = try_run_with_timeout(
-        std::process::Command::new("openssl").args(args),
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("openssl is required for these tests and cannot run: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Runs `openssl`, asserting success; returns its output.
-#[track_caller]
-pub fn openssl_ok(args: &[&str]) -> String {
-    let (ok, text) = openssl(args);
-    assert!(ok, "openssl {args:?} failed:\n{text}");
-    text
-}
-
-/// `openssl x509 -noout -text` (and `extra` options) of a PEM certificate.
-pub fn x509_text(pem: &str) -> String {
-    let f = Files::new();
-    let p = f.write("c.pem", pem);
-    openssl_ok(&["x509", "-in", &p, "-noout", "-text"])
-}
-
-/// One `openssl x509 -noout <opt>` line of a PEM certificate, e.g. `-subject`.
-pub fn x509_field(pem: &str, opt: &str) -> String {
-    let f = Files::new();
-    let p = f.write("c.pem", pem);
-    openssl_ok(&["x509", "-in", &p, "-noout", opt])
-        .trim()
-        .to_string()
-}
-
-/// The SubjectPublicKeyInfo PEM of a certificate.
-pub fn cert_public_key(pem: &str) -> String {
-    x509_field(pem, "-pubkey")
-}
-
-/// The SubjectPublicKeyInfo PEM of a private key (checks that it parses).
-pub fn key_public_key(key_pem: &str) -> String {
-    let f = Files::new();
-    let p = f.write("k.pem", key_pem);
-    openssl_ok(&["pkey", "-in", &p, "-pubout"])
-        .trim()
-        .to_string()
-}
-
-/// The PEM blocks (`-----BEGIN ...` to `-----END ...-----`) of a text.
-pub fn pem_blocks(text: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if line.starts_with("-----BEGIN ") {
-            current = Some(String::new());
-        }
-        if let Some(c) = current.as_mut() {
-            c.push_str(line);
-            c.push('\n');
-        }
-        if line.starts_with("-----END ") {
-            blocks.extend(current.take());
-        }
-    }
-    blocks
-}
-
-/// The section of `openssl ... -text` output that follows the line containing `header`
-/// (the lines indented deeper than the header line).
-pub fn text_section(text: &str, header: &str) -> String {
-    let mut lines = text.lines();
-    let Some(first) = lines.by_ref().find(|l| l.contains(header)) else {
-        return String::new();
-    };
-    let indent = first.len() - first.trim_start().len();
-    lines
-        .take_while(|l| l.len() - l.trim_start().len() > indent)
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A key and CSR made by the `openssl` command line. `alg` is `rsa`
-/// (2048), `p256` or `ed25519`; `addext` are `-addext` values.
-pub fn make_csr(alg: &str, subject: &str, addext: &[&str]) -> (String, String) {
-    let f = Files::new();
-    let key = f.path("key.pem");
-    let csr = f.path("csr.pem");
-    let keygen: Vec<&str> = match alg {
-        "rsa" => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        "p256" => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        "ed25519" => vec!["-algorithm", "ED25519"],
-        other => panic!("unknown CSR algorithm {other}"),
-    };
-    let mut args = vec!["genpkey"];
-    args.extend(keygen);
-    args.extend(["-out", &key]);
-    openssl_ok(&args);
-    let mut args = vec!["req", "-new", "-key", &key, "-subj", subject, "-out", &csr];
-    for e in addext {
-        args.extend(["-addext", e]);
-    }
-    openssl_ok(&args);
-    (f.read("csr.pem"), f.read("key.pem"))
 }

@@ -1,10 +1,6 @@
-//! Shared helpers for the integration tests: building chains and running external tools.
+//! Building chains with `pki` for the integration tests. Running openssl and
+//! pkilint, and scratch folders, come from `test_support`.
 #![allow(dead_code)]
-
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use pki::{
@@ -117,90 +113,4 @@ pub fn leaf(issuer: &Issuer, alg: KeyAlgorithm, profile: Profile, cn: &str, sans
         Some(issuer),
         90,
     )
-}
-
-/// A temporary directory with helpers to write files into it.
-pub struct Dir(pub tempfile::TempDir);
-
-impl Dir {
-    pub fn new() -> Self {
-        Dir(tempfile::tempdir().unwrap())
-    }
-
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.0.path().join(name);
-        std::fs::write(&p, contents).unwrap();
-        p
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-
-    pub fn s(&self, name: &str) -> String {
-        self.path(name).to_string_lossy().into_owned()
-    }
-}
-
-/// Runs a command to completion, killing it after `timeout`. Panics if it cannot start.
-pub fn run_with_timeout(cmd: &mut Command, timeout: StdDuration) -> Output {
-    try_run_with_timeout(cmd, timeout).unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// Runs a command to completion, killing it after `timeout`; `Err` if it cannot start.
-pub fn try_run_with_timeout(cmd: &mut Command, timeout: StdDuration) -> std::io::Result<Output> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            panic!("{cmd:?} timed out after {timeout:?} ({status})");
-        }
-        std::thread::sleep(StdDuration::from_millis(20));
-    };
-    Ok(Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    })
-}
-
-/// Runs `openssl` with the arguments; returns the output whatever the exit status.
-pub fn openssl(args: &[&str]) -> Output {
-    run_with_timeout(
-        Command::new("openssl").args(args),
-        StdDuration::from_secs(60),
-    )
-}
-
-/// Runs `openssl`, asserting success, and returns stdout + stderr as text.
-pub fn openssl_ok(args: &[&str]) -> String {
-    let out = openssl(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?} failed:\n{text}");
-    text
 }
