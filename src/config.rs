@@ -52,9 +52,12 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub max_body_bytes: usize,
     pub crl_validity_days: i64,
+    /// How long a CRL or CA file is served from memory before the database is
+    /// read again: the bound within which every server sees another's revocation.
+    pub cache_freshness: std::time::Duration,
     pub key_pool_size: usize,
-    /// The key algorithms the pool pre-generates (`rsa-2048`, `ecdsa-p256`, ...).
-    pub key_pool_algorithms: Vec<String>,
+    /// The key algorithms the pool pre-generates.
+    pub key_pool_algorithms: Vec<pki::KeyAlgorithm>,
     /// Largest RSA key a certificate (not a CA) may have, generated or from a CSR.
     pub max_leaf_rsa_bits: u32,
     /// A request head must arrive within this long of the connection opening or
@@ -194,6 +197,11 @@ impl Settings {
             bcrypt_cost: parse_num(&var, "BCRYPT_COST", 12)?,
             max_body_bytes: parse_num(&var, "MAX_BODY_BYTES", 1024 * 1024)?,
             crl_validity_days: parse_num(&var, "CRL_VALIDITY_DAYS", 7)?,
+            cache_freshness: std::time::Duration::from_secs(parse_num(
+                &var,
+                "CACHE_FRESHNESS_SECONDS",
+                5,
+            )?),
             key_pool_size: parse_num(&var, "KEY_POOL_SIZE", 8)?,
             key_pool_algorithms: parse_key_pool_algorithms(
                 var("KEY_POOL_ALGORITHMS").as_deref(),
@@ -255,6 +263,12 @@ impl Settings {
                 self.bcrypt_cost
             );
         }
+        if self.cache_freshness > std::time::Duration::from_secs(300) {
+            bail!(
+                "CACHE_FRESHNESS_SECONDS must be between 0 and 300, got {}",
+                self.cache_freshness.as_secs()
+            );
+        }
         if !(1..=365).contains(&self.crl_validity_days) {
             bail!(
                 "CRL_VALIDITY_DAYS must be between 1 and 365, got {}",
@@ -303,32 +317,40 @@ impl Settings {
 /// `KEY_POOL_ALGORITHMS`: a comma-separated list of `rsa-2048`, `rsa-3072`,
 /// `rsa-4096`, `rsa-8192`, `ecdsa-p256`, `ecdsa-p384`, `ed25519`; by default
 /// the RSA size of `CERT_KEY_SIZE`, the only slow key made per request.
-fn parse_key_pool_algorithms(value: Option<&str>, cert_key_size: u32) -> Result<Vec<String>> {
-    const KNOWN: [&str; 7] = [
-        "rsa-2048",
-        "rsa-3072",
-        "rsa-4096",
-        "rsa-8192",
-        "ecdsa-p256",
-        "ecdsa-p384",
-        "ed25519",
+fn parse_key_pool_algorithms(
+    value: Option<&str>,
+    cert_key_size: u32,
+) -> Result<Vec<pki::KeyAlgorithm>> {
+    use pki::KeyAlgorithm::{EcdsaP256, EcdsaP384, Ed25519, Rsa};
+    const POOLABLE: [pki::KeyAlgorithm; 7] = [
+        Rsa { bits: 2048 },
+        Rsa { bits: 3072 },
+        Rsa { bits: 4096 },
+        Rsa { bits: 8192 },
+        EcdsaP256,
+        EcdsaP384,
+        Ed25519,
     ];
     let Some(value) = value else {
-        return Ok(vec![format!("rsa-{cert_key_size}")]);
+        let default = Rsa {
+            bits: cert_key_size,
+        };
+        return Ok(POOLABLE.into_iter().filter(|a| *a == default).collect());
     };
     let mut algs = Vec::new();
     for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
         if name.is_empty() {
             continue;
         }
-        if !KNOWN.contains(&name.as_str()) {
+        let Some(alg) = POOLABLE.into_iter().find(|a| a.sized_name() == name) else {
+            let known: Vec<String> = POOLABLE.iter().map(|a| a.sized_name()).collect();
             bail!(
                 "KEY_POOL_ALGORITHMS: unknown algorithm {name:?}; use {}",
-                KNOWN.join(", ")
+                known.join(", ")
             );
-        }
-        if !algs.contains(&name) {
-            algs.push(name);
+        };
+        if !algs.contains(&alg) {
+            algs.push(alg);
         }
     }
     Ok(algs)
@@ -623,9 +645,17 @@ mod tests {
 
     #[test]
     fn key_pool_algorithms_parse() {
-        assert_eq!(parse_key_pool_algorithms(None, 3072).unwrap(), ["rsa-3072"]);
+        let names = |algs: Vec<pki::KeyAlgorithm>| -> Vec<String> {
+            algs.iter().map(|a| a.sized_name()).collect()
+        };
         assert_eq!(
-            parse_key_pool_algorithms(Some(" RSA-2048, ecdsa-p256,rsa-2048 "), 2048).unwrap(),
+            names(parse_key_pool_algorithms(None, 3072).unwrap()),
+            ["rsa-3072"]
+        );
+        assert_eq!(
+            names(
+                parse_key_pool_algorithms(Some(" RSA-2048, ecdsa-p256,rsa-2048 "), 2048).unwrap()
+            ),
             ["rsa-2048", "ecdsa-p256"]
         );
         assert!(

@@ -73,6 +73,15 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The name with the RSA size: `rsa-2048`, `ecdsa-p256`, ... (as
+    /// `KEY_POOL_ALGORITHMS` spells it).
+    pub fn sized_name(&self) -> String {
+        match self {
+            Self::Rsa { bits } => format!("rsa-{bits}"),
+            other => other.name().to_string(),
+        }
+    }
+
     /// Key size in bits: the RSA modulus size, 256 for P-256 and Ed25519, 384 for P-384.
     pub fn key_size(&self) -> u32 {
         match self {

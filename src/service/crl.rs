@@ -15,10 +15,6 @@ use crate::service::issuers;
 use crate::service::timed_cache::TimedCache;
 use crate::store::{self, Tx, cas::CaRow};
 
-/// How long a served CRL may come from memory before the database is asked
-/// again: the bound within which every server sees another server's revocation.
-pub const CACHE_FRESHNESS: Duration = Duration::from_secs(5);
-
 /// A CA's CRL as served: DER, its validator for conditional requests (new
 /// with each CRL number), and the PEM made on first demand.
 pub struct CrlFile {

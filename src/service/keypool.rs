@@ -8,14 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use pki::{KeyAlgorithm, PrivateKey};
 
-/// A pool entry's name as `KEY_POOL_ALGORITHMS` spells it: `rsa-2048`, `ecdsa-p256`, ...
-pub fn algorithm_named(name: &str) -> Option<KeyAlgorithm> {
-    match name.strip_prefix("rsa-") {
-        Some(bits) => KeyAlgorithm::parse("rsa", bits.parse().ok()?).ok(),
-        None => KeyAlgorithm::parse(name, 0).ok(),
-    }
-}
-
 pub struct KeyPool {
     size: usize,
     /// The algorithms pooled: only these, whatever callers ask for, so that

@@ -1,6 +1,6 @@
 //! Unauthenticated PKI routes: CA certificates and CRLs by slug, served from
 //! memory. A CA's public files are re-read from the database at most every
-//! `crl::CACHE_FRESHNESS`, the same bound as for CRLs across servers.
+//! `CACHE_FRESHNESS_SECONDS`, the same bound as for CRLs across servers.
 
 use std::sync::Arc;
 

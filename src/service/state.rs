@@ -59,11 +59,8 @@ impl AppState {
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
         let keys = KeyStore::new(settings.private_key_encryption_key.as_deref())?;
         let settings_key_pool = settings.key_pool_size;
-        let pooled = settings
-            .key_pool_algorithms
-            .iter()
-            .filter_map(|name| crate::service::keypool::algorithm_named(name))
-            .collect();
+        let freshness = settings.cache_freshness;
+        let pooled = settings.key_pool_algorithms.clone();
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -79,9 +76,9 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::default()),
             keys,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
-            crls: Arc::new(CrlCache::fresh_for(crate::service::crl::CACHE_FRESHNESS)),
+            crls: Arc::new(CrlCache::fresh_for(freshness)),
             issuers: Arc::new(IssuerCache::tagged()),
-            public: Arc::new(PublicCache::fresh_for(crate::service::crl::CACHE_FRESHNESS)),
+            public: Arc::new(PublicCache::fresh_for(freshness)),
             key_pool: KeyPool::new(settings_key_pool, pooled),
             caller_slots: Arc::new(CallerSlots::new(cores)),
             list_window: crate::service::LIST_WINDOW,
