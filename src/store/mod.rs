@@ -8,10 +8,13 @@
 pub mod audit;
 pub mod cas;
 pub mod certs;
+mod decode;
 pub mod orgs;
 pub mod service_accounts;
 pub mod sessions;
 pub mod users;
+
+pub use decode::{Flag, JsonList, OptTime, Time, bind_capabilities, json_list};
 
 use std::time::Duration;
 
@@ -225,37 +228,6 @@ pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
             e.is_foreign_key_violation() || e.code().is_some_and(|c| c == "23503" || c == "787")
         }
         _ => false,
-    }
-}
-
-/// A boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite (the `Any`
-/// driver reads neither as the other). Rows use `#[sqlx(try_from = "Flag")]`.
-#[derive(Clone, Copy, Debug)]
-pub struct Flag(pub bool);
-
-impl From<Flag> for bool {
-    fn from(f: Flag) -> bool {
-        f.0
-    }
-}
-
-impl sqlx::Type<Any> for Flag {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <bool as sqlx::Type<Any>>::type_info()
-    }
-
-    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-        use sqlx::any::AnyTypeInfoKind as K;
-        matches!(ty.kind(), K::Bool | K::SmallInt | K::Integer | K::BigInt)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Any> for Flag {
-    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        if let Ok(b) = <bool as sqlx::Decode<Any>>::decode(value.clone()) {
-            return Ok(Flag(b));
-        }
-        Ok(Flag(<i64 as sqlx::Decode<Any>>::decode(value)? != 0))
     }
 }
 
