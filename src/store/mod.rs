@@ -5,6 +5,14 @@
 //! transactions never deadlock on lock upgrades; on PostgreSQL both pools are
 //! the same.
 
+/// The five capability columns, in the order of `Capabilities::NAMES` (for
+/// `concat!` in the SQL of users and service accounts).
+macro_rules! capability_columns {
+    () => {
+        "can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca"
+    };
+}
+
 pub mod audit;
 pub mod cas;
 pub mod certs;
@@ -203,7 +211,7 @@ pub fn now_ts() -> String {
 }
 
 /// Parses a stored time.
-pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
