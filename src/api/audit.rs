@@ -4,16 +4,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use super::extract::{BaseUrl, Query, UserCaller};
 use super::paging;
-use crate::error::FieldError;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::service::AppState;
-use crate::service::audit;
-use crate::store::{self, audit::AuditEntry, audit::AuditFilter};
+use crate::service::audit::{self, AuditEntryOut};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,59 +33,31 @@ pub(crate) struct AuditQuery {
     limit: Option<i64>,
 }
 
-/// ISO-8601 with or without offset (naive means UTC), or a bare date.
-fn parse_time(field: &str, s: &str) -> Result<String> {
-    let t = DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc()))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").map(|n| n.and_utc()))
-        .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-        })
-        .map_err(|_| {
-            Error::Validation(vec![FieldError::query(
-                field,
-                "Input should be a valid datetime",
-            )])
-        })?;
-    Ok(store::ts(t))
-}
-
-#[utoipa::path(get, path = "/audit-logs/", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntry>,
+#[utoipa::path(get, path = "/audit-logs/", tag = "audit", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<AuditEntryOut>,
     headers(("link" = String, description = "`<URL>; rel=\"next\"` when the page is full: the next page by cursor"))), (status = 403, body = crate::api::errors::ErrorBody), (status = 401, description = "Not authenticated", body = crate::api::errors::ErrorBody), (status = 422, description = "Validation error", body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     BaseUrl(base): BaseUrl,
     Query(q): Query<AuditQuery>,
-) -> Result<(HeaderMap, axum::Json<Vec<AuditEntry>>)> {
+) -> Result<(HeaderMap, axum::Json<Vec<AuditEntryOut>>)> {
     if let Some(action) = &q.action {
         audit::check_action(action)?;
     }
     let (skip, limit) = paging::page(q.skip, q.limit, 100, 1000)?;
     let before_id = paging::at_least("before_id", q.before_id, 1)?;
-    let filter = AuditFilter {
-        organization_id: None,
-        action: q.action.clone(),
+    let query = audit::LogQuery {
+        action: q.action.as_deref(),
         user_id: q.user_id,
-        resource_type: q.resource_type.clone(),
+        resource_type: q.resource_type.as_deref(),
         resource_id: q.resource_id,
-        since: q
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?,
-        until: q
-            .until
-            .as_deref()
-            .map(|s| parse_time("until", s))
-            .transpose()?,
+        since: q.since.as_deref(),
+        until: q.until.as_deref(),
         before_id,
         skip,
         limit,
     };
-    let page = audit::query(&state, &caller, filter).await?;
+    let page = audit::query(&state, &caller, query).await?;
     let filters = [
         ("action", q.action),
         ("user_id", q.user_id.map(|v| v.to_string())),

@@ -10,19 +10,16 @@ use super::paging::{self, Page};
 use crate::error::Result;
 use crate::service::AppState;
 use crate::service::policy::Policy;
-use crate::service::{
-    service_accounts as sa, service_accounts::PolicyOut, service_accounts::TokenOut,
-};
-use crate::store::service_accounts::ServiceAccount;
+use crate::service::service_accounts::{self as sa, PolicyOut, ServiceAccountOut, TokenOut};
 
 #[utoipa::path(post, path = "/service-accounts/", tag = "service-accounts", request_body = sa::AccountCreate, security(("bearer" = [])),
-    responses((status = 201, body = ServiceAccount), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
+    responses((status = 201, body = ServiceAccountOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
         (status = 403, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Json(body): Json<sa::AccountCreate>,
-) -> Result<(StatusCode, axum::Json<ServiceAccount>)> {
+) -> Result<(StatusCode, axum::Json<ServiceAccountOut>)> {
     Ok((
         StatusCode::CREATED,
         axum::Json(sa::create(&state, &caller, body).await?),
@@ -30,34 +27,34 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/service-accounts/", tag = "service-accounts", params(Page), security(("bearer" = [])),
-    responses((status = 200, body = Vec<ServiceAccount>), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<ServiceAccountOut>), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Query(p): Query<Page>,
-) -> Result<axum::Json<Vec<ServiceAccount>>> {
+) -> Result<axum::Json<Vec<ServiceAccountOut>>> {
     let (skip, limit) = paging::page(p.skip, p.limit, 100, 1000)?;
     Ok(axum::Json(sa::list(&state, &caller, skip, limit).await?))
 }
 
 #[utoipa::path(get, path = "/service-accounts/{id}", tag = "service-accounts", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ServiceAccount), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+    responses((status = 200, body = ServiceAccountOut), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
-) -> Result<axum::Json<ServiceAccount>> {
+) -> Result<axum::Json<ServiceAccountOut>> {
     Ok(axum::Json(sa::get(&state, &caller, id).await?))
 }
 
 #[utoipa::path(patch, path = "/service-accounts/{id}", tag = "service-accounts", params(("id" = i64, Path)), request_body = sa::AccountUpdate, security(("bearer" = [])),
-    responses((status = 200, body = ServiceAccount), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+    responses((status = 200, body = ServiceAccountOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
     Path(id): Path<i64>,
     Json(body): Json<sa::AccountUpdate>,
-) -> Result<axum::Json<ServiceAccount>> {
+) -> Result<axum::Json<ServiceAccountOut>> {
     Ok(axum::Json(sa::update(&state, &caller, id, body).await?))
 }
 

@@ -39,11 +39,10 @@ pub async fn authenticate(
     if user.username != claims.sub {
         return Err(invalid_credentials());
     }
-    let cutoff = user
+    if user
         .tokens_invalidated_at
-        .as_deref()
-        .and_then(store::parse_ts);
-    if cutoff.is_some_and(|c| claims.issued_at_micros() < c.timestamp_micros()) {
+        .is_some_and(|c| claims.issued_at_micros() < c.timestamp_micros())
+    {
         return Err(invalid_credentials());
     }
     Ok(Principal::User {

@@ -42,8 +42,8 @@ impl Principal {
 
     pub fn capabilities(&self) -> Capabilities {
         match self {
-            Principal::User { user, .. } => user.capabilities(),
-            Principal::ServiceAccount { account, .. } => account.capabilities(),
+            Principal::User { user, .. } => user.caps,
+            Principal::ServiceAccount { account, .. } => account.caps,
         }
     }
 

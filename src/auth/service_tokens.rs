@@ -50,13 +50,7 @@ pub async fn authenticate(db: &store::Db, pepper: &str, rest: &str) -> Result<Pr
         return Err(invalid());
     }
     let now = Utc::now();
-    if token.revoked_at.is_some()
-        || token
-            .expires_at
-            .as_deref()
-            .and_then(store::parse_ts)
-            .is_some_and(|e| e <= now)
-    {
+    if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
         return Err(invalid());
     }
     let account = store::service_accounts::get(&mut c, token.service_account_id)
@@ -66,14 +60,11 @@ pub async fn authenticate(db: &store::Db, pepper: &str, rest: &str) -> Result<Pr
         return Err(invalid());
     }
     drop(c);
-    let stale = store::ts(now - chrono::Duration::seconds(60));
-    if token
-        .last_used_at
-        .as_deref()
-        .is_none_or(|t| t < stale.as_str())
-    {
+    let stale = now - chrono::Duration::seconds(60);
+    if token.last_used_at.is_none_or(|t| t < stale) {
         let mut tx = db.begin().await?;
-        store::service_accounts::touch_token(&mut tx, token.id, &store::ts(now), &stale).await?;
+        let (now, stale) = (store::ts(now), store::ts(stale));
+        store::service_accounts::touch_token(&mut tx, token.id, &now, &stale).await?;
         tx.commit().await?;
     }
     Ok(Principal::ServiceAccount {

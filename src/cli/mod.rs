@@ -256,7 +256,9 @@ pub fn tri(yes: bool, no: bool) -> Option<bool> {
 }
 
 /// Builds a JSON object from (key, value) pairs, leaving out the `None`s.
-pub fn body(pairs: Vec<(&str, Option<serde_json::Value>)>) -> serde_json::Value {
+pub fn body<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<serde_json::Value>)>,
+) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for (k, v) in pairs {
         if let Some(v) = v {
@@ -264,6 +266,17 @@ pub fn body(pairs: Vec<(&str, Option<serde_json::Value>)>) -> serde_json::Value 
         }
     }
     serde_json::Value::Object(m)
+}
+
+/// The capability flags of a user or a service account as `body` pairs,
+/// under their API names; `values` in the order of `Capabilities::NAMES`,
+/// `None` for a flag left out.
+pub fn capability_pairs(
+    values: [Option<bool>; 5],
+) -> impl Iterator<Item = (&'static str, Option<serde_json::Value>)> {
+    fastpki::capabilities::Capabilities::NAMES
+        .into_iter()
+        .zip(values.map(|v| v.map(serde_json::Value::from)))
 }
 
 /// Writes `data` to `path` ("-" is stdout); private keys get mode 0600 from the start.

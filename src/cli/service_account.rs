@@ -2,10 +2,11 @@
 //! `policy set|show|clear`.
 
 use clap::{Args, Subcommand};
+use fastpki::capability_fields;
 use serde_json::{Value, json};
 
 use super::output::Fields;
-use super::{Ctx, Failure, OutputArg, Res, body, confirm, need, tri};
+use super::{Ctx, Failure, OutputArg, Res, body, capability_pairs, confirm, need, tri};
 
 const BASE: &str = "/service-accounts";
 
@@ -27,25 +28,7 @@ enum SaCmd {
         sa_id: i64,
     },
     /// Create a service account.
-    Create {
-        #[arg(short = 'n', long)]
-        name: Option<String>,
-        #[arg(short = 'd', long)]
-        description: Option<String>,
-        /// Required only for superusers
-        #[arg(long)]
-        organization_id: Option<i64>,
-        #[arg(long)]
-        can_create_ca: bool,
-        #[arg(long)]
-        can_create_cert: bool,
-        #[arg(long)]
-        can_revoke_cert: bool,
-        #[arg(long)]
-        can_export_private_key: bool,
-        #[arg(long)]
-        can_delete_ca: bool,
-    },
+    Create(CreateArgs),
     /// Update a service account. Only provided fields change.
     Update {
         /// Service account ID
@@ -169,6 +152,28 @@ enum PolicyCmd {
     },
 }
 
+// The arguments of `service-account create`.
+#[derive(Args, Debug)]
+struct CreateArgs {
+    #[arg(short = 'n', long)]
+    name: Option<String>,
+    #[arg(short = 'd', long)]
+    description: Option<String>,
+    /// Required only for superusers
+    #[arg(long)]
+    organization_id: Option<i64>,
+    #[arg(long)]
+    can_create_ca: bool,
+    #[arg(long)]
+    can_create_cert: bool,
+    #[arg(long)]
+    can_revoke_cert: bool,
+    #[arg(long)]
+    can_export_private_key: bool,
+    #[arg(long)]
+    can_delete_ca: bool,
+}
+
 const LIST: Fields<'static> = &[
     ("ID", "id"),
     ("Name", "name"),
@@ -230,30 +235,18 @@ pub fn run(a: SaArgs) -> Res<()> {
             ctx.out
                 .detail(&data, DETAIL, &format!("Service Account #{sa_id}"));
         }
-        SaCmd::Create {
-            name,
-            description,
-            organization_id,
-            can_create_ca,
-            can_create_cert,
-            can_revoke_cert,
-            can_export_private_key,
-            can_delete_ca,
-        } => {
-            let name: String = need(name, "--name", "Name")?;
-            let payload = body(vec![
-                ("name", Some(json!(name))),
-                ("can_create_ca", Some(json!(can_create_ca))),
-                ("can_create_cert", Some(json!(can_create_cert))),
-                ("can_revoke_cert", Some(json!(can_revoke_cert))),
-                (
-                    "can_export_private_key",
-                    Some(json!(can_export_private_key)),
-                ),
-                ("can_delete_ca", Some(json!(can_delete_ca))),
-                ("description", description.map(Value::from)),
-                ("organization_id", organization_id.map(Value::from)),
-            ]);
+        SaCmd::Create(new) => {
+            let flags = capability_fields!(new).map(Some);
+            let name: String = need(new.name, "--name", "Name")?;
+            let payload = body(
+                [
+                    ("name", Some(json!(name))),
+                    ("description", new.description.map(Value::from)),
+                    ("organization_id", new.organization_id.map(Value::from)),
+                ]
+                .into_iter()
+                .chain(capability_pairs(flags)),
+            );
             let data = ctx.api.post(&format!("{BASE}/"), payload)?;
             ctx.out.detail(&data, DETAIL, "Service Account Created");
         }
@@ -274,31 +267,22 @@ pub fn run(a: SaArgs) -> Res<()> {
             can_delete_ca,
             no_can_delete_ca,
         } => {
-            let payload = body(vec![
-                ("name", name.map(Value::from)),
-                ("description", description.map(Value::from)),
-                ("disabled", tri(disable, enable).map(Value::from)),
-                (
-                    "can_create_ca",
-                    tri(can_create_ca, no_can_create_ca).map(Value::from),
-                ),
-                (
-                    "can_create_cert",
-                    tri(can_create_cert, no_can_create_cert).map(Value::from),
-                ),
-                (
-                    "can_revoke_cert",
-                    tri(can_revoke_cert, no_can_revoke_cert).map(Value::from),
-                ),
-                (
-                    "can_export_private_key",
-                    tri(can_export_private_key, no_can_export_private_key).map(Value::from),
-                ),
-                (
-                    "can_delete_ca",
-                    tri(can_delete_ca, no_can_delete_ca).map(Value::from),
-                ),
-            ]);
+            let flags = [
+                tri(can_create_ca, no_can_create_ca),
+                tri(can_create_cert, no_can_create_cert),
+                tri(can_revoke_cert, no_can_revoke_cert),
+                tri(can_export_private_key, no_can_export_private_key),
+                tri(can_delete_ca, no_can_delete_ca),
+            ];
+            let payload = body(
+                [
+                    ("name", name.map(Value::from)),
+                    ("description", description.map(Value::from)),
+                    ("disabled", tri(disable, enable).map(Value::from)),
+                ]
+                .into_iter()
+                .chain(capability_pairs(flags)),
+            );
             if payload.as_object().is_none_or(|o| o.is_empty()) {
                 return Err(Failure::Usage("Nothing to update.".into()));
             }

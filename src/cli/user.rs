@@ -1,10 +1,11 @@
 //! `fastpki user list|me|show|create|update|delete`.
 
 use clap::{Args, Subcommand};
+use fastpki::capability_fields;
 use serde_json::{Value, json};
 
 use super::output::Fields;
-use super::{Ctx, Failure, OutputArg, Res, body, confirm, need, tri};
+use super::{Ctx, Failure, OutputArg, Res, body, capability_pairs, confirm, need, tri};
 
 #[derive(Args, Debug)]
 pub struct UserArgs {
@@ -31,31 +32,7 @@ enum UserCmd {
         user_id: i64,
     },
     /// Create a new user (without a login only for a new server's first user).
-    Create {
-        #[arg(short = 'u', long)]
-        username: Option<String>,
-        #[arg(short = 'e', long)]
-        email: Option<String>,
-        /// Password; asked for twice without echo when not given (or read from standard input)
-        #[arg(short = 'p', long)]
-        password: Option<String>,
-        /// Role: user, admin, superuser
-        #[arg(short = 'r', long, default_value = "user")]
-        role: String,
-        /// Organization ID
-        #[arg(long = "org")]
-        org_id: Option<i64>,
-        #[arg(long)]
-        can_create_ca: bool,
-        #[arg(long)]
-        can_create_cert: bool,
-        #[arg(long)]
-        can_revoke_cert: bool,
-        #[arg(long = "can-export-key")]
-        can_export_private_key: bool,
-        #[arg(long)]
-        can_delete_ca: bool,
-    },
+    Create(CreateArgs),
     /// Update a user.
     Update {
         /// User ID
@@ -104,6 +81,34 @@ enum UserCmd {
     },
 }
 
+// The arguments of `user create`.
+#[derive(Args, Debug)]
+struct CreateArgs {
+    #[arg(short = 'u', long)]
+    username: Option<String>,
+    #[arg(short = 'e', long)]
+    email: Option<String>,
+    /// Password; asked for twice without echo when not given (or read from standard input)
+    #[arg(short = 'p', long)]
+    password: Option<String>,
+    /// Role: user, admin, superuser
+    #[arg(short = 'r', long, default_value = "user")]
+    role: String,
+    /// Organization ID
+    #[arg(long = "org")]
+    org_id: Option<i64>,
+    #[arg(long)]
+    can_create_ca: bool,
+    #[arg(long)]
+    can_create_cert: bool,
+    #[arg(long)]
+    can_revoke_cert: bool,
+    #[arg(long = "can-export-key")]
+    can_export_private_key: bool,
+    #[arg(long)]
+    can_delete_ca: bool,
+}
+
 const LIST: Fields<'static> = &[
     ("ID", "id"),
     ("Username", "username"),
@@ -145,36 +150,22 @@ pub fn run(a: UserArgs) -> Res<()> {
             let data = ctx.api.get(&format!("/users/{user_id}"), &[])?;
             ctx.out.detail(&data, DETAIL, &format!("User #{user_id}"));
         }
-        UserCmd::Create {
-            username,
-            email,
-            password,
-            role,
-            org_id,
-            can_create_ca,
-            can_create_cert,
-            can_revoke_cert,
-            can_export_private_key,
-            can_delete_ca,
-        } => {
-            let username: String = need(username, "--username", "Username")?;
-            let email: String = need(email, "--email", "Email")?;
-            let password = super::password(password, true)?;
-            let payload = body(vec![
-                ("username", Some(json!(username))),
-                ("email", Some(json!(email))),
-                ("password", Some(json!(password))),
-                ("role", Some(json!(role))),
-                ("can_create_ca", Some(json!(can_create_ca))),
-                ("can_create_cert", Some(json!(can_create_cert))),
-                ("can_revoke_cert", Some(json!(can_revoke_cert))),
-                (
-                    "can_export_private_key",
-                    Some(json!(can_export_private_key)),
-                ),
-                ("can_delete_ca", Some(json!(can_delete_ca))),
-                ("organization_id", org_id.map(Value::from)),
-            ]);
+        UserCmd::Create(new) => {
+            let flags = capability_fields!(new).map(Some);
+            let username: String = need(new.username, "--username", "Username")?;
+            let email: String = need(new.email, "--email", "Email")?;
+            let password = super::password(new.password, true)?;
+            let payload = body(
+                [
+                    ("username", Some(json!(username))),
+                    ("email", Some(json!(email))),
+                    ("password", Some(json!(password))),
+                    ("role", Some(json!(new.role))),
+                    ("organization_id", new.org_id.map(Value::from)),
+                ]
+                .into_iter()
+                .chain(capability_pairs(flags)),
+            );
             let data = ctx.api.post_maybe_anonymous("/users/", payload)?;
             ctx.out.detail(&data, DETAIL, "User Created");
         }
@@ -201,33 +192,24 @@ pub fn run(a: UserArgs) -> Res<()> {
                 Some(p) if p.is_empty() => Some(super::password(None, true)?),
                 other => other,
             };
-            let payload = body(vec![
-                ("email", email.map(Value::from)),
-                ("password", password.map(Value::from)),
-                ("role", role.map(Value::from)),
-                ("is_active", tri(active, inactive).map(Value::from)),
-                ("organization_id", org_id.map(Value::from)),
-                (
-                    "can_create_ca",
-                    tri(can_create_ca, no_create_ca).map(Value::from),
-                ),
-                (
-                    "can_create_cert",
-                    tri(can_create_cert, no_create_cert).map(Value::from),
-                ),
-                (
-                    "can_revoke_cert",
-                    tri(can_revoke_cert, no_revoke_cert).map(Value::from),
-                ),
-                (
-                    "can_export_private_key",
-                    tri(can_export_key, no_export_key).map(Value::from),
-                ),
-                (
-                    "can_delete_ca",
-                    tri(can_delete_ca, no_delete_ca).map(Value::from),
-                ),
-            ]);
+            let flags = [
+                tri(can_create_ca, no_create_ca),
+                tri(can_create_cert, no_create_cert),
+                tri(can_revoke_cert, no_revoke_cert),
+                tri(can_export_key, no_export_key),
+                tri(can_delete_ca, no_delete_ca),
+            ];
+            let payload = body(
+                [
+                    ("email", email.map(Value::from)),
+                    ("password", password.map(Value::from)),
+                    ("role", role.map(Value::from)),
+                    ("is_active", tri(active, inactive).map(Value::from)),
+                    ("organization_id", org_id.map(Value::from)),
+                ]
+                .into_iter()
+                .chain(capability_pairs(flags)),
+            );
             if payload.as_object().is_none_or(|o| o.is_empty()) {
                 return Err(Failure::Usage(
                     "Nothing to update. Provide at least one flag.".into(),

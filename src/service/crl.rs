@@ -79,11 +79,7 @@ pub async fn sign_next(
         .into_iter()
         .map(|r| pki::RevokedEntry {
             serial_hex: r.serial_number,
-            revoked_at: r
-                .revoked_at
-                .as_deref()
-                .and_then(store::parse_ts)
-                .unwrap_or_else(Utc::now),
+            revoked_at: r.revoked_at.unwrap_or_else(Utc::now),
             reason: r
                 .revocation_reason_code
                 .and_then(pki::RevocationReason::from_code),

@@ -1,11 +1,36 @@
 //! Organizations and their membership.
 
-use serde::Deserialize;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
 use crate::service::AppState;
-use crate::store::{self, orgs::Organization, users::User};
+use crate::service::users::UserOut;
+use crate::store::{self, orgs::Organization};
+
+/// An organization as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Organization)]
+pub struct OrgOut {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Organization> for OrgOut {
+    fn from(o: Organization) -> Self {
+        OrgOut {
+            id: o.id,
+            name: o.name,
+            description: o.description,
+            created_at: store::ts(o.created_at),
+            updated_at: store::ts(o.updated_at),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OrgCreate {
@@ -59,11 +84,7 @@ fn is_admin_of(caller: &Principal, org_id: i64) -> bool {
     caller.is_superuser() || (caller.role() == Role::Admin && is_member(caller, org_id))
 }
 
-pub async fn create(
-    state: &AppState,
-    caller: &Principal,
-    input: OrgCreate,
-) -> Result<Organization> {
+pub async fn create(state: &AppState, caller: &Principal, input: OrgCreate) -> Result<OrgOut> {
     if caller.role() == Role::User {
         return Err(Error::Forbidden(
             "The user doesn't have sufficient privileges".into(),
@@ -93,7 +114,7 @@ pub async fn create(
     entry.detail = Some(format!("Created organization '{}'", org.name));
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
-    Ok(org)
+    Ok(org.into())
 }
 
 pub async fn list(
@@ -101,21 +122,23 @@ pub async fn list(
     caller: &Principal,
     skip: i64,
     limit: i64,
-) -> Result<Vec<Organization>> {
+) -> Result<Vec<OrgOut>> {
     let mut c = state.db.read().await?;
-    if caller.is_superuser() {
-        return Ok(store::orgs::list(&mut c, skip, limit).await?);
-    }
-    match caller.organization_id() {
-        Some(id) if skip == 0 => Ok(store::orgs::get(&mut c, id).await?.into_iter().collect()),
-        _ => Ok(vec![]),
-    }
+    let orgs = if caller.is_superuser() {
+        store::orgs::list(&mut c, skip, limit).await?
+    } else {
+        match caller.organization_id() {
+            Some(id) if skip == 0 => store::orgs::get(&mut c, id).await?.into_iter().collect(),
+            _ => vec![],
+        }
+    };
+    Ok(orgs.into_iter().map(OrgOut::from).collect())
 }
 
-pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<Organization> {
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<OrgOut> {
     let org = load(state, id).await?;
     if caller.is_superuser() || is_member(caller, id) {
-        Ok(org)
+        Ok(org.into())
     } else {
         Err(Error::Forbidden("Not enough permissions".into()))
     }
@@ -126,7 +149,7 @@ pub async fn update(
     caller: &Principal,
     id: i64,
     input: OrgUpdate,
-) -> Result<Organization> {
+) -> Result<OrgOut> {
     let org = load(state, id).await?;
     if !is_admin_of(caller, id) {
         return Err(Error::Forbidden("Not enough permissions".into()));
@@ -174,7 +197,7 @@ pub async fn update(
     ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
@@ -214,7 +237,7 @@ async fn set_membership(
     org_id: i64,
     user_id: i64,
     add: bool,
-) -> Result<User> {
+) -> Result<UserOut> {
     let org = load(state, org_id).await?;
     if !is_admin_of(caller, org_id) {
         return Err(Error::Forbidden("Not enough permissions".into()));
@@ -249,8 +272,8 @@ async fn set_membership(
         user.organization_id = None;
         "org_remove_user"
     };
-    let now = store::now_ts();
-    user.updated_at = now.clone();
+    let now = Utc::now();
+    user.updated_at = now;
     let user = store::users::update(&mut tx, &user).await?;
     let mut entry = caller.audit_entry(action);
     entry.organization_id = Some(org_id);
@@ -264,9 +287,9 @@ async fn set_membership(
         if add { "to" } else { "from" },
         org.name
     ));
-    store::audit::insert(&mut tx, &entry, &now).await?;
+    store::audit::insert(&mut tx, &entry, &store::ts(now)).await?;
     tx.commit().await?;
-    Ok(user)
+    Ok(user.into())
 }
 
 pub async fn add_user(
@@ -274,7 +297,7 @@ pub async fn add_user(
     caller: &Principal,
     org_id: i64,
     user_id: i64,
-) -> Result<User> {
+) -> Result<UserOut> {
     set_membership(state, caller, org_id, user_id, true).await
 }
 
@@ -283,7 +306,7 @@ pub async fn remove_user(
     caller: &Principal,
     org_id: i64,
     user_id: i64,
-) -> Result<User> {
+) -> Result<UserOut> {
     set_membership(state, caller, org_id, user_id, false).await
 }
 
@@ -293,11 +316,12 @@ pub async fn users(
     org_id: i64,
     skip: i64,
     limit: i64,
-) -> Result<Vec<User>> {
+) -> Result<Vec<UserOut>> {
     load(state, org_id).await?;
     if !(caller.is_superuser() || is_member(caller, org_id)) {
         return Err(Error::Forbidden("Not enough permissions".into()));
     }
     let mut c = state.db.read().await?;
-    Ok(store::users::list_by_org(&mut c, org_id, skip, limit).await?)
+    let users = store::users::list_by_org(&mut c, org_id, skip, limit).await?;
+    Ok(users.into_iter().map(UserOut::from).collect())
 }

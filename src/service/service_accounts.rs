@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role, service_tokens};
-use crate::capabilities::Capabilities;
+use crate::capabilities::{Capabilities, CapabilityUpdate};
+use crate::capability_fields;
 use crate::error::{Error, Result};
 use crate::service::AppState;
 use crate::service::policy::{self, Policy};
@@ -45,6 +46,38 @@ pub struct AccountUpdate {
     pub disabled: Option<bool>,
 }
 
+/// A service account as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ServiceAccount)]
+pub struct ServiceAccountOut {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub organization_id: Option<i64>,
+    #[serde(flatten)]
+    pub capabilities: Capabilities,
+    pub disabled_at: Option<String>,
+    pub created_by_user_id: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<ServiceAccount> for ServiceAccountOut {
+    fn from(a: ServiceAccount) -> Self {
+        ServiceAccountOut {
+            id: a.id,
+            name: a.name,
+            description: a.description,
+            organization_id: a.organization_id,
+            capabilities: a.caps,
+            disabled_at: a.disabled_at.map(store::ts),
+            created_by_user_id: a.created_by_user_id,
+            created_at: store::ts(a.created_at),
+            updated_at: store::ts(a.updated_at),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenCreate {
     #[serde(default)]
@@ -75,11 +108,11 @@ impl From<sa_store::TokenRow> for TokenOut {
             id: t.id,
             public_id: t.public_id,
             name: t.name,
-            expires_at: t.expires_at,
+            expires_at: t.expires_at.map(store::ts),
             revoked: t.revoked_at.is_some(),
-            revoked_at: t.revoked_at,
-            last_used_at: t.last_used_at,
-            created_at: t.created_at,
+            revoked_at: t.revoked_at.map(store::ts),
+            last_used_at: t.last_used_at.map(store::ts),
+            created_at: store::ts(t.created_at),
             token: None,
         }
     }
@@ -101,9 +134,9 @@ impl From<sa_store::PolicyRow> for PolicyOut {
         PolicyOut {
             id: r.id,
             service_account_id: r.service_account_id,
-            policy: policy_from_row(&r),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            policy: r.values.into(),
+            created_at: store::ts(r.created_at),
+            updated_at: store::ts(r.updated_at),
         }
     }
 }
@@ -170,7 +203,7 @@ pub async fn create(
     state: &AppState,
     caller: &Principal,
     input: AccountCreate,
-) -> Result<ServiceAccount> {
+) -> Result<ServiceAccountOut> {
     manager(caller)?;
     let name = check_name(&input.name)?;
     // An admin's account lives in the admin's organization (a named one is
@@ -183,13 +216,7 @@ pub async fn create(
     let Some(org) = org else {
         return Err(Error::BadRequest("organization_id is required".into()));
     };
-    let caps = Capabilities {
-        can_create_ca: input.can_create_ca,
-        can_create_cert: input.can_create_cert,
-        can_revoke_cert: input.can_revoke_cert,
-        can_export_private_key: input.can_export_private_key,
-        can_delete_ca: input.can_delete_ca,
-    };
+    let caps = Capabilities::from(capability_fields!(input));
     let mut tx = state.db.begin().await?;
     if store::orgs::get(&mut tx, org).await?.is_none() {
         return Err(Error::NotFound("Organization not found".into()));
@@ -229,7 +256,7 @@ pub async fn create(
     );
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
-    Ok(account)
+    Ok(account.into())
 }
 
 pub async fn list(
@@ -237,25 +264,20 @@ pub async fn list(
     caller: &Principal,
     skip: i64,
     limit: i64,
-) -> Result<Vec<ServiceAccount>> {
+) -> Result<Vec<ServiceAccountOut>> {
     caller.require_user()?;
     // Any member reads its organization's accounts; without one, none.
     if !caller.is_superuser() && caller.organization_id().is_none() {
         return Ok(vec![]);
     }
     let mut c = state.db.read().await?;
-    Ok(sa_store::list(
-        &mut c,
-        caller.organization_id(),
-        caller.is_superuser(),
-        skip,
-        limit,
-    )
-    .await?)
+    let (org, all) = (caller.organization_id(), caller.is_superuser());
+    let accounts = sa_store::list(&mut c, org, all, skip, limit).await?;
+    Ok(accounts.into_iter().map(ServiceAccountOut::from).collect())
 }
 
-pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccount> {
-    load_visible(state, caller, id).await
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<ServiceAccountOut> {
+    Ok(load_visible(state, caller, id).await?.into())
 }
 
 pub async fn update(
@@ -263,7 +285,7 @@ pub async fn update(
     caller: &Principal,
     id: i64,
     input: AccountUpdate,
-) -> Result<ServiceAccount> {
+) -> Result<ServiceAccountOut> {
     let mut account = load(state, caller, id).await?;
     let mut changed = Vec::new();
     let mut tx = state.db.begin().await?;
@@ -281,43 +303,15 @@ pub async fn update(
         account.description = d;
         changed.push("description");
     }
-    let flags: [(&str, &mut bool, Option<bool>); 5] = [
-        (
-            "can_create_ca",
-            &mut account.can_create_ca,
-            input.can_create_ca,
-        ),
-        (
-            "can_create_cert",
-            &mut account.can_create_cert,
-            input.can_create_cert,
-        ),
-        (
-            "can_revoke_cert",
-            &mut account.can_revoke_cert,
-            input.can_revoke_cert,
-        ),
-        (
-            "can_export_private_key",
-            &mut account.can_export_private_key,
-            input.can_export_private_key,
-        ),
-        (
-            "can_delete_ca",
-            &mut account.can_delete_ca,
-            input.can_delete_ca,
-        ),
-    ];
-    for (name, slot, value) in flags {
-        if let Some(v) = value {
-            *slot = v;
-            changed.push(name);
-        }
-    }
-    let now = store::now_ts();
+    changed.extend(
+        account
+            .caps
+            .apply(CapabilityUpdate(capability_fields!(input))),
+    );
+    let now = Utc::now();
     match input.disabled {
         Some(true) if account.disabled_at.is_none() => {
-            account.disabled_at = Some(now.clone());
+            account.disabled_at = Some(now);
             changed.push("disabled");
         }
         Some(false) if account.disabled_at.is_some() => {
@@ -326,7 +320,7 @@ pub async fn update(
         }
         _ => {}
     }
-    account.updated_at = now.clone();
+    account.updated_at = now;
     let account = sa_store::update(&mut tx, &account).await.map_err(|e| {
         if store::is_unique_violation(&e) {
             Error::BadRequest(
@@ -346,9 +340,9 @@ pub async fn update(
             changed.join(", ")
         ),
     );
-    store::audit::insert(&mut tx, &entry, &now).await?;
+    store::audit::insert(&mut tx, &entry, &store::ts(now)).await?;
     tx.commit().await?;
-    Ok(account)
+    Ok(account.into())
 }
 
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {
@@ -471,34 +465,6 @@ pub async fn revoke_token(
     Ok(())
 }
 
-fn to_values(p: &Policy) -> sa_store::PolicyValues {
-    let j = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    sa_store::PolicyValues {
-        cn_patterns: j(&p.cn_patterns),
-        san_dns_patterns: j(&p.san_dns_patterns),
-        san_ip_cidrs: j(&p.san_ip_cidrs),
-        san_email_domains: j(&p.san_email_domains),
-        allowed_ca_ids: serde_json::to_string(&p.allowed_ca_ids).unwrap_or_else(|_| "[]".into()),
-        allowed_certificate_types: j(&p.allowed_certificate_types),
-        max_validity_days: p.max_validity_days,
-        allow_wildcards: p.allow_wildcards,
-    }
-}
-
-pub(crate) fn policy_from_row(r: &sa_store::PolicyRow) -> Policy {
-    let j = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
-    Policy {
-        cn_patterns: j(&r.cn_patterns),
-        san_dns_patterns: j(&r.san_dns_patterns),
-        san_ip_cidrs: j(&r.san_ip_cidrs),
-        san_email_domains: j(&r.san_email_domains),
-        allowed_ca_ids: serde_json::from_str(&r.allowed_ca_ids).unwrap_or_default(),
-        allowed_certificate_types: j(&r.allowed_certificate_types),
-        max_validity_days: r.max_validity_days,
-        allow_wildcards: r.allow_wildcards,
-    }
-}
-
 pub async fn put_policy(
     state: &AppState,
     caller: &Principal,
@@ -509,7 +475,7 @@ pub async fn put_policy(
     policy::validate(&p).map_err(|m| Error::validation("policy", m))?;
     let now = store::now_ts();
     let mut tx = state.db.begin().await?;
-    let row = sa_store::put_policy(&mut tx, id, &to_values(&p), &now).await?;
+    let row = sa_store::put_policy(&mut tx, id, &p.into(), &now).await?;
     let entry = audit(
         caller,
         "service_account_policy_set",

@@ -1,13 +1,47 @@
 //! Users: creation with first-user bootstrap, reads, updates and deletion,
 //! with who-may-set-what exactly as the API contract says.
 
-use serde::Deserialize;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role, password};
-use crate::capabilities::Capabilities;
+use crate::capabilities::{Capabilities, CapabilityUpdate};
+use crate::capability_fields;
 use crate::error::{Error, FieldError, Result};
 use crate::service::AppState;
 use crate::store::{self, users::NewUser, users::User};
+
+/// A user as the API shows it; the password hash never leaves the service layer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub is_active: bool,
+    pub organization_id: Option<i64>,
+    #[serde(flatten)]
+    pub capabilities: Capabilities,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        UserOut {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            role: u.role,
+            is_active: u.is_active,
+            organization_id: u.organization_id,
+            capabilities: u.caps,
+            created_at: store::ts(u.created_at),
+            updated_at: store::ts(u.updated_at),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UserCreate {
@@ -44,10 +78,6 @@ pub struct UserUpdate {
     pub can_revoke_cert: Option<bool>,
     pub can_export_private_key: Option<bool>,
     pub can_delete_ca: Option<bool>,
-}
-
-fn flags_given(v: [Option<bool>; 5]) -> bool {
-    v.iter().any(Option::is_some)
 }
 
 /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain.
@@ -120,25 +150,12 @@ pub async fn create(
     state: &AppState,
     caller: Option<&Principal>,
     input: UserCreate,
-) -> Result<User> {
+) -> Result<UserOut> {
     check_username(&input.username)?;
     check_email(&input.email)?;
     password::check_password(&input.password)?;
     let role = parse_role(input.role.as_deref())?;
-    let flags = [
-        input.can_create_ca,
-        input.can_create_cert,
-        input.can_revoke_cert,
-        input.can_export_private_key,
-        input.can_delete_ca,
-    ];
-    let caps = Capabilities {
-        can_create_ca: flags[0].unwrap_or(false),
-        can_create_cert: flags[1].unwrap_or(false),
-        can_revoke_cert: flags[2].unwrap_or(false),
-        can_export_private_key: flags[3].unwrap_or(false),
-        can_delete_ca: flags[4].unwrap_or(false),
-    };
+    let flags = CapabilityUpdate(capability_fields!(input));
 
     let first_user = {
         let mut c = state.db.read().await?;
@@ -160,7 +177,7 @@ pub async fn create(
                 "Unauthenticated registration is disabled".into(),
             ));
         }
-        if matches!(caller_role, None | Some(Role::User)) && flags.contains(&Some(true)) {
+        if matches!(caller_role, None | Some(Role::User)) && flags.grants_any() {
             return Err(Error::Forbidden(
                 "Only an admin or a superuser can grant capabilities".into(),
             ));
@@ -221,7 +238,7 @@ pub async fn create(
         hashed_password: &hashed,
         role: role.as_str(),
         organization_id,
-        caps,
+        caps: flags.or_off(),
     };
     let user = match store::users::insert(&mut tx, &new, &now).await {
         Ok(u) => u,
@@ -251,7 +268,7 @@ pub async fn create(
     ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     tx.commit().await?;
-    Ok(user)
+    Ok(user.into())
 }
 
 async fn load(state: &AppState, id: i64) -> Result<User> {
@@ -268,10 +285,15 @@ fn admin_of(caller: &Principal, target: &User) -> bool {
         && caller.organization_id() == target.organization_id
 }
 
-pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<User> {
+/// The calling user.
+pub fn me(caller: &Principal) -> Result<UserOut> {
+    Ok(caller.require_user()?.clone().into())
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: i64) -> Result<UserOut> {
     let user = load(state, id).await?;
     if caller.is_superuser() || caller.is_user(id) || admin_of(caller, &user) {
-        Ok(user)
+        Ok(user.into())
     } else {
         Err(Error::Forbidden("Not enough permissions".into()))
     }
@@ -282,14 +304,15 @@ pub async fn list(
     caller: &Principal,
     skip: i64,
     limit: i64,
-) -> Result<Vec<User>> {
+) -> Result<Vec<UserOut>> {
     if !caller.is_superuser() {
         return Err(Error::Forbidden(
             "The user doesn't have sufficient privileges".into(),
         ));
     }
     let mut c = state.db.read().await?;
-    Ok(store::users::list(&mut c, skip, limit).await?)
+    let users = store::users::list(&mut c, skip, limit).await?;
+    Ok(users.into_iter().map(UserOut::from).collect())
 }
 
 pub async fn update(
@@ -297,7 +320,7 @@ pub async fn update(
     caller: &Principal,
     id: i64,
     input: UserUpdate,
-) -> Result<User> {
+) -> Result<UserOut> {
     let target = load(state, id).await?;
     let is_super = caller.is_superuser();
     let is_self = caller.is_user(id);
@@ -315,14 +338,8 @@ pub async fn update(
             "Not enough permissions to change role, activation or organization".into(),
         ));
     }
-    let flags = [
-        input.can_create_ca,
-        input.can_create_cert,
-        input.can_revoke_cert,
-        input.can_export_private_key,
-        input.can_delete_ca,
-    ];
-    if flags_given(flags) && !(is_super || admin_over) {
+    let flags = CapabilityUpdate(capability_fields!(input));
+    if flags.names_any() && !(is_super || admin_over) {
         return Err(Error::Forbidden(
             "Not enough permissions to change capabilities".into(),
         ));
@@ -385,41 +402,9 @@ pub async fn update(
         user.organization_id = org;
         changed.push("organization_id");
     }
-    let fields: [(&str, &mut bool, Option<bool>); 5] = [
-        (
-            "can_create_ca",
-            &mut user.can_create_ca,
-            input.can_create_ca,
-        ),
-        (
-            "can_create_cert",
-            &mut user.can_create_cert,
-            input.can_create_cert,
-        ),
-        (
-            "can_revoke_cert",
-            &mut user.can_revoke_cert,
-            input.can_revoke_cert,
-        ),
-        (
-            "can_export_private_key",
-            &mut user.can_export_private_key,
-            input.can_export_private_key,
-        ),
-        (
-            "can_delete_ca",
-            &mut user.can_delete_ca,
-            input.can_delete_ca,
-        ),
-    ];
-    for (name, slot, value) in fields {
-        if let Some(v) = value {
-            *slot = v;
-            changed.push(name);
-        }
-    }
-    let now = store::now_ts();
-    user.updated_at = now.clone();
+    changed.extend(user.caps.apply(flags));
+    let now = Utc::now();
+    user.updated_at = now;
     let mut user = store::users::update(&mut tx, &user).await.map_err(|e| {
         if store::is_foreign_key_violation(&e) {
             Error::BadRequest("Organization not found".into())
@@ -429,7 +414,7 @@ pub async fn update(
     })?;
     if end_sessions {
         crate::service::sessions::invalidate_all(&mut tx, id).await?;
-        user.tokens_invalidated_at = Some(now.clone());
+        user.tokens_invalidated_at = Some(now);
     }
     let mut entry = caller.audit_entry("user_update");
     // Filed under the organization of the user changed, so its admins see it.
@@ -441,9 +426,9 @@ pub async fn update(
         user.username,
         changed.join(", ")
     ));
-    store::audit::insert(&mut tx, &entry, &now).await?;
+    store::audit::insert(&mut tx, &entry, &store::ts(now)).await?;
     tx.commit().await?;
-    Ok(user)
+    Ok(user.into())
 }
 
 pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()> {

@@ -1,12 +1,16 @@
 //! Audit log: append-only; no statement here updates or deletes an entry.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, FromRow};
 
-#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
+use super::{Time, ts};
+
+/// A stored entry.
+#[derive(Clone, Debug, FromRow)]
 pub struct AuditEntry {
     pub id: i64,
-    pub created_at: String,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
     pub action: String,
     pub user_id: Option<i64>,
     pub username: Option<String>,
@@ -112,8 +116,8 @@ pub struct AuditFilter {
     pub user_id: Option<i64>,
     pub resource_type: Option<String>,
     pub resource_id: Option<i64>,
-    pub since: Option<String>,
-    pub until: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
     /// Keyset cursor: only entries older than this id (the list is newest first).
     pub before_id: Option<i64>,
     pub skip: i64,
@@ -176,11 +180,11 @@ pub async fn query(c: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<AuditEn
     if let Some(v) = f.resource_id {
         q = q.bind(v);
     }
-    if let Some(v) = &f.since {
-        q = q.bind(v);
+    if let Some(v) = f.since {
+        q = q.bind(ts(v));
     }
-    if let Some(v) = &f.until {
-        q = q.bind(v);
+    if let Some(v) = f.until {
+        q = q.bind(ts(v));
     }
     if let Some(v) = f.before_id {
         q = q.bind(v);

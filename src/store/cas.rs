@@ -1,9 +1,10 @@
 //! Certificate authorities, and each CA's cached signed CRL.
 
+use chrono::{DateTime, Utc};
 use futures_util::{Stream, TryStreamExt, stream};
 use sqlx::{AnyConnection, FromRow};
 
-use super::Db;
+use super::{Db, Flag, OptTime, Time, ts};
 use crate::store::certs::RevokedRow;
 
 /// A stored CA. `private_key` is PEM or a Fernet token (see `keystore`).
@@ -19,22 +20,27 @@ pub struct CaRow {
     pub certificate: String,
     pub private_key: String,
     pub serial_number: String,
-    pub not_before: String,
-    pub not_after: String,
+    #[sqlx(try_from = "Time")]
+    pub not_before: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub not_after: DateTime<Utc>,
     pub organization_id: Option<i64>,
     pub created_by_user_id: Option<i64>,
     pub created_by_service_account_id: Option<i64>,
     pub parent_ca_id: Option<i64>,
     pub path_length: Option<i64>,
-    #[sqlx(try_from = "crate::store::Flag")]
+    #[sqlx(try_from = "Flag")]
     pub allow_leaf_certs: bool,
     pub crl_base_url: Option<String>,
-    #[sqlx(try_from = "crate::store::Flag")]
+    #[sqlx(try_from = "Flag")]
     pub is_root: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub updated_at: DateTime<Utc>,
     /// Set when the parent CA revoked this one (never for a root).
-    pub revoked_at: Option<String>,
+    #[sqlx(try_from = "OptTime")]
+    pub revoked_at: Option<DateTime<Utc>>,
     pub revocation_reason: Option<String>,
     pub revocation_reason_code: Option<i64>,
 }
@@ -59,8 +65,8 @@ pub struct NewCa<'a> {
     pub certificate: &'a str,
     pub private_key: &'a str,
     pub serial_number: &'a str,
-    pub not_before: &'a str,
-    pub not_after: &'a str,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
     pub organization_id: Option<i64>,
     pub created_by_user_id: Option<i64>,
     pub created_by_service_account_id: Option<i64>,
@@ -90,8 +96,8 @@ pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<C
         .bind(n.certificate)
         .bind(n.private_key)
         .bind(n.serial_number)
-        .bind(n.not_before)
-        .bind(n.not_after)
+        .bind(ts(n.not_before))
+        .bind(ts(n.not_after))
         .bind(n.organization_id)
         .bind(n.created_by_user_id)
         .bind(n.created_by_service_account_id)
@@ -347,7 +353,8 @@ pub async fn set_private_key(c: &mut AnyConnection, id: i64, key: &str) -> Resul
 pub struct StoredCrl {
     pub crl_number: i64,
     pub crl_der: Option<Vec<u8>>,
-    pub crl_next_update: Option<String>,
+    #[sqlx(try_from = "OptTime")]
+    pub crl_next_update: Option<DateTime<Utc>>,
 }
 
 /// The current CRL of a CA, or the final one of a deleted CA.
@@ -402,8 +409,8 @@ pub async fn insert_tombstone(
     .bind(ca.organization_id)
     .bind(&ca.serial_number)
     .bind(&ca.certificate)
-    .bind(&ca.not_after)
-    .bind(ca.revoked_at.as_deref())
+    .bind(ts(ca.not_after))
+    .bind(ca.revoked_at.map(ts))
     .bind(ca.revocation_reason.as_deref())
     .bind(ca.revocation_reason_code)
     .bind(crl.number)

@@ -1,9 +1,12 @@
 //! Certificates and their revocation.
 
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
 use futures_util::{Stream, TryStreamExt, stream};
 use sqlx::{AnyConnection, FromRow};
 
-use super::Db;
+use super::{Db, JsonList, OptTime, Time, json_list, ts};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct CertRow {
@@ -21,12 +24,18 @@ pub struct CertRow {
     pub key_stored: KeyStored,
     pub key_origin: String,
     pub serial_number: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub san_dns_names: String,
-    pub san_ip_addresses: String,
-    pub san_email_addresses: String,
-    pub revoked_at: Option<String>,
+    #[sqlx(try_from = "Time")]
+    pub not_before: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub not_after: DateTime<Utc>,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub san_dns_names: Vec<String>,
+    #[sqlx(try_from = "JsonList<IpAddr>")]
+    pub san_ip_addresses: Vec<IpAddr>,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub san_email_addresses: Vec<String>,
+    #[sqlx(try_from = "OptTime")]
+    pub revoked_at: Option<DateTime<Utc>>,
     pub revocation_reason: Option<String>,
     pub revocation_reason_code: Option<i64>,
     pub issuer_id: i64,
@@ -34,8 +43,10 @@ pub struct CertRow {
     pub created_by_user_id: Option<i64>,
     pub created_by_service_account_id: Option<i64>,
     pub renewed_from_id: Option<i64>,
-    pub created_at: String,
-    pub updated_at: String,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A stored private key's presence (0 or 1 in SQL, on both databases).
@@ -71,11 +82,11 @@ pub struct NewCert {
     pub private_key: Option<String>,
     pub key_origin: String,
     pub serial_number: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub san_dns_names: String,
-    pub san_ip_addresses: String,
-    pub san_email_addresses: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub san_dns_names: Vec<String>,
+    pub san_ip_addresses: Vec<IpAddr>,
+    pub san_email_addresses: Vec<String>,
     pub issuer_id: i64,
     pub organization_id: Option<i64>,
     pub created_by_user_id: Option<i64>,
@@ -118,11 +129,11 @@ pub async fn insert_many(
             .bind(&n.private_key)
             .bind(&n.key_origin)
             .bind(&n.serial_number)
-            .bind(&n.not_before)
-            .bind(&n.not_after)
-            .bind(&n.san_dns_names)
-            .bind(&n.san_ip_addresses)
-            .bind(&n.san_email_addresses)
+            .bind(ts(n.not_before))
+            .bind(ts(n.not_after))
+            .bind(json_list(&n.san_dns_names))
+            .bind(json_list(&n.san_ip_addresses))
+            .bind(json_list(&n.san_email_addresses))
             .bind(n.issuer_id)
             .bind(n.organization_id)
             .bind(n.created_by_user_id)
@@ -338,7 +349,8 @@ pub async fn revoke(
 #[derive(Clone, Debug, FromRow)]
 pub struct RevokedRow {
     pub serial_number: String,
-    pub revoked_at: Option<String>,
+    #[sqlx(try_from = "OptTime")]
+    pub revoked_at: Option<DateTime<Utc>>,
     pub revocation_reason_code: Option<i64>,
 }
 

@@ -5,13 +5,24 @@
 //! transactions never deadlock on lock upgrades; on PostgreSQL both pools are
 //! the same.
 
+/// The five capability columns, in the order of `Capabilities::NAMES` (for
+/// `concat!` in the SQL of users and service accounts).
+macro_rules! capability_columns {
+    () => {
+        "can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca"
+    };
+}
+
 pub mod audit;
 pub mod cas;
 pub mod certs;
+mod decode;
 pub mod orgs;
 pub mod service_accounts;
 pub mod sessions;
 pub mod users;
+
+pub use decode::{Flag, JsonList, OptTime, Time, bind_capabilities, json_list};
 
 use std::time::Duration;
 
@@ -200,7 +211,7 @@ pub fn now_ts() -> String {
 }
 
 /// Parses a stored time.
-pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -225,37 +236,6 @@ pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
             e.is_foreign_key_violation() || e.code().is_some_and(|c| c == "23503" || c == "787")
         }
         _ => false,
-    }
-}
-
-/// A boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite (the `Any`
-/// driver reads neither as the other). Rows use `#[sqlx(try_from = "Flag")]`.
-#[derive(Clone, Copy, Debug)]
-pub struct Flag(pub bool);
-
-impl From<Flag> for bool {
-    fn from(f: Flag) -> bool {
-        f.0
-    }
-}
-
-impl sqlx::Type<Any> for Flag {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <bool as sqlx::Type<Any>>::type_info()
-    }
-
-    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-        use sqlx::any::AnyTypeInfoKind as K;
-        matches!(ty.kind(), K::Bool | K::SmallInt | K::Integer | K::BigInt)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Any> for Flag {
-    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        if let Ok(b) = <bool as sqlx::Decode<Any>>::decode(value.clone()) {
-            return Ok(Flag(b));
-        }
-        Ok(Flag(<i64 as sqlx::Decode<Any>>::decode(value)? != 0))
     }
 }
 

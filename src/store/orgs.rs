@@ -1,15 +1,20 @@
 //! Organizations table.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, FromRow};
 
-#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
+use super::Time;
+
+/// A stored organization.
+#[derive(Clone, Debug, FromRow)]
 pub struct Organization {
     pub id: i64,
     pub name: String,
     pub description: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub updated_at: DateTime<Utc>,
 }
 
 macro_rules! org_columns {

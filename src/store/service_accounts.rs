@@ -1,48 +1,36 @@
 //! Service accounts, their tokens and issuance policies.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, FromRow};
 
+use super::{Flag, JsonList, OptTime, Time, bind_capabilities, json_list, ts};
 use crate::capabilities::Capabilities;
 
-#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
+/// A stored service account.
+#[derive(Clone, Debug, FromRow)]
 pub struct ServiceAccount {
     pub id: i64,
     pub name: String,
     pub description: Option<String>,
     pub organization_id: Option<i64>,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_create_ca: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_create_cert: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_revoke_cert: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_export_private_key: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_delete_ca: bool,
-    pub disabled_at: Option<String>,
+    #[sqlx(flatten)]
+    pub caps: Capabilities,
+    #[sqlx(try_from = "OptTime")]
+    pub disabled_at: Option<DateTime<Utc>>,
     pub created_by_user_id: Option<i64>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl ServiceAccount {
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            can_create_ca: self.can_create_ca,
-            can_create_cert: self.can_create_cert,
-            can_revoke_cert: self.can_revoke_cert,
-            can_export_private_key: self.can_export_private_key,
-            can_delete_ca: self.can_delete_ca,
-        }
-    }
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub updated_at: DateTime<Utc>,
 }
 
 macro_rules! sa_columns {
     () => {
-        "id, name, description, organization_id, can_create_ca, can_create_cert, can_revoke_cert, \
-         can_export_private_key, can_delete_ca, disabled_at, created_by_user_id, created_at, updated_at"
+        concat!(
+            "id, name, description, organization_id, ",
+            capability_columns!(),
+            ", disabled_at, created_by_user_id, created_at, updated_at"
+        )
     };
 }
 
@@ -56,20 +44,14 @@ pub async fn insert(
     now: &str,
 ) -> Result<ServiceAccount, sqlx::Error> {
     let sql = concat!(
-        "INSERT INTO service_accounts (name, description, organization_id, can_create_ca, can_create_cert, \
-         can_revoke_cert, can_export_private_key, can_delete_ca, created_by_user_id, created_at, updated_at) \
+        "INSERT INTO service_accounts (name, description, organization_id, ",
+        capability_columns!(),
+        ", created_by_user_id, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ",
         sa_columns!()
     );
-    sqlx::query_as(sql)
-        .bind(name)
-        .bind(description)
-        .bind(org)
-        .bind(caps.can_create_ca)
-        .bind(caps.can_create_cert)
-        .bind(caps.can_revoke_cert)
-        .bind(caps.can_export_private_key)
-        .bind(caps.can_delete_ca)
+    let q = sqlx::query_as(sql).bind(name).bind(description).bind(org);
+    bind_capabilities(q, caps)
         .bind(created_by)
         .bind(now)
         .fetch_one(c)
@@ -144,16 +126,10 @@ pub async fn update(
          WHERE id = $10 RETURNING ",
         sa_columns!()
     );
-    sqlx::query_as(sql)
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(a.can_create_ca)
-        .bind(a.can_create_cert)
-        .bind(a.can_revoke_cert)
-        .bind(a.can_export_private_key)
-        .bind(a.can_delete_ca)
-        .bind(&a.disabled_at)
-        .bind(&a.updated_at)
+    let q = sqlx::query_as(sql).bind(&a.name).bind(&a.description);
+    bind_capabilities(q, a.caps)
+        .bind(a.disabled_at.map(ts))
+        .bind(ts(a.updated_at))
         .bind(a.id)
         .fetch_one(c)
         .await
@@ -174,10 +150,14 @@ pub struct TokenRow {
     pub public_id: String,
     pub secret_digest: String,
     pub name: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub created_at: String,
+    #[sqlx(try_from = "OptTime")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTime")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTime")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
 }
 
 macro_rules! token_columns {
@@ -277,34 +257,36 @@ pub async fn touch_token(
     Ok(())
 }
 
-/// A policy as stored: lists as JSON text.
+/// A stored policy.
 #[derive(Clone, Debug, FromRow)]
 pub struct PolicyRow {
     pub id: i64,
     pub service_account_id: i64,
-    pub cn_patterns: String,
-    pub san_dns_patterns: String,
-    pub san_ip_cidrs: String,
-    pub san_email_domains: String,
-    pub allowed_ca_ids: String,
-    pub allowed_certificate_types: String,
-    pub max_validity_days: Option<i64>,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub allow_wildcards: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    #[sqlx(flatten)]
+    pub values: PolicyValues,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub updated_at: DateTime<Utc>,
 }
 
-/// A policy's constraints to store (lists as JSON text).
-#[derive(Clone, Debug)]
+/// A policy's constraints (its lists are JSON text in the database).
+#[derive(Clone, Debug, Default, FromRow)]
 pub struct PolicyValues {
-    pub cn_patterns: String,
-    pub san_dns_patterns: String,
-    pub san_ip_cidrs: String,
-    pub san_email_domains: String,
-    pub allowed_ca_ids: String,
-    pub allowed_certificate_types: String,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub cn_patterns: Vec<String>,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub san_dns_patterns: Vec<String>,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub san_ip_cidrs: Vec<String>,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub san_email_domains: Vec<String>,
+    #[sqlx(try_from = "JsonList<i64>")]
+    pub allowed_ca_ids: Vec<i64>,
+    #[sqlx(try_from = "JsonList<String>")]
+    pub allowed_certificate_types: Vec<String>,
     pub max_validity_days: Option<i64>,
+    #[sqlx(try_from = "Flag")]
     pub allow_wildcards: bool,
 }
 
@@ -347,12 +329,12 @@ pub async fn put_policy(
     );
     sqlx::query_as(sql)
         .bind(account)
-        .bind(&p.cn_patterns)
-        .bind(&p.san_dns_patterns)
-        .bind(&p.san_ip_cidrs)
-        .bind(&p.san_email_domains)
-        .bind(&p.allowed_ca_ids)
-        .bind(&p.allowed_certificate_types)
+        .bind(json_list(&p.cn_patterns))
+        .bind(json_list(&p.san_dns_patterns))
+        .bind(json_list(&p.san_ip_cidrs))
+        .bind(json_list(&p.san_email_domains))
+        .bind(json_list(&p.allowed_ca_ids))
+        .bind(json_list(&p.allowed_certificate_types))
         .bind(p.max_validity_days)
         .bind(p.allow_wildcards)
         .bind(now)

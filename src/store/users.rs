@@ -1,55 +1,39 @@
 //! Users table.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, FromRow};
 
+use super::{Flag, OptTime, Time, bind_capabilities, ts};
 use crate::capabilities::Capabilities;
 
-/// A stored user; the password hash never leaves the service layer.
-#[derive(Clone, Debug, FromRow, Serialize, utoipa::ToSchema)]
+/// A stored user.
+#[derive(Clone, Debug, FromRow)]
 pub struct User {
     pub id: i64,
     pub username: String,
     pub email: String,
-    #[serde(skip)]
     pub hashed_password: String,
     pub role: String,
-    #[sqlx(try_from = "crate::store::Flag")]
+    #[sqlx(try_from = "Flag")]
     pub is_active: bool,
     pub organization_id: Option<i64>,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_create_ca: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_create_cert: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_revoke_cert: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_export_private_key: bool,
-    #[sqlx(try_from = "crate::store::Flag")]
-    pub can_delete_ca: bool,
-    #[serde(skip)]
-    pub tokens_invalidated_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl User {
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            can_create_ca: self.can_create_ca,
-            can_create_cert: self.can_create_cert,
-            can_revoke_cert: self.can_revoke_cert,
-            can_export_private_key: self.can_export_private_key,
-            can_delete_ca: self.can_delete_ca,
-        }
-    }
+    #[sqlx(flatten)]
+    pub caps: Capabilities,
+    #[sqlx(try_from = "OptTime")]
+    pub tokens_invalidated_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    pub updated_at: DateTime<Utc>,
 }
 
 macro_rules! user_columns {
     () => {
-        "id, username, email, hashed_password, role, is_active, organization_id, \
-    can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca, \
-    tokens_invalidated_at, created_at, updated_at"
+        concat!(
+            "id, username, email, hashed_password, role, is_active, organization_id, ",
+            capability_columns!(),
+            ", tokens_invalidated_at, created_at, updated_at"
+        )
     };
 }
 
@@ -69,27 +53,20 @@ pub async fn insert(
     now: &str,
 ) -> Result<User, sqlx::Error> {
     let sql = concat!(
-        "INSERT INTO users (username, email, hashed_password, role, is_active, organization_id, \
-         can_create_ca, can_create_cert, can_revoke_cert, can_export_private_key, can_delete_ca, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $11) \
+        "INSERT INTO users (username, email, hashed_password, role, is_active, organization_id, ",
+        capability_columns!(),
+        ", created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $11) \
          RETURNING ",
         user_columns!(),
         ""
     );
-    sqlx::query_as(sql)
+    let q = sqlx::query_as(sql)
         .bind(u.username)
         .bind(u.email)
         .bind(u.hashed_password)
         .bind(u.role)
-        .bind(u.organization_id)
-        .bind(u.caps.can_create_ca)
-        .bind(u.caps.can_create_cert)
-        .bind(u.caps.can_revoke_cert)
-        .bind(u.caps.can_export_private_key)
-        .bind(u.caps.can_delete_ca)
-        .bind(now)
-        .fetch_one(c)
-        .await
+        .bind(u.organization_id);
+    bind_capabilities(q, u.caps).bind(now).fetch_one(c).await
 }
 
 pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<User>, sqlx::Error> {
@@ -197,19 +174,15 @@ pub async fn update(c: &mut AnyConnection, u: &User) -> Result<User, sqlx::Error
         user_columns!(),
         ""
     );
-    sqlx::query_as(sql)
+    let q = sqlx::query_as(sql)
         .bind(&u.email)
         .bind(&u.hashed_password)
         .bind(&u.role)
         .bind(u.is_active)
-        .bind(u.organization_id)
-        .bind(u.can_create_ca)
-        .bind(u.can_create_cert)
-        .bind(u.can_revoke_cert)
-        .bind(u.can_export_private_key)
-        .bind(u.can_delete_ca)
-        .bind(&u.tokens_invalidated_at)
-        .bind(&u.updated_at)
+        .bind(u.organization_id);
+    bind_capabilities(q, u.caps)
+        .bind(u.tokens_invalidated_at.map(ts))
+        .bind(ts(u.updated_at))
         .bind(u.id)
         .fetch_one(c)
         .await

@@ -460,3 +460,47 @@ async fn subject_dn_specials_are_escaped_and_a_bare_plus_is_refused() {
     let subject = rfc2253_subject(&renewed);
     assert_eq!(subject, r"subject=CN=a\+O=Evil Corp,O=Good");
 }
+
+/// A stored value that does not decode (an IP address, a time) is an error
+/// where the row is read: never dropped from a renewal, never shown as
+/// something else.
+#[tokio::test]
+async fn a_stored_value_that_does_not_decode_is_an_error_not_dropped() {
+    use sqlx::Connection;
+    let s = Server::start().await;
+    let root = s.bootstrap().await;
+    let ca_id = s.create_ca(&root, "R", json!({})).await["id"]
+        .as_i64()
+        .unwrap();
+    let cert = s
+        .issue(
+            &root,
+            ca_id,
+            "a.example.com",
+            "server",
+            json!({"san_ip_addresses": ["10.0.0.1"]}),
+        )
+        .await;
+    let cert_id = cert["id"].as_i64().unwrap();
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&s.database_url)
+        .await
+        .expect("a connection of the test's own");
+    let mut set = async |column: &str, value: &str| {
+        let sql = format!("UPDATE certificates SET {column} = $1 WHERE id = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value.to_string())
+            .bind(cert_id)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    };
+    let path = format!("/certificates/{cert_id}");
+    let renew = format!("{path}/renew");
+    set("san_ip_addresses", r#"["10.0.0.300"]"#).await;
+    expect(s.get(&path, Some(&root)).await, 500);
+    expect(s.post(&renew, Some(&root), json!({})).await, 500);
+    set("san_ip_addresses", r#"["10.0.0.1"]"#).await;
+    set("not_after", "next year").await;
+    expect(s.get(&path, Some(&root)).await, 500);
+}

@@ -141,7 +141,7 @@ pub async fn create(
     };
 
     let now = Utc::now();
-    let parent_end = parent.as_ref().and_then(|p| store::parse_ts(&p.not_after));
+    let parent_end = parent.as_ref().map(|p| p.not_after);
     let (not_before, not_after) = pki::validity(now, days, parent_end)?;
     let (crl_url, ca_issuers_url) = match &parent {
         Some(p) => {
@@ -207,8 +207,8 @@ pub async fn create(
         certificate: &cert.pem,
         private_key: &stored_key,
         serial_number: &cert.serial_hex,
-        not_before: &store::ts(cert.not_before),
-        not_after: &store::ts(cert.not_after),
+        not_before: cert.not_before,
+        not_after: cert.not_after,
         organization_id: caller.organization_id(),
         created_by_user_id,
         created_by_service_account_id,

@@ -88,7 +88,7 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     // says so, instead of the certificates becoming "unknown".
     let retired = store::certs::revoke_live_of_issuer(&mut tx, id, &now_s).await?;
     // The final CRL: valid as long as anything the CA signed can be.
-    let ca_end = store::parse_ts(&ca.not_after).unwrap_or(now);
+    let ca_end = ca.not_after;
     let next = ca_end.max(now + chrono::Duration::days(state.settings.crl_validity_days));
     let crl = crl::sign_next(state, &mut tx, &ca, now, next).await?;
     store::cas::insert_tombstone(

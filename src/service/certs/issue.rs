@@ -70,8 +70,7 @@ pub async fn issue(
         )));
     }
     cas::ensure_can_issue(state, &ca).await?;
-    let (not_before, not_after) =
-        pki::validity(Utc::now(), req.days, store::parse_ts(&ca.not_after))?;
+    let (not_before, not_after) = pki::validity(Utc::now(), req.days, Some(ca.not_after))?;
     let policy = policy::policy_of(state, caller).await?;
     let (crl_url, ca_issuers_url) = public_urls::public_urls(base_url, &ca);
     let issuer = issuers::issuer(state, &ca).await?;
@@ -130,8 +129,6 @@ pub async fn issue(
     let kept_key = key_pem.as_ref().filter(|_| req.keep_key);
     let stored_key = kept_key.map(|k| state.keys.seal(k));
     let (created_by_user_id, created_by_service_account_id) = caller.creator_ids();
-    let ips: Vec<String> = req.sans.ips.iter().map(ToString::to_string).collect();
-    let to_json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     // A certificate belongs to its CA's organization, whoever issues it, so
     // that the organization's admins see and revoke it.
     let org = ca.organization_id;
@@ -170,11 +167,11 @@ pub async fn issue(
                 }
                 .into(),
                 serial_number: cert.serial_hex,
-                not_before: store::ts(cert.not_before),
-                not_after: store::ts(cert.not_after),
-                san_dns_names: to_json(&req.sans.dns),
-                san_ip_addresses: to_json(&ips),
-                san_email_addresses: to_json(&req.sans.emails),
+                not_before: cert.not_before,
+                not_after: cert.not_after,
+                san_dns_names: req.sans.dns.clone(),
+                san_ip_addresses: req.sans.ips.clone(),
+                san_email_addresses: req.sans.emails.clone(),
                 issuer_id: ca.id,
                 organization_id: org,
                 created_by_user_id,

@@ -11,7 +11,7 @@ use crate::service::{AppState, cas};
 
 use super::issue::{Issue, issue, parse_csr};
 use super::request::CertType;
-use super::view::{CertOut, json_list, load_for};
+use super::view::{CertOut, load_for};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Renew {
@@ -84,12 +84,9 @@ pub async fn renew(
         // The stored string, possibly from before `+` had to be escaped.
         subject: pki::parse_stored_dn(&old.subject_dn)?,
         sans: pki::Sans {
-            dns: json_list(&old.san_dns_names),
-            ips: json_list(&old.san_ip_addresses)
-                .iter()
-                .filter_map(|ip| ip.parse().ok())
-                .collect(),
-            emails: json_list(&old.san_email_addresses),
+            dns: old.san_dns_names,
+            ips: old.san_ip_addresses,
+            emails: old.san_email_addresses,
         },
         days: old.valid_days.max(1),
         csr_key,

@@ -1,6 +1,8 @@
 //! A certificate as the API shows it, and the reads: one, a page, or every
 //! certificate in the caller's scope, streamed.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
@@ -37,7 +39,8 @@ pub struct CertOut {
     pub renewed_from_id: Option<i64>,
     pub renewed_to_ids: Vec<i64>,
     pub san_dns_names: Vec<String>,
-    pub san_ip_addresses: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub san_ip_addresses: Vec<IpAddr>,
     pub san_email_addresses: Vec<String>,
     /// `server` (the key was made here) or `csr`.
     pub key_origin: String,
@@ -49,13 +52,9 @@ pub struct CertOut {
     pub private_key: Option<Option<String>>,
 }
 
-pub(super) fn json_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
-}
-
 /// `valid`, or `expired` once `not_after` has passed; `revoked` stays.
 fn effective_status(row: &CertRow) -> String {
-    if row.status == "valid" && store::parse_ts(&row.not_after).is_some_and(|t| t <= Utc::now()) {
+    if row.status == "valid" && row.not_after <= Utc::now() {
         "expired".into()
     } else {
         row.status.clone()
@@ -66,9 +65,6 @@ impl CertOut {
     pub fn from_row(r: CertRow, renewed_to_ids: Vec<i64>) -> Self {
         CertOut {
             status: effective_status(&r),
-            san_dns_names: json_list(&r.san_dns_names),
-            san_ip_addresses: json_list(&r.san_ip_addresses),
-            san_email_addresses: json_list(&r.san_email_addresses),
             id: r.id,
             common_name: r.common_name,
             // Rows stored before values were RFC 4514-escaped show escaped too.
@@ -79,9 +75,9 @@ impl CertOut {
             valid_days: r.valid_days,
             certificate: r.certificate,
             serial_number: r.serial_number,
-            not_before: r.not_before,
-            not_after: r.not_after,
-            revoked_at: r.revoked_at,
+            not_before: store::ts(r.not_before),
+            not_after: store::ts(r.not_after),
+            revoked_at: r.revoked_at.map(store::ts),
             revocation_reason: r.revocation_reason,
             revocation_reason_code: r.revocation_reason_code,
             issuer_id: r.issuer_id,
@@ -90,9 +86,12 @@ impl CertOut {
             created_by_service_account_id: r.created_by_service_account_id,
             renewed_from_id: r.renewed_from_id,
             renewed_to_ids,
+            san_dns_names: r.san_dns_names,
+            san_ip_addresses: r.san_ip_addresses,
+            san_email_addresses: r.san_email_addresses,
             key_origin: r.key_origin,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: store::ts(r.created_at),
+            updated_at: store::ts(r.updated_at),
             private_key: None,
         }
     }
@@ -249,11 +248,11 @@ mod tests {
             key_stored: store::certs::KeyStored(false),
             key_origin: "server".into(),
             serial_number: "01".into(),
-            not_before: store::ts(not_after - chrono::Duration::days(1)),
-            not_after: store::ts(not_after),
-            san_dns_names: "[]".into(),
-            san_ip_addresses: "[]".into(),
-            san_email_addresses: "[]".into(),
+            not_before: not_after - chrono::Duration::days(1),
+            not_after,
+            san_dns_names: vec![],
+            san_ip_addresses: vec![],
+            san_email_addresses: vec![],
             revoked_at: None,
             revocation_reason: None,
             revocation_reason_code: None,
@@ -262,8 +261,8 @@ mod tests {
             created_by_user_id: None,
             created_by_service_account_id: None,
             renewed_from_id: None,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: not_after,
+            updated_at: not_after,
         }
     }
 

@@ -8,7 +8,35 @@ pub use rules::{Policy, Request, Violation, evaluate, glob, parse_cidr, validate
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::service::AppState;
-use crate::store::service_accounts as sa_store;
+use crate::store::service_accounts::{self as sa_store, PolicyValues};
+
+/// A policy and its stored form have the same fields: one conversion each way.
+macro_rules! same_fields {
+    ($($field:ident),* $(,)?) => {
+        impl From<PolicyValues> for Policy {
+            fn from(v: PolicyValues) -> Self {
+                Policy { $($field: v.$field),* }
+            }
+        }
+
+        impl From<Policy> for PolicyValues {
+            fn from(p: Policy) -> Self {
+                PolicyValues { $($field: p.$field),* }
+            }
+        }
+    };
+}
+
+same_fields!(
+    cn_patterns,
+    san_dns_patterns,
+    san_ip_cidrs,
+    san_email_domains,
+    allowed_ca_ids,
+    allowed_certificate_types,
+    max_validity_days,
+    allow_wildcards,
+);
 
 /// The issuance policy that binds the caller: `None` for users (not bound); a
 /// service account without a policy is refused.
@@ -21,9 +49,7 @@ pub async fn policy_of(state: &AppState, caller: &Principal) -> Result<Option<Po
         sa_store::policy(&mut c, account.id).await?
     };
     match row {
-        Some(row) => Ok(Some(crate::service::service_accounts::policy_from_row(
-            &row,
-        ))),
+        Some(row) => Ok(Some(row.values.into())),
         None => Err(Error::ForbiddenCoded(serde_json::json!({
             "code": "service_account_has_no_policy",
             "message": "This service account has no issuance policy"
