@@ -1,6 +1,7 @@
 //! HTTP: routers, middleware (security headers, CORS, body limits, request
 //! ids, panics as 500 JSON) and the few routes that are not API resources.
 
+pub mod acme;
 pub(crate) mod audit;
 pub mod auth;
 pub(crate) mod cas;

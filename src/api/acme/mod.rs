@@ -1,0 +1,23 @@
+//! ACME (RFC 8555): the wire protocol. This first part is pure, with no I/O
+//! and no routes yet:
+//!
+//! - `jws.rs`: the flattened JWS of every request, its protected header
+//!   (`alg`, `nonce`, `url`, `jwk` / `kid`) and its signature;
+//! - `jwk.rs`: public JWKs as account keys, their RFC 7638 thumbprints;
+//! - `problem.rs`: problem documents (`urn:ietf:params:acme:error:*`) and
+//!   their HTTP statuses;
+//! - `identifier.rs`: `{"type", "value"}` identifiers;
+//! - `encoding.rs`: strict base64url and duplicate-free JSON under them.
+
+mod encoding;
+pub mod identifier;
+pub mod jwk;
+pub mod jws;
+pub mod problem;
+
+pub use identifier::Identifier;
+pub use jwk::{Algorithm, Jwk, JwkError};
+pub use jws::{
+    Envelope, Jws, JwsError, MAX_JWS_BYTES, Payload, ProtectedHeader, Signer, VerifiedJws,
+};
+pub use problem::{Problem, ProblemType, Subproblem};
