@@ -119,6 +119,17 @@ mod tests {
     }
 
     #[test]
+    fn owners_read_from_rows() {
+        let creator = |u, s| Owner::of(Some(1), u, s).creator;
+        assert_eq!(creator(Some(7), None), Some(Creator::User(7)));
+        assert_eq!(creator(None, Some(9)), Some(Creator::ServiceAccount(9)));
+        // A row names one creator; were it to name both, the user is the creator.
+        assert_eq!(creator(Some(7), Some(9)), Some(Creator::User(7)));
+        assert_eq!(creator(None, None), None);
+        assert_eq!(Owner::of(Some(3), None, None).organization_id, Some(3));
+    }
+
+    #[test]
     fn the_matrix() {
         let none = Capabilities::default();
         let all = Capabilities {
