@@ -468,4 +468,34 @@ mod tests {
         p.max_validity_days = Some(0);
         assert!(validate(&p).is_err());
     }
+
+    #[test]
+    fn patterns_are_1_to_253_characters() {
+        let with_cn = |cn: String| Policy {
+            cn_patterns: vec![cn],
+            ..policy()
+        };
+        assert!(validate(&with_cn("a".repeat(253))).is_ok());
+        assert!(validate(&with_cn("a".repeat(254))).is_err());
+        assert!(validate(&with_cn(String::new())).is_err());
+        let mut p = policy();
+        p.san_email_domains.push("d".repeat(254));
+        assert!(validate(&p).is_err());
+    }
+
+    #[test]
+    fn lists_hold_at_most_1000_entries() {
+        let cidrs = |n: usize| Policy {
+            san_ip_cidrs: vec!["10.0.0.0/8".into(); n],
+            ..policy()
+        };
+        assert!(validate(&cidrs(1000)).is_ok());
+        assert!(validate(&cidrs(1001)).is_err());
+        let ca_ids = |n: usize| Policy {
+            allowed_ca_ids: vec![1; n],
+            ..policy()
+        };
+        assert!(validate(&ca_ids(1000)).is_ok());
+        assert!(validate(&ca_ids(1001)).is_err());
+    }
 }
