@@ -470,6 +470,22 @@ mod tests {
     }
 
     #[test]
+    fn glob_backtracks_and_reads_unclosed_brackets_literally() {
+        // The first candidate after a star fails; the matcher must retry one further on.
+        assert!(glob("a*bc", "abxbc", false));
+        assert!(glob("*b*c", "bbxbc", false));
+        assert!(glob("x*y", "xyyy", false));
+        assert!(!glob("a*bc", "abxbd", false));
+        // A star not at the start of the pattern.
+        assert!(glob("ab*", "abcdef", false));
+        assert!(!glob("ab*", "acdef", false));
+        // `[` without a closing `]` is a literal `[`, and only that.
+        assert!(glob("a[b", "a[b", false));
+        assert!(!glob("a[b", "axb", false));
+        assert!(glob("*[b", "xx[b", false));
+    }
+
+    #[test]
     fn patterns_are_1_to_253_characters() {
         let with_cn = |cn: String| Policy {
             cn_patterns: vec![cn],
