@@ -178,13 +178,39 @@ impl Envelope {
                 got: self.signature.len(),
             });
         }
+        key.verifier()
+            .verify_sig(&self.signing_input(), &self.signature)
+            .map_err(|_| JwsError::BadSignature)
+    }
+
+    /// [`Envelope::verify`], then the payload bytes as decoded: for nested
+    /// JWS, whose payload is read by rules of their own.
+    pub fn verify_payload(&self, alg: Algorithm, key: &Jwk) -> Result<&[u8], JwsError> {
+        self.verify(alg, key)?;
+        Ok(&self.payload)
+    }
+
+    /// Verifies a MAC (`HS256` / `HS384` / `HS512`, as in an external
+    /// account binding) with `key`, in constant time, then gives the
+    /// payload bytes. A wrong MAC is [`JwsError::BadSignature`].
+    pub fn verify_mac_payload(
+        &self,
+        alg: aws_lc_rs::hmac::Algorithm,
+        key: &[u8],
+    ) -> Result<&[u8], JwsError> {
+        let key = aws_lc_rs::hmac::Key::new(alg, key);
+        aws_lc_rs::hmac::verify(&key, &self.signing_input(), &self.signature)
+            .map_err(|_| JwsError::BadSignature)?;
+        Ok(&self.payload)
+    }
+
+    /// `protected || '.' || payload`, as sent (RFC 7515 §5.2).
+    fn signing_input(&self) -> Vec<u8> {
         let mut input = Vec::with_capacity(self.protected.len() + 1 + self.payload_text.len());
         input.extend_from_slice(self.protected.as_bytes());
         input.push(b'.');
         input.extend_from_slice(self.payload_text.as_bytes());
-        key.verifier()
-            .verify_sig(&input, &self.signature)
-            .map_err(|_| JwsError::BadSignature)
+        input
     }
 }
 
@@ -360,7 +386,7 @@ pub struct VerifiedJws {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::OnceLock;
 
     use aws_lc_rs::rand::SystemRandom;
@@ -382,8 +408,8 @@ mod tests {
     const RFC8037_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
     const RFC8037_A4: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
 
-    const URL: &str = "https://ca.example/acme/test/new-account";
-    const NONCE: &str = "oFvnlFP1wIhRlYS2jTaXbA";
+    pub(crate) const URL: &str = "https://ca.example/acme/test/new-account";
+    pub(crate) const NONCE: &str = "oFvnlFP1wIhRlYS2jTaXbA";
 
     /// A compact JWS re-encoded as the flattened JSON serialization.
     fn flatten(compact: &str) -> Value {
@@ -459,7 +485,7 @@ mod tests {
     }
 
     /// A key generated for the test, with its JWK and its signing.
-    enum TestKey {
+    pub(crate) enum TestKey {
         Rsa(RsaKeyPair),
         P256(EcdsaKeyPair),
         P384(EcdsaKeyPair),
@@ -467,7 +493,7 @@ mod tests {
     }
 
     impl TestKey {
-        fn alg(&self) -> &'static str {
+        pub(crate) fn alg(&self) -> &'static str {
             match self {
                 TestKey::Rsa(_) => "RS256",
                 TestKey::P256(_) => "ES256",
@@ -476,7 +502,7 @@ mod tests {
             }
         }
 
-        fn jwk(&self) -> Value {
+        pub(crate) fn jwk(&self) -> Value {
             match self {
                 TestKey::Rsa(k) => rsa_jwk(k),
                 TestKey::P256(k) => ec_jwk(k, "P-256"),
@@ -485,7 +511,7 @@ mod tests {
             }
         }
 
-        fn sign(&self, input: &[u8]) -> Vec<u8> {
+        pub(crate) fn sign(&self, input: &[u8]) -> Vec<u8> {
             let rng = SystemRandom::new();
             match self {
                 TestKey::Rsa(k) => {
@@ -502,7 +528,7 @@ mod tests {
     }
 
     /// One key of each kind, generated once for all tests.
-    fn keys() -> &'static [TestKey; 4] {
+    pub(crate) fn keys() -> &'static [TestKey; 4] {
         static KEYS: OnceLock<[TestKey; 4]> = OnceLock::new();
         KEYS.get_or_init(|| {
             [
@@ -514,17 +540,17 @@ mod tests {
         })
     }
 
-    fn p256() -> &'static TestKey {
+    pub(crate) fn p256() -> &'static TestKey {
         &keys()[1]
     }
 
     /// The ACME header of a new-account request signed by `key`.
-    fn jwk_header(key: &TestKey) -> Value {
+    pub(crate) fn jwk_header(key: &TestKey) -> Value {
         json!({"alg": key.alg(), "nonce": NONCE, "url": URL, "jwk": key.jwk()})
     }
 
     /// A flattened JWS with this header and payload text, signed by `key`.
-    fn signed(key: &TestKey, header: &Value, payload: &str) -> Value {
+    pub(crate) fn signed(key: &TestKey, header: &Value, payload: &str) -> Value {
         let protected = b64url_encode(header.to_string().as_bytes());
         let payload = b64url_encode(payload.as_bytes());
         let sig = key.sign(format!("{protected}.{payload}").as_bytes());

@@ -4,6 +4,7 @@
 //! - `jws.rs`: the flattened JWS of every request, its protected header
 //!   (`alg`, `nonce`, `url`, `jwk` / `kid`) and its signature;
 //! - `jwk.rs`: public JWKs as account keys, their RFC 7638 thumbprints;
+//! - `key_change.rs`: the inner JWS of a key rollover (RFC 8555 §7.3.5);
 //! - `problem.rs`: problem documents (`urn:ietf:params:acme:error:*`) and
 //!   their HTTP statuses;
 //! - `identifier.rs`: `{"type", "value"}` identifiers;
@@ -13,6 +14,7 @@ mod encoding;
 pub mod identifier;
 pub mod jwk;
 pub mod jws;
+pub mod key_change;
 pub mod problem;
 
 pub use identifier::Identifier;
@@ -20,4 +22,5 @@ pub use jwk::{Algorithm, Jwk, JwkError};
 pub use jws::{
     Envelope, Jws, JwsError, MAX_JWS_BYTES, Payload, ProtectedHeader, Signer, VerifiedJws,
 };
+pub use key_change::{KeyChangeError, verify_key_change};
 pub use problem::{Problem, ProblemType, Subproblem};
