@@ -5,11 +5,13 @@
 //!   (`alg`, `nonce`, `url`, `jwk` / `kid`) and its signature;
 //! - `jwk.rs`: public JWKs as account keys, their RFC 7638 thumbprints;
 //! - `key_change.rs`: the inner JWS of a key rollover (RFC 8555 §7.3.5);
+//! - `eab.rs`: the external account binding of new-account (§7.3.4);
 //! - `problem.rs`: problem documents (`urn:ietf:params:acme:error:*`) and
 //!   their HTTP statuses;
 //! - `identifier.rs`: `{"type", "value"}` identifiers;
 //! - `encoding.rs`: strict base64url and duplicate-free JSON under them.
 
+pub mod eab;
 mod encoding;
 pub mod identifier;
 pub mod jwk;
@@ -17,6 +19,7 @@ pub mod jws;
 pub mod key_change;
 pub mod problem;
 
+pub use eab::{EabError, ExternalAccountBinding, MIN_EAB_KEY_BYTES, MacAlgorithm};
 pub use identifier::Identifier;
 pub use jwk::{Algorithm, Jwk, JwkError};
 pub use jws::{
