@@ -42,6 +42,9 @@ stage() {
     if [ -n "$1" ]; then echo "== $1"; fi
 }
 
+stage "layers: every import points down (docs/architecture.md)"
+python3 scripts/layers.py
+
 stage "all tests (SQLite)"
 env -u FASTPKI_TEST_DATABASE_URL -u FASTPKI_REQUIRE_POSTGRES cargo test --workspace
 
