@@ -30,14 +30,31 @@ pub struct Issue {
     pub subject: pki::DistinguishedName,
     pub sans: pki::Sans,
     pub days: i64,
-    /// A CSR's public key, or None to make a key here.
-    pub csr_key: Option<(Vec<u8>, pki::KeyAlgorithm)>,
-    /// Key to make when `csr_key` is None.
-    pub new_key: Option<pki::KeyAlgorithm>,
+    pub key: KeySource,
     pub keep_key: bool,
     /// Return a server-made key in the response (even if not kept).
     pub return_key: bool,
     pub renewed_from_id: Option<i64>,
+}
+
+/// Where the certificate's key comes from.
+pub enum KeySource {
+    /// A CSR's public key (SubjectPublicKeyInfo DER) and its algorithm.
+    Csr {
+        spki: Vec<u8>,
+        algorithm: pki::KeyAlgorithm,
+    },
+    /// A key the server makes (or takes from the key pool).
+    Make(pki::KeyAlgorithm),
+}
+
+impl KeySource {
+    fn algorithm(&self) -> pki::KeyAlgorithm {
+        match self {
+            KeySource::Csr { algorithm, .. } => *algorithm,
+            KeySource::Make(algorithm) => *algorithm,
+        }
+    }
 }
 
 /// Checks the CA may issue this, signs, and stores certificate and audit entry.
@@ -74,9 +91,9 @@ pub async fn issue(
     let policy = policy::policy_of(state, caller).await?;
     let (crl_url, ca_issuers_url) = public_urls::public_urls(base_url, &ca);
     let issuer = issuers::issuer(state, &ca).await?;
-    let pooled = match (&req.csr_key, req.new_key) {
-        (None, Some(alg)) => state.key_pool.take(alg),
-        _ => None,
+    let pooled = match req.key {
+        KeySource::Make(alg) => state.key_pool.take(alg),
+        KeySource::Csr { .. } => None,
     };
     let serial = (state.serials)();
     let signer = issuer.clone();
@@ -97,19 +114,14 @@ pub async fn issue(
             Some(&req.common_name),
             &req.subject,
         )?;
-        let (spki, key_pem, alg) = match (&req.csr_key, req.new_key) {
-            (Some((spki, alg)), _) => (spki.clone(), None, *alg),
-            (None, Some(alg)) => {
+        let (spki, key_pem, alg) = match &req.key {
+            KeySource::Csr { spki, algorithm } => (spki.clone(), None, *algorithm),
+            KeySource::Make(alg) => {
                 let key = match pooled {
                     Some(key) => key,
-                    None => pki::PrivateKey::generate(alg)?,
+                    None => pki::PrivateKey::generate(*alg)?,
                 };
-                (key.public_key_der(), Some(key.to_pem()), alg)
-            }
-            (None, None) => {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "no key for the certificate"
-                )));
+                (key.public_key_der(), Some(key.to_pem()), *alg)
             }
         };
         let signed = Signed {
@@ -160,10 +172,9 @@ pub async fn issue(
                 valid_days: pki::days_between(cert.not_before, cert.not_after),
                 certificate: cert.pem,
                 private_key: stored_key.clone(),
-                key_origin: if req.csr_key.is_some() {
-                    "csr"
-                } else {
-                    "server"
+                key_origin: match req.key {
+                    KeySource::Csr { .. } => "csr",
+                    KeySource::Make(_) => "server",
                 }
                 .into(),
                 serial_number: cert.serial_hex,
@@ -196,7 +207,7 @@ pub async fn issue(
         }
     };
     let mut out = CertOut::from_row(row, vec![]);
-    if req.csr_key.is_none() {
+    if let KeySource::Make(_) = req.key {
         out.private_key = Some(key_pem.filter(|_| req.return_key));
     }
     Ok(out)
@@ -206,11 +217,10 @@ pub async fn issue(
 /// key costs seconds of a core to make, and a CSR's key decides what its
 /// holder's peers must verify. CA keys are not bounded here.
 fn check_rsa_size(req: &Issue, max_bits: u32) -> Result<()> {
-    let alg = req.csr_key.as_ref().map(|(_, alg)| *alg).or(req.new_key);
-    match alg {
-        Some(pki::KeyAlgorithm::Rsa { bits }) if bits > max_bits => Err(Error::BadRequest(
-            format!("RSA keys of certificates are limited to {max_bits} bits (got {bits})"),
-        )),
+    match req.key.algorithm() {
+        pki::KeyAlgorithm::Rsa { bits } if bits > max_bits => Err(Error::BadRequest(format!(
+            "RSA keys of certificates are limited to {max_bits} bits (got {bits})"
+        ))),
         _ => Ok(()),
     }
 }
@@ -298,8 +308,7 @@ pub async fn create(
         subject,
         sans,
         days,
-        csr_key: None,
-        new_key: Some(alg),
+        key: KeySource::Make(alg),
         keep_key: input.include_private_key.unwrap_or(true),
         return_key: input.include_private_key.unwrap_or(true),
         renewed_from_id: None,
@@ -389,8 +398,10 @@ pub async fn sign_csr(
         subject: merged.subject,
         sans: merged.sans,
         days,
-        csr_key: Some((merged.public_key_der, merged.algorithm)),
-        new_key: None,
+        key: KeySource::Csr {
+            spki: merged.public_key_der,
+            algorithm: merged.algorithm,
+        },
         keep_key: false,
         return_key: false,
         renewed_from_id: None,

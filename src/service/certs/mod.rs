@@ -18,7 +18,7 @@ mod request;
 mod revoke;
 mod view;
 
-pub use issue::{Issue, create, issue, parse_csr, resolve_ca, sign_csr};
+pub use issue::{Issue, KeySource, create, issue, parse_csr, resolve_ca, sign_csr};
 pub use private_keys::{private_key, private_key_pem};
 pub use renew::{Renew, renew};
 pub use request::{

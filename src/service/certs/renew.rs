@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::service::request_fields::key_algorithm;
 use crate::service::{AppState, cas};
 
-use super::issue::{Issue, issue, parse_csr};
+use super::issue::{Issue, KeySource, issue, parse_csr};
 use super::request::CertType;
 use super::view::{CertOut, load_for};
 
@@ -50,7 +50,7 @@ pub async fn renew(
     let cert_type = CertType::parse(&old.certificate_type)
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("certificate {id} has an unknown type")))?;
     let from_csr = old.key_origin == "csr";
-    let (csr_key, new_key) = match (
+    let key = match (
         from_csr,
         input
             .csr
@@ -63,18 +63,18 @@ pub async fn renew(
         (true, Some(pem)) => {
             // Only the CSR's key is used: subject and names come from the certificate renewed.
             let csr = parse_csr(state, caller, pem).await?;
-            (Some((csr.public_key_der, csr.algorithm)), None)
+            KeySource::Csr {
+                spki: csr.public_key_der,
+                algorithm: csr.algorithm,
+            }
         }
         (false, None) => {
             let bits = u32::try_from(old.key_size).unwrap_or(state.settings.cert_key_size);
-            (
-                None,
-                Some(key_algorithm(
-                    Some(&old.key_algorithm),
-                    Some(bits),
-                    state.settings.cert_key_size,
-                )?),
-            )
+            KeySource::Make(key_algorithm(
+                Some(&old.key_algorithm),
+                Some(bits),
+                state.settings.cert_key_size,
+            )?)
         }
     };
     let req = Issue {
@@ -89,8 +89,7 @@ pub async fn renew(
             emails: old.san_email_addresses,
         },
         days: old.valid_days.max(1),
-        csr_key,
-        new_key,
+        key,
         keep_key: old.key_stored.0,
         return_key: true,
         renewed_from_id: Some(old.id),
