@@ -1,6 +1,7 @@
 //! Use cases: each function takes the shared state, the caller and its input,
 //! authorizes, and writes its change together with its audit entry.
 
+pub mod acme;
 pub mod audit;
 pub mod caller_slots;
 pub mod cas;

@@ -13,6 +13,7 @@ macro_rules! capability_columns {
     };
 }
 
+pub mod acme;
 pub mod audit;
 pub mod cas;
 pub mod certs;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::encoding::shorten;
 use super::jwk::Jwk;
 use super::jws::{Envelope, JwsError};
-use super::problem::{Problem, ProblemType};
+use crate::service::acme::{Problem, ProblemType};
 
 /// The shortest EAB key accepted: 256 bits, as the CA hands out.
 pub const MIN_EAB_KEY_BYTES: usize = 32;

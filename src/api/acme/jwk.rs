@@ -18,7 +18,7 @@ use aws_lc_rs::signature::{
 use serde_json::{Map, Value};
 
 use super::encoding::{b64url_decode, b64url_encode, shorten, strict_json};
-use super::problem::{Problem, ProblemType};
+use crate::service::acme::{Problem, ProblemType};
 
 /// The smallest RSA modulus accepted, in bits.
 pub const RSA_MIN_BITS: usize = 2048;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::encoding::{b64url_decode, shorten, strict_json};
 use super::jwk::{Algorithm, Jwk, JwkError};
-use super::problem::{Problem, ProblemType};
+use crate::service::acme::{Problem, ProblemType};
 
 /// The largest request body read as a JWS. A finalize with a CSR of a
 /// hundred names is about 10 KiB of JWS; a bound keeps parsing and hashing
@@ -95,7 +95,7 @@ impl From<JwsError> for Problem {
                 ..Problem::from(inner.clone())
             },
             JwsError::TooLarge { .. } => Problem::malformed(e.to_string())
-                .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE),
+                .with_status(413),
             JwsError::UnsupportedAlgorithm(_) | JwsError::AlgorithmKeyMismatch { .. } => {
                 Problem::new(ProblemType::BadSignatureAlgorithm, e.to_string())
                     .with_algorithms(Algorithm::ALL.map(Algorithm::name))

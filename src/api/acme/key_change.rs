@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::encoding::{shorten, strict_json};
 use super::jwk::{Algorithm, Jwk, JwkError};
 use super::jws::{Envelope, JwsError, Payload};
-use super::problem::Problem;
+use crate::service::acme::Problem;
 
 /// Why a key change is refused. [`Problem::from`] gives `malformed` for all
 /// but the inner JWS's key and algorithm, which keep their
@@ -155,7 +155,7 @@ mod tests {
 
     use super::super::jws::tests::{NONCE, TestKey, keys, signed};
     use super::super::jws::{Jws, VerifiedJws};
-    use super::super::problem::ProblemType;
+    use crate::service::acme::ProblemType;
     use super::*;
 
     const KEY_CHANGE: &str = "https://ca.example/acme/test/key-change";

@@ -1,17 +1,13 @@
 //! ACME problem documents (RFC 8555 §6.7, RFC 7807): the error types of
-//! `urn:ietf:params:acme:error:*`, the HTTP status each answers with by
-//! default, and the `application/problem+json` response.
+//! `urn:ietf:params:acme:error:*` and the HTTP status each answers with by
+//! default. The ACME use cases fail with a `Problem`; `api::acme` renders it
+//! as `application/problem+json`.
 
 use std::fmt;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::identifier::Identifier;
-
-/// The media type of a problem document.
-pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// The namespace of the ACME error types (RFC 8555 §6.7).
 pub const ERROR_NAMESPACE: &str = "urn:ietf:params:acme:error:";
@@ -119,14 +115,14 @@ impl ProblemType {
     /// problem says otherwise. What the client did wrong is 400; what it may
     /// not do is 403 (RFC 8555 §7.3.3 for `userActionRequired`, §7.4 for
     /// `orderNotReady`, as Boulder and Pebble answer); a limit is 429.
-    pub fn default_status(self) -> StatusCode {
+    pub fn default_status(self) -> u16 {
         match self {
             ProblemType::Unauthorized
             | ProblemType::Caa
             | ProblemType::OrderNotReady
-            | ProblemType::UserActionRequired => StatusCode::FORBIDDEN,
-            ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ProblemType::ServerInternal => StatusCode::INTERNAL_SERVER_ERROR,
+            | ProblemType::UserActionRequired => 403,
+            ProblemType::RateLimited => 429,
+            ProblemType::ServerInternal => 500,
             ProblemType::AccountDoesNotExist
             | ProblemType::AlreadyRevoked
             | ProblemType::BadCsr
@@ -144,7 +140,7 @@ impl ProblemType {
             | ProblemType::RejectedIdentifier
             | ProblemType::Tls
             | ProblemType::UnsupportedContact
-            | ProblemType::UnsupportedIdentifier => StatusCode::BAD_REQUEST,
+            | ProblemType::UnsupportedIdentifier => 400,
         }
     }
 }
@@ -201,7 +197,7 @@ impl Problem {
         Problem {
             kind,
             detail: detail.into(),
-            status: Some(kind.default_status().as_u16()),
+            status: Some(kind.default_status()),
             subproblems: Vec::new(),
             algorithms: Vec::new(),
         }
@@ -233,15 +229,15 @@ impl Problem {
     }
 
     /// The same problem answered with another status.
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = Some(status.as_u16());
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
         self
     }
 
     /// The status the answer carries: the problem's own, else the type's.
-    pub fn http_status(&self) -> StatusCode {
+    pub fn http_status(&self) -> u16 {
         self.status
-            .and_then(|s| StatusCode::from_u16(s).ok())
+            .filter(|s| (400..600).contains(s))
             .unwrap_or_else(|| self.kind.default_status())
     }
 }
@@ -253,18 +249,6 @@ impl fmt::Display for Problem {
 }
 
 impl std::error::Error for Problem {}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = self.http_status();
-        let mut resp = (status, axum::Json(&self)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        );
-        resp
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -320,7 +304,7 @@ mod tests {
             (T::RateLimited, 429),
             (T::ServerInternal, 500),
         ] {
-            assert_eq!(t.default_status().as_u16(), status, "{t}");
+            assert_eq!(t.default_status(), status, "{t}");
         }
     }
 
@@ -362,18 +346,18 @@ mod tests {
 
     #[test]
     fn status_override_and_fallback() {
-        let p = Problem::malformed("too big").with_status(StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(p.http_status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let p = Problem::malformed("too big").with_status(413);
+        assert_eq!(p.http_status(), 413);
         let p = Problem {
             status: None,
             ..Problem::new(ProblemType::RateLimited, "slow down")
         };
-        assert_eq!(p.http_status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(p.http_status(), 429);
         let v = serde_json::to_value(&p).unwrap();
         assert!(v.get("status").is_none());
         assert_eq!(
             Problem::internal().http_status(),
-            StatusCode::INTERNAL_SERVER_ERROR
+            500
         );
     }
 
@@ -389,16 +373,6 @@ mod tests {
                 "status": 400,
                 "algorithms": ["RS256", "ES256"],
             })
-        );
-    }
-
-    #[test]
-    fn response_is_problem_json_with_its_status() {
-        let resp = Problem::new(ProblemType::Unauthorized, "not your order").into_response();
-        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            resp.headers().get(header::CONTENT_TYPE).unwrap(),
-            "application/problem+json"
         );
     }
 }

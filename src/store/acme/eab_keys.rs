@@ -1,0 +1,116 @@
+//! External account binding keys of a directory (RFC 8555 §7.3.4): the HMAC
+//! key is stored sealed like private keys; a key binds one account, once.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, FromRow};
+
+use crate::store::{OptTime, Time, ts};
+
+/// A stored EAB key. `hmac_key` is as stored (sealed when a key is set).
+#[derive(Clone, Debug, FromRow)]
+pub struct EabKeyRow {
+    pub id: i64,
+    pub kid: String,
+    pub directory_id: i64,
+    pub service_account_id: Option<i64>,
+    pub hmac_key: String,
+    pub account_id: Option<i64>,
+    #[sqlx(try_from = "OptTime")]
+    pub bound_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTime")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "Time")]
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, kid, directory_id, service_account_id, hmac_key, account_id, \
+     bound_at, revoked_at, created_at";
+
+pub async fn insert(
+    c: &mut AnyConnection,
+    kid: &str,
+    directory_id: i64,
+    service_account_id: Option<i64>,
+    sealed_hmac_key: &str,
+    now: DateTime<Utc>,
+) -> Result<EabKeyRow, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO acme_eab_keys (kid, directory_id, service_account_id, hmac_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(kid)
+        .bind(directory_id)
+        .bind(service_account_id)
+        .bind(sealed_hmac_key)
+        .bind(ts(now))
+        .fetch_one(c)
+        .await
+}
+
+/// The key `kid` of directory `directory_id`.
+pub async fn get(
+    c: &mut AnyConnection,
+    directory_id: i64,
+    kid: &str,
+) -> Result<Option<EabKeyRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM acme_eab_keys WHERE directory_id = $1 AND kid = $2");
+    sqlx::query_as(&sql)
+        .bind(directory_id)
+        .bind(kid)
+        .fetch_optional(c)
+        .await
+}
+
+pub async fn list(
+    c: &mut AnyConnection,
+    directory_id: i64,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<EabKeyRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM acme_eab_keys WHERE directory_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    );
+    sqlx::query_as(&sql)
+        .bind(directory_id)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(c)
+        .await
+}
+
+/// Binds an unused, unrevoked key to `account_id`; false when it was already
+/// bound or revoked (so two registrations racing for one key bind one account).
+pub async fn bind(
+    c: &mut AnyConnection,
+    id: i64,
+    account_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE acme_eab_keys SET account_id = $1, bound_at = $2 \
+         WHERE id = $3 AND account_id IS NULL AND revoked_at IS NULL",
+    )
+    .bind(account_id)
+    .bind(ts(now))
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes a key; the account it bound (if any) is the caller's to deactivate.
+pub async fn revoke(
+    c: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<EabKeyRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE acme_eab_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(ts(now))
+        .bind(id)
+        .fetch_optional(c)
+        .await
+}

@@ -1,0 +1,5 @@
+//! ACME storage (migration 0009): directories and their external account
+//! binding keys; accounts, orders, authorizations, challenges and used nonces.
+
+pub mod directories;
+pub mod eab_keys;
