@@ -41,6 +41,8 @@ pub struct CertInfo {
     pub sans: Sans,
     /// Subject and issuer names are identical.
     pub self_issued: bool,
+    /// The SubjectPublicKeyInfo, DER (to compare with another key).
+    pub public_key_der: Vec<u8>,
 }
 
 /// Reads a certificate given as PEM or DER.
@@ -105,6 +107,7 @@ pub fn inspect_cert(pem_or_der: &[u8]) -> Result<CertInfo, PkiError> {
         public_key_algorithm,
         sans,
         self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
+        public_key_der: cert.public_key().raw.to_vec(),
     })
 }
 

@@ -8,6 +8,7 @@ use crate::auth::{
     ratelimit::{LoginThrottle, RateLimiter},
 };
 use crate::config::Settings;
+use crate::service::acme::AcmeRuntime;
 use crate::service::caller_slots::CallerSlots;
 use crate::service::commit::CertWriter;
 use crate::service::crl::CrlCache;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub serials: Arc<dyn Fn() -> pki::SerialNumber + Send + Sync>,
     /// Rows per database read of a list streamed whole (tests make it small).
     pub list_window: i64,
+    /// ACME nonces and the validation worker's signal.
+    pub acme: Arc<AcmeRuntime>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
         let keys = KeyStore::new(settings.private_key_encryption_key.as_deref())?;
         let settings_key_pool = settings.key_pool_size;
+        let settings_secret = settings.secret_key.clone();
         let freshness = settings.cache_freshness;
         let pooled = settings.key_pool_algorithms.clone();
         let cores = std::thread::available_parallelism()
@@ -82,6 +86,7 @@ impl AppState {
             key_pool: KeyPool::new(settings_key_pool, pooled),
             caller_slots: Arc::new(CallerSlots::new(cores)),
             list_window: crate::service::LIST_WINDOW,
+            acme: Arc::new(AcmeRuntime::new(&settings_secret)),
         })
     }
 }

@@ -165,6 +165,24 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx
 }
 
 /// The stored (possibly sealed) private key of a certificate, if any.
+/// The certificate of CA `issuer_id` with this serial (lowercase hex).
+pub async fn by_serial(
+    c: &mut AnyConnection,
+    issuer_id: i64,
+    serial_hex: &str,
+) -> Result<Option<CertRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        cert_columns!(),
+        " FROM certificates WHERE issuer_id = $1 AND serial_number = $2"
+    );
+    sqlx::query_as(sql)
+        .bind(issuer_id)
+        .bind(serial_hex)
+        .fetch_optional(c)
+        .await
+}
+
 pub async fn private_key(c: &mut AnyConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
     let key: Option<Option<String>> =
         sqlx::query_scalar("SELECT private_key FROM certificates WHERE id = $1")

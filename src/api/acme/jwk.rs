@@ -289,6 +289,35 @@ impl Jwk {
         canonical_json(&self.params)
     }
 
+    /// True when `spki` (SubjectPublicKeyInfo DER, e.g. a CSR's) is this
+    /// very key: finalize refuses a CSR for the account key (RFC 8555 §11.1).
+    pub fn is_key_of(&self, spki: &[u8]) -> bool {
+        use x509_parser::prelude::FromDer;
+        use x509_parser::public_key::PublicKey;
+        use x509_parser::x509::SubjectPublicKeyInfo;
+        let Ok((_, info)) = SubjectPublicKeyInfo::from_der(spki) else {
+            return false;
+        };
+        let trim = |b: &[u8]| -> Vec<u8> {
+            let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+            b[start..].to_vec()
+        };
+        match (&self.params, info.parsed()) {
+            (Params::Rsa { n, e }, Ok(PublicKey::RSA(rsa))) => {
+                trim(rsa.modulus) == trim(n) && trim(rsa.exponent) == trim(e)
+            }
+            (Params::Ec { x, y, .. }, Ok(PublicKey::EC(point))) => {
+                let data = point.data();
+                data.len() == 1 + x.len() + y.len()
+                    && data[0] == 4
+                    && data[1..1 + x.len()] == x[..]
+                    && data[1 + x.len()..] == y[..]
+            }
+            (Params::Ed25519 { x }, _) => *info.subject_public_key.data == x[..],
+            _ => false,
+        }
+    }
+
     /// The key as a JWK object with its required members.
     pub fn to_value(&self) -> Value {
         let mut obj = Map::new();

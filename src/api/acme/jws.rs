@@ -94,8 +94,7 @@ impl From<JwsError> for Problem {
                 detail: e.to_string(),
                 ..Problem::from(inner.clone())
             },
-            JwsError::TooLarge { .. } => Problem::malformed(e.to_string())
-                .with_status(413),
+            JwsError::TooLarge { .. } => Problem::malformed(e.to_string()).with_status(413),
             JwsError::UnsupportedAlgorithm(_) | JwsError::AlgorithmKeyMismatch { .. } => {
                 Problem::new(ProblemType::BadSignatureAlgorithm, e.to_string())
                     .with_algorithms(Algorithm::ALL.map(Algorithm::name))

@@ -155,8 +155,8 @@ mod tests {
 
     use super::super::jws::tests::{NONCE, TestKey, keys, signed};
     use super::super::jws::{Jws, VerifiedJws};
-    use crate::service::acme::ProblemType;
     use super::*;
+    use crate::service::acme::ProblemType;
 
     const KEY_CHANGE: &str = "https://ca.example/acme/test/key-change";
     const ACCOUNT: &str = "https://ca.example/acme/test/acct/1";

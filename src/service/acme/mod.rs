@@ -1,13 +1,33 @@
-//! ACME (RFC 8555) use cases: directories and their external account binding
-//! keys, accounts, orders, authorizations and challenges with their state
-//! machines, the validators, and finalize (which issues through
-//! `service::certs::issue` as the directory's service account).
+//! ACME (RFC 8555) use cases. Every function fails with a [`Problem`].
 //!
-//! - `problem.rs`: the error of every ACME use case, a problem document;
-//! - `identifier.rs`: `{"type", "value"}` identifiers.
+//! - `directory.rs`: the directory a request is for, and the service account
+//!   it issues as;
+//! - `nonces.rs`: replay nonces any server can check, spent once;
+//! - `accounts.rs`: registration (with external account binding), update,
+//!   deactivation, key rollover;
+//! - `orders.rs`: new orders (identifiers, challenge types, the issuance
+//!   policy), their authorizations, their status now;
+//! - `authorizations.rs`: authorizations and challenges, answering one;
+//! - `status.rs`: the RFC's state machines (pure);
+//! - `finalize.rs`: a ready order and its CSR become a certificate;
+//! - `certificates.rs`: the chain download and revocation;
+//! - `renewal.rs`: renewal information (RFC 9773) and `replaces`;
+//! - `identifier.rs`, `problem.rs`: identifiers and problem documents;
+//! - `runtime.rs`: what requests share (nonce key, the worker's signal).
 
+pub mod accounts;
+pub mod authorizations;
+pub mod certificates;
+pub mod directory;
+pub mod finalize;
 pub mod identifier;
+pub mod nonces;
+pub mod orders;
 pub mod problem;
+pub mod renewal;
+pub mod runtime;
+pub mod status;
 
 pub use identifier::Identifier;
 pub use problem::{Problem, ProblemType, Subproblem};
+pub use runtime::AcmeRuntime;

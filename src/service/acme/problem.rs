@@ -250,6 +250,14 @@ impl fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// A database failure: logged here, answered as `serverInternal` without its cause.
+impl From<sqlx::Error> for Problem {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "ACME request failed on the database");
+        Problem::internal()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -355,10 +363,7 @@ mod tests {
         assert_eq!(p.http_status(), 429);
         let v = serde_json::to_value(&p).unwrap();
         assert!(v.get("status").is_none());
-        assert_eq!(
-            Problem::internal().http_status(),
-            500
-        );
+        assert_eq!(Problem::internal().http_status(), 500);
     }
 
     #[test]

@@ -25,6 +25,6 @@ pub use request::{
     CertCreate, CertType, MergedCsr, RequestedNames, SignCsr, add_subject_emails, effective_sans,
     effective_subject, merge_csr,
 };
-pub use revoke::revoke;
+pub use revoke::{revoke, revoke_row};
 
 pub use view::{CertOut, check_ca_filter, get, list, list_all, load_for, owner};

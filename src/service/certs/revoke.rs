@@ -19,7 +19,20 @@ pub async fn revoke(
     input: Revoke,
 ) -> Result<CertOut> {
     let row = load_for(state, caller, id, Action::RevokeCert).await?;
-    let (reason, code) = revocation_reason(&input)?;
+    revoke_row(state, caller, row, &input).await
+}
+
+/// Revokes a certificate whose revocation the caller was found to be
+/// allowed (by the API's authorization, or ACME's proof of the account or
+/// the certificate key); the audit entry names `caller`.
+pub async fn revoke_row(
+    state: &AppState,
+    caller: &Principal,
+    row: store::certs::CertRow,
+    input: &Revoke,
+) -> Result<CertOut> {
+    let id = row.id;
+    let (reason, code) = revocation_reason(input)?;
     let ca = cas::load(state, row.issuer_id).await?;
     let now = store::now_ts();
     let mut tx = state.db.begin().await?;

@@ -1,0 +1,135 @@
+//! ACME certificates (RFC 8555 §7.4.2, §7.6): the PEM chain an order issued,
+//! and revocation by the account that ordered it or by the certificate's key.
+
+use super::directory;
+use super::problem::{Problem, ProblemType};
+use crate::error::Error;
+use crate::service::revocation::Revoke;
+use crate::service::{AppState, cas, certs};
+use crate::store::{self, acme::accounts::AccountRow, acme::directories::DirectoryRow};
+
+/// `POST /cert/{id}`: the certificate, then each CA up to (not including)
+/// the root, as clients install them; the certificate must have been
+/// issued by an order of `account`.
+pub async fn chain(
+    state: &AppState,
+    account: &AccountRow,
+    cert_id: i64,
+) -> Result<String, Problem> {
+    let mut c = state.db.read().await?;
+    let order = store::acme::orders::by_certificate(&mut c, cert_id).await?;
+    if order.is_none_or(|o| o.account_id != account.id) {
+        return Err(Problem::malformed("no such certificate for this account").with_status(404));
+    }
+    let row = store::certs::get(&mut c, cert_id)
+        .await?
+        .ok_or_else(|| Problem::malformed("no such certificate").with_status(404))?;
+    drop(c);
+    let issuer = cas::load(state, row.issuer_id).await.map_err(internal)?;
+    let mut pem = with_newline(row.certificate);
+    for ca in cas::chain_rows(state, issuer).await.map_err(internal)? {
+        if !ca.is_root {
+            pem.push_str(&with_newline(ca.certificate));
+        }
+    }
+    Ok(pem)
+}
+
+fn with_newline(mut pem: String) -> String {
+    if !pem.ends_with('\n') {
+        pem.push('\n');
+    }
+    pem
+}
+
+fn internal(e: Error) -> Problem {
+    tracing::error!(error = %e, "ACME certificate lookup failed");
+    Problem::internal()
+}
+
+/// Who asks for a revocation.
+pub enum Revoker<'a> {
+    /// An account of the directory: it must have ordered the certificate.
+    Account(&'a AccountRow),
+    /// The holder of the certificate's key; the function says whether a
+    /// public key (SPKI DER) is the key that signed the request.
+    CertificateKey(&'a dyn Fn(&[u8]) -> bool),
+}
+
+/// `POST /revoke-cert` (RFC 8555 §7.6): a certificate of this directory's CA,
+/// given as DER, revoked with an RFC 5280 reason code (default 0).
+pub async fn revoke(
+    state: &AppState,
+    dir: &DirectoryRow,
+    who: Revoker<'_>,
+    der: &[u8],
+    reason: Option<i64>,
+) -> Result<(), Problem> {
+    if let Some(code) = reason
+        && (pki::RevocationReason::from_code(code).is_none_or(|r| r.delta_only()) || code == 7)
+    {
+        return Err(Problem::new(
+            ProblemType::BadRevocationReason,
+            format!("{code} is not a revocation reason this CA accepts (0-6, 9, 10)"),
+        ));
+    }
+    let info = pki::inspect_cert(der)
+        .map_err(|e| Problem::malformed(format!("the certificate cannot be read: {e}")))?;
+    let unknown = || {
+        Problem::new(
+            ProblemType::Unauthorized,
+            "this directory did not issue this certificate",
+        )
+    };
+    let row = {
+        let mut c = state.db.read().await?;
+        store::certs::by_serial(&mut c, dir.ca_id, &info.serial_hex).await?
+    }
+    .ok_or_else(unknown)?;
+    // The serial is the CA's; the bytes must be the certificate it signed.
+    let stored = pki::cert_pem_to_der(&row.certificate).map_err(|_| Problem::internal())?;
+    if stored != der {
+        return Err(unknown());
+    }
+    let account_service_account = match who {
+        Revoker::Account(account) => {
+            let mut c = state.db.read().await?;
+            let order = store::acme::orders::by_certificate(&mut c, row.id).await?;
+            if order.is_none_or(|o| o.account_id != account.id) {
+                return Err(Problem::new(
+                    ProblemType::Unauthorized,
+                    "this account did not order this certificate",
+                ));
+            }
+            account.service_account_id
+        }
+        Revoker::CertificateKey(is_signing_key) => {
+            if !is_signing_key(&info.public_key_der) {
+                return Err(Problem::new(
+                    ProblemType::Unauthorized,
+                    "the request is not signed by the certificate's key",
+                ));
+            }
+            None
+        }
+    };
+    if row.revoked_at.is_some() {
+        return Err(Problem::new(
+            ProblemType::AlreadyRevoked,
+            "the certificate is already revoked",
+        ));
+    }
+    let principal = directory::issuer_principal(state, dir, account_service_account).await?;
+    let input = Revoke {
+        reason: None,
+        reason_code: Some(reason.unwrap_or(0)),
+    };
+    match certs::revoke_row(state, &principal, row, &input).await {
+        Ok(_) => Ok(()),
+        Err(Error::Conflict(_)) => Err(Problem::new(
+            ProblemType::AlreadyRevoked,
+            "the certificate is already revoked",
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
