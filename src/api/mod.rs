@@ -84,6 +84,7 @@ fn router(state: AppState) -> Router {
         .nest(&settings.api_prefix, api)
         .merge(meta::router(&settings))
         .merge(public::router())
+        .merge(acme::router(state.clone()))
         .fallback(|| async { Error::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async {
             (

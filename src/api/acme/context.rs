@@ -82,7 +82,12 @@ pub struct Acme {
 
 impl Acme {
     /// The directory `name` and the URLs seen from `base`.
-    pub async fn open(state: AppState, base: &str, name: &str, path: &str) -> Result<Self, Problem> {
+    pub async fn open(
+        state: AppState,
+        base: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<Self, Problem> {
         let dir = directory::load(&state, name).await?;
         Ok(Acme {
             urls: Urls::new(base, &dir.name),
@@ -128,7 +133,11 @@ impl Acme {
 
     /// A request signed by the key it carries (new-account, revocation by
     /// certificate key).
-    pub async fn with_jwk(&self, headers: &HeaderMap, body: Body) -> Result<(Jwk, VerifiedJws), Problem> {
+    pub async fn with_jwk(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(Jwk, VerifiedJws), Problem> {
         let jws = self.checked(headers, body).await?;
         let Signer::Jwk(key) = jws.header().signer.clone() else {
             return Err(Problem::malformed(
@@ -176,7 +185,11 @@ impl Acme {
     }
 
     /// A POST with either signer (revoke-cert).
-    pub async fn with_either(&self, headers: &HeaderMap, body: Body) -> Result<EitherSigned, Problem> {
+    pub async fn with_either(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<EitherSigned, Problem> {
         let jws = self.checked(headers, body).await?;
         match jws.header().signer.clone() {
             Signer::Jwk(key) => Ok(EitherSigned::Key(key, jws.verify_with_jwk()?)),
@@ -217,14 +230,21 @@ pub fn payload_as<T: serde::de::DeserializeOwned>(payload: &Payload) -> Result<T
     let value = match payload {
         Payload::Json(map) => serde_json::Value::Object(map.clone()),
         Payload::PostAsGet => {
-            return Err(Problem::malformed("this request needs a JSON payload, not POST-as-GET"));
+            return Err(Problem::malformed(
+                "this request needs a JSON payload, not POST-as-GET",
+            ));
         }
     };
     serde_json::from_value(value).map_err(|e| Problem::malformed(format!("the payload: {e}")))
 }
 
 /// A JSON answer with optional `Location` and `Link` headers.
-pub fn json_reply(status: StatusCode, body: &impl Serialize, location: Option<String>, links: &[String]) -> Response {
+pub fn json_reply(
+    status: StatusCode,
+    body: &impl Serialize,
+    location: Option<String>,
+    links: &[String],
+) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     let h = resp.headers_mut();
     if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -263,8 +283,10 @@ pub async fn acme_headers(
     if let Ok(v) = HeaderValue::from_str(&nonces::fresh(&state)) {
         h.insert("replay-nonce", v);
     }
-    if let Some(name) = name.filter(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-    {
+    if let Some(name) = name.filter(|n| {
+        n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }) {
         let link = format!("<{}>;rel=\"index\"", Urls::new(&base, &name).directory());
         if let Ok(v) = HeaderValue::from_str(&link) {
             h.append(header::LINK, v);

@@ -52,7 +52,10 @@ pub fn order(urls: &Urls, o: &OrderView) -> Value {
     }
     v.insert(
         "authorizations".into(),
-        o.authorization_ids.iter().map(|id| urls.authz(*id)).collect(),
+        o.authorization_ids
+            .iter()
+            .map(|id| urls.authz(*id))
+            .collect(),
     );
     v.insert("finalize".into(), urls.finalize(o.id).into());
     if let (Some(id), "valid") = (o.certificate_id, o.status.as_str()) {

@@ -53,7 +53,7 @@ pub enum Revoker<'a> {
     Account(&'a AccountRow),
     /// The holder of the certificate's key; the function says whether a
     /// public key (SPKI DER) is the key that signed the request.
-    CertificateKey(&'a dyn Fn(&[u8]) -> bool),
+    CertificateKey(&'a (dyn Fn(&[u8]) -> bool + Sync)),
 }
 
 /// `POST /revoke-cert` (RFC 8555 §7.6): a certificate of this directory's CA,

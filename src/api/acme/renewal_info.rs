@@ -1,0 +1,53 @@
+//! `GET /acme/{name}/renewal-info/{certID}` (RFC 9773): the suggested
+//! renewal window of a certificate, named by its CertID
+//! (`base64url(AKI keyIdentifier) "." base64url(serial)`).
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::context::{Acme, json_reply, retry_after};
+use super::encoding::b64url_decode;
+use super::resources::time;
+use crate::api::extract::BaseUrl;
+use crate::service::AppState;
+use crate::service::acme::{Problem, renewal};
+
+/// Seconds before a client should ask again (RFC 9773 §4.3: hours, not minutes).
+const RETRY_AFTER_SECONDS: u64 = 6 * 3600;
+
+/// The two parts of a CertID.
+pub fn parse_cert_id(text: &str) -> Result<(Vec<u8>, Vec<u8>), Problem> {
+    let bad = || Problem::malformed("a CertID is base64url(keyIdentifier).base64url(serialNumber)");
+    let (aki, serial) = text.split_once('.').ok_or_else(bad)?;
+    let aki = b64url_decode(aki).map_err(|_| bad())?;
+    let serial = b64url_decode(serial).map_err(|_| bad())?;
+    if aki.is_empty() || serial.is_empty() || serial.len() > 21 {
+        return Err(bad());
+    }
+    Ok((aki, serial))
+}
+
+pub async fn renewal_info(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path((name, cert_id)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    let run = async {
+        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let (aki, serial) = parse_cert_id(&cert_id)?;
+        let id = renewal::CertId {
+            key_identifier: &aki,
+            serial: &serial,
+        };
+        let (start, end) = renewal::window(&acme.state, &acme.dir, &id).await?;
+        let body = json!({"suggestedWindow": {"start": time(start), "end": time(end)}});
+        Ok::<_, Problem>(retry_after(
+            json_reply(StatusCode::OK, &body, None, &[]),
+            RETRY_AFTER_SECONDS,
+        ))
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
