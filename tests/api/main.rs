@@ -1,6 +1,8 @@
 //! HTTP tests of the whole server, route by route. Run on SQLite by default
 //! and on PostgreSQL when `FASTPKI_TEST_DATABASE_URL` is set.
 
+mod acme_client;
+mod acme_protocol;
 mod attacks;
 mod audit;
 mod audit_integrity;
