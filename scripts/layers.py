@@ -11,7 +11,7 @@ import re
 import sys
 
 # Higher imports lower; auth may read store (a token's row); leaves under all.
-RANK = {"main": 9, "server": 9, "crate": 9, "cli": 8, "api": 7, "service": 6,
+RANK = {"main": 9, "server": 9, "crate": 9, "cli": 8, "tls": 8, "api": 7, "service": 6,
         "auth": 5, "store": 4, "config": 0, "error": 0, "capabilities": 0}
 ALLOWED_SIDEWAYS = {("auth", "store")}
 

@@ -72,6 +72,9 @@ pub struct Settings {
     /// the URLs written into certificates when `PUBLIC_BASE_URL` is unset.
     pub allowed_hosts: Vec<String>,
     pub data_dir: PathBuf,
+    /// `FASTPKI_TLS_CERT` and `FASTPKI_TLS_KEY`: serve HTTPS with this
+    /// certificate chain and key (PEM files, re-read when they change).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -215,6 +218,11 @@ impl Settings {
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             allowed_hosts: parse_allowed_hosts(var("ALLOWED_HOSTS").as_deref().unwrap_or(""))?,
             data_dir,
+            tls: match (var("FASTPKI_TLS_CERT"), var("FASTPKI_TLS_KEY")) {
+                (Some(cert), Some(key)) => Some((cert.trim().into(), key.trim().into())),
+                (None, None) => None,
+                _ => bail!("FASTPKI_TLS_CERT and FASTPKI_TLS_KEY are set together or not at all"),
+            },
         };
         settings.check_ranges()?;
         Ok(settings)

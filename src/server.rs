@@ -46,8 +46,12 @@ pub async fn serve_on(
         max_connections: connection_budget(state.settings.max_connections, fd_soft_limit()),
         max_per_ip: state.settings.max_connections_per_ip,
     };
+    let tls = match &state.settings.tls {
+        Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+        None => None,
+    };
     let app = crate::api::app(state);
-    serve_connections(listener, app, limits, shutdown).await;
+    serve_connections(listener, app, limits, tls, shutdown).await;
     db.close().await;
     Ok(())
 }
@@ -181,8 +185,10 @@ async fn serve_connections(
     listener: TcpListener,
     app: crate::api::App,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let handshake_timeout = limits.header_read_timeout;
     let max = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let slots = Arc::new(Semaphore::new(max as usize));
     let per_ip = Arc::new(PerIp {
@@ -221,25 +227,36 @@ async fn serve_connections(
             continue;
         };
         let app = app.clone();
+        let https = tls.is_some();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
+            if https {
+                req.extensions_mut()
+                    .insert(crate::api::extract::ServedOverTls);
+            }
             app.clone().oneshot(req)
         });
-        let conn = http.serve_connection(TokioIo::new(stream), service);
-        let mut stop = stop_tx.subscribe();
+        let stop = stop_tx.subscribe();
+        let (http, tls) = (http.clone(), tls.clone());
         tokio::spawn(async move {
             let _held = (permit, ip_slot);
-            let mut conn = pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::trace!(error = %e, "connection ended");
+            match tls {
+                None => drive(http.serve_connection(TokioIo::new(stream), service), stop).await,
+                Some(acceptor) => {
+                    // The handshake is bounded like a request head: a silent
+                    // client cannot hold its slot longer.
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            drive(
+                                http.serve_connection(TokioIo::new(tls_stream), service),
+                                stop,
+                            )
+                            .await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
-                }
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
                 }
             }
         });
@@ -248,6 +265,32 @@ async fn serve_connections(
     let _ = stop_tx.send(());
     // Every connection holds a permit: having them all back means all have ended.
     let _ = slots.acquire_many(max).await;
+}
+
+/// Serves one connection until it ends, or until `stop` asks it to finish
+/// its current request and close.
+async fn drive<I, S, B>(
+    conn: hyper::server::conn::http1::Connection<I, S>,
+    mut stop: watch::Receiver<()>,
+) where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut conn = pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::trace!(error = %e, "connection ended");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// `fastpki serve`: bind, log where, and run until Ctrl-C or SIGTERM.

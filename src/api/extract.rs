@@ -282,6 +282,10 @@ where
 /// the listening address is used instead.
 pub struct BaseUrl(pub String);
 
+/// Marks a request that came over the server's own HTTPS listener.
+#[derive(Clone, Copy, Debug)]
+pub struct ServedOverTls;
+
 impl<S: Send + Sync> FromRequestParts<S> for BaseUrl
 where
     AppState: FromRef<S>,
@@ -309,6 +313,7 @@ where
             })
             .ok_or_else(|| Error::BadRequest("Missing or invalid Host header".into()))?;
         let scheme = match header("x-forwarded-proto") {
+            _ if parts.extensions.get::<ServedOverTls>().is_some() => "https",
             Some("https") => "https",
             _ => "http",
         };

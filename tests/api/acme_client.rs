@@ -26,7 +26,8 @@ impl AcmeKey {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         AcmeKey {
-            pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap(),
+            pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .unwrap(),
         }
     }
 
@@ -49,10 +50,15 @@ impl AcmeKey {
     /// A flattened JWS of `payload` (`None`: POST-as-GET) under `protected`.
     pub fn sign(&self, protected: &Value, payload: Option<&Value>) -> Value {
         let protected = b64(protected.to_string().as_bytes());
-        let payload = payload.map(|p| b64(p.to_string().as_bytes())).unwrap_or_default();
+        let payload = payload
+            .map(|p| b64(p.to_string().as_bytes()))
+            .unwrap_or_default();
         let sig = self
             .pair
-            .sign(&SystemRandom::new(), format!("{protected}.{payload}").as_bytes())
+            .sign(
+                &SystemRandom::new(),
+                format!("{protected}.{payload}").as_bytes(),
+            )
             .unwrap();
         json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())})
     }
@@ -73,14 +79,22 @@ impl Reply {
     /// Asserts a problem document of `kind` (`urn:ietf:params:acme:error:<kind>`).
     pub fn problem(&self, status: u16, kind: &str) -> &Value {
         assert_eq!(self.status.as_u16(), status, "{}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.body
+        );
         assert_eq!(
             self.body["type"],
             format!("urn:ietf:params:acme:error:{kind}"),
             "{}",
             self.body
         );
-        assert!(self.header("replay-nonce").is_some(), "a problem carries a fresh nonce");
+        assert!(
+            self.header("replay-nonce").is_some(),
+            "a problem carries a fresh nonce"
+        );
         &self.body
     }
 }
@@ -111,7 +125,13 @@ impl<'a> Acme<'a> {
     }
 
     pub async fn nonce(&self) -> String {
-        let r = self.s.client.head(self.url("newNonce")).send().await.unwrap();
+        let r = self
+            .s
+            .client
+            .head(self.url("newNonce"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.headers()["replay-nonce"].to_str().unwrap().to_string()
     }
@@ -131,29 +151,43 @@ impl<'a> Acme<'a> {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn post_jws(&self, url: &str, jws: &Value) -> Reply {
-        self.post_body(url, jws.to_string(), "application/jose+json").await
+        self.post_body(url, jws.to_string(), "application/jose+json")
+            .await
     }
 
     /// A request signed with the key it carries (`jwk`).
     pub async fn post_jwk(&self, key: &AcmeKey, url: &str, payload: Option<&Value>) -> Reply {
-        let protected = json!({"alg": "ES256", "jwk": key.jwk(), "nonce": self.nonce().await, "url": url});
+        let protected =
+            json!({"alg": "ES256", "jwk": key.jwk(), "nonce": self.nonce().await, "url": url});
         self.post_jws(url, &key.sign(&protected, payload)).await
     }
 
     /// A request signed by the account `kid`.
-    pub async fn post_kid(&self, key: &AcmeKey, kid: &str, url: &str, payload: Option<&Value>) -> Reply {
-        let protected = json!({"alg": "ES256", "kid": kid, "nonce": self.nonce().await, "url": url});
+    pub async fn post_kid(
+        &self,
+        key: &AcmeKey,
+        kid: &str,
+        url: &str,
+        payload: Option<&Value>,
+    ) -> Reply {
+        let protected =
+            json!({"alg": "ES256", "kid": kid, "nonce": self.nonce().await, "url": url});
         self.post_jws(url, &key.sign(&protected, payload)).await
     }
 
     /// Registers `key` (`eab`: kid and base64url HMAC key); the account URL.
     pub async fn register(&self, key: &AcmeKey, eab: Option<(&str, &str)>) -> String {
         let url = self.url("newAccount");
-        let mut payload = json!({"termsOfServiceAgreed": true, "contact": ["mailto:ops@example.test"]});
+        let mut payload =
+            json!({"termsOfServiceAgreed": true, "contact": ["mailto:ops@example.test"]});
         if let Some((kid, hmac_key)) = eab {
             payload["externalAccountBinding"] = eab_binding(key, kid, hmac_key, &url);
         }
@@ -167,7 +201,9 @@ impl<'a> Acme<'a> {
 pub fn eab_binding(key: &AcmeKey, kid: &str, hmac_key_b64: &str, url: &str) -> Value {
     use aws_lc_rs::hmac;
     let raw = URL_SAFE_NO_PAD.decode(hmac_key_b64).unwrap();
-    let protected = b64(json!({"alg": "HS256", "kid": kid, "url": url}).to_string().as_bytes());
+    let protected = b64(json!({"alg": "HS256", "kid": kid, "url": url})
+        .to_string()
+        .as_bytes());
     let payload = b64(key.jwk().to_string().as_bytes());
     let tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, &raw),
@@ -192,9 +228,14 @@ impl AcmeWorld {
         let w = World::build(s).await;
         let ca = s.create_ca(&w.admin_a.1, "ACME Issuing", json!({})).await;
         let ca_id = id(&ca);
-        let (sa, _) = s.service_account(&w.admin_a.1, "acme-robot", json!({"can_create_cert": true})).await;
+        let (sa, _) = s
+            .service_account(&w.admin_a.1, "acme-robot", json!({"can_create_cert": true}))
+            .await;
         expect(
-            s.put(&format!("/service-accounts/{sa}/policy"), Some(&w.admin_a.1), json!({
+            s.put(
+                &format!("/service-accounts/{sa}/policy"),
+                Some(&w.admin_a.1),
+                json!({
                 "cn_patterns": ["*"],
                 "san_dns_patterns": ["*.example.test", "example.test"],
                 "san_ip_cidrs": ["127.0.0.0/8", "::1/128"],
@@ -202,15 +243,20 @@ impl AcmeWorld {
                 "allowed_ca_ids": [ca_id],
                 "allowed_certificate_types": ["server"],
                 "max_validity_days": 90,
-                "allow_wildcards": true}))
+                "allow_wildcards": true}),
+            )
             .await,
             200,
         );
         let name = "main".to_string();
         let dir = expect(
-            s.post("/acme-directories/", Some(&w.admin_a.1), json!({
+            s.post(
+                "/acme-directories/",
+                Some(&w.admin_a.1),
+                json!({
                 "name": name, "ca_id": ca_id, "service_account_id": sa,
-                "require_eab": require_eab}))
+                "require_eab": require_eab}),
+            )
             .await,
             201,
         );

@@ -14,9 +14,17 @@ async fn directory_and_nonces() {
     let s = Server::start().await;
     let aw = AcmeWorld::build(&s, true).await;
     let acme = Acme::open(&s, &aw.name).await;
-    for name in ["newNonce", "newAccount", "newOrder", "revokeCert", "keyChange", "renewalInfo"] {
+    for name in [
+        "newNonce",
+        "newAccount",
+        "newOrder",
+        "revokeCert",
+        "keyChange",
+        "renewalInfo",
+    ] {
         assert!(
-            acme.url(name).starts_with(&format!("{}/acme/main/", s.base)),
+            acme.url(name)
+                .starts_with(&format!("{}/acme/main/", s.base)),
             "{name}: {}",
             acme.dir
         );
@@ -27,11 +35,19 @@ async fn directory_and_nonces() {
     assert_eq!(get.status(), 204);
     assert_eq!(get.headers()["cache-control"], "no-store");
     let link = get.headers()["link"].to_str().unwrap().to_string();
-    assert_eq!(link, format!("<{}/acme/main/directory>;rel=\"index\"", s.base));
+    assert_eq!(
+        link,
+        format!("<{}/acme/main/directory>;rel=\"index\"", s.base)
+    );
     let (a, b) = (acme.nonce().await, acme.nonce().await);
     assert_ne!(a, b, "each answer carries a fresh nonce");
 
-    let missing = s.client.get(format!("{}/acme/nope/directory", s.base)).send().await.unwrap();
+    let missing = s
+        .client
+        .get(format!("{}/acme/nope/directory", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.headers().contains_key("replay-nonce"));
 }
@@ -45,18 +61,24 @@ async fn accounts_with_external_account_binding() {
     let url = acme.url("newAccount");
 
     // Required and missing.
-    let r = acme.post_jwk(&key, &url, Some(&json!({"termsOfServiceAgreed": true}))).await;
+    let r = acme
+        .post_jwk(&key, &url, Some(&json!({"termsOfServiceAgreed": true})))
+        .await;
     r.problem(400, "externalAccountRequired");
 
     // A binding MAC'd with another key is refused; nothing is created.
     let (kid, hmac) = aw.eab_key(&s).await;
     let wrong = b64(&[7u8; 32]);
     let payload = json!({"externalAccountBinding": eab_binding(&key, &kid, &wrong, &url)});
-    acme.post_jwk(&key, &url, Some(&payload)).await.problem(400, "malformed");
+    acme.post_jwk(&key, &url, Some(&payload))
+        .await
+        .problem(400, "malformed");
 
     // Bound: 201 with Location; the same key again: 200, same account.
     let account = acme.register(&key, Some((&kid, &hmac))).await;
-    let again = acme.post_jwk(&key, &url, Some(&json!({"onlyReturnExisting": true}))).await;
+    let again = acme
+        .post_jwk(&key, &url, Some(&json!({"onlyReturnExisting": true})))
+        .await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.header("location"), Some(account.as_str()));
     assert_eq!(again.body["status"], "valid");
@@ -64,14 +86,18 @@ async fn accounts_with_external_account_binding() {
     // One key binds one account.
     let other = AcmeKey::generate();
     let payload = json!({"externalAccountBinding": eab_binding(&other, &kid, &hmac, &url)});
-    acme.post_jwk(&other, &url, Some(&payload)).await.problem(403, "unauthorized");
+    acme.post_jwk(&other, &url, Some(&payload))
+        .await
+        .problem(403, "unauthorized");
     // onlyReturnExisting for an unknown key.
     acme.post_jwk(&other, &url, Some(&json!({"onlyReturnExisting": true})))
         .await
         .problem(400, "accountDoesNotExist");
 
     // The account's audit entry names the directory's service account.
-    let entries = s.audit_for(&aw.w.root, "acme_account_create", account_id(&account)).await;
+    let entries = s
+        .audit_for(&aw.w.root, "acme_account_create", account_id(&account))
+        .await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["service_account_id"], aw.service_account_id);
 }
@@ -103,7 +129,9 @@ async fn forged_replayed_and_malformed_requests_are_refused() {
     // Nonces that were never ours.
     for bad in ["AAAA", "not base64!", ""] {
         let protected = json!({"alg": "ES256", "kid": account, "nonce": bad, "url": new_order});
-        let r = acme.post_jws(&new_order, &key.sign(&protected, Some(&order))).await;
+        let r = acme
+            .post_jws(&new_order, &key.sign(&protected, Some(&order)))
+            .await;
         r.problem(400, "badNonce");
     }
 
@@ -115,14 +143,24 @@ async fn forged_replayed_and_malformed_requests_are_refused() {
 
     // alg none and HS256 are not signature algorithms here.
     for alg in ["none", "HS256"] {
-        let protected = json!({"alg": alg, "kid": account, "nonce": acme.nonce().await, "url": new_order});
-        let r = acme.post_jws(&new_order, &key.sign(&protected, Some(&order))).await;
+        let protected =
+            json!({"alg": alg, "kid": account, "nonce": acme.nonce().await, "url": new_order});
+        let r = acme
+            .post_jws(&new_order, &key.sign(&protected, Some(&order)))
+            .await;
         let p = r.problem(400, "badSignatureAlgorithm");
-        assert!(p["algorithms"].as_array().is_some_and(|a| a.contains(&json!("ES256"))), "{p}");
+        assert!(
+            p["algorithms"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!("ES256"))),
+            "{p}"
+        );
     }
 
     // jwk where kid is required; kid where jwk is required.
-    acme.post_jwk(&key, &new_order, Some(&order)).await.problem(400, "malformed");
+    acme.post_jwk(&key, &new_order, Some(&order))
+        .await
+        .problem(400, "malformed");
     acme.post_kid(&key, &account, &acme.url("newAccount"), Some(&json!({})))
         .await
         .problem(400, "malformed");
@@ -140,13 +178,27 @@ async fn forged_replayed_and_malformed_requests_are_refused() {
         .problem(400, "malformed");
 
     // Media type, size.
-    let jws = key.sign(&json!({"alg": "ES256", "kid": account, "nonce": acme.nonce().await, "url": new_order}), Some(&order));
-    acme.post_body(&new_order, jws.to_string(), "application/json").await.problem(415, "malformed");
+    let jws = key.sign(
+        &json!({"alg": "ES256", "kid": account, "nonce": acme.nonce().await, "url": new_order}),
+        Some(&order),
+    );
+    acme.post_body(&new_order, jws.to_string(), "application/json")
+        .await
+        .problem(415, "malformed");
     let huge = json!({"identifiers": [{"type": "dns", "value": "x".repeat(70_000)}]});
-    acme.post_kid(&key, &account, &new_order, Some(&huge)).await.problem(413, "malformed");
+    acme.post_kid(&key, &account, &new_order, Some(&huge))
+        .await
+        .problem(413, "malformed");
 
     // A deactivated account can do nothing more.
-    let r = acme.post_kid(&key, &account, &account, Some(&json!({"status": "deactivated"}))).await;
+    let r = acme
+        .post_kid(
+            &key,
+            &account,
+            &account,
+            Some(&json!({"status": "deactivated"})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "deactivated");
     acme.post_kid(&key, &account, &new_order, Some(&order))
@@ -165,35 +217,56 @@ async fn orders_are_checked_against_identifiers_and_policy() {
 
     // Outside the policy, unsupported type, not a name: one subproblem each.
     let r = acme
-        .post_kid(&key, &account, &new_order, Some(&json!({"identifiers": [
-            {"type": "dns", "value": "ok.example.test"},
-            {"type": "dns", "value": "evil.example.com"},
-            {"type": "email", "value": "a@example.test"},
-            {"type": "dns", "value": "bad_name.example.test"},
-        ]})))
+        .post_kid(
+            &key,
+            &account,
+            &new_order,
+            Some(&json!({"identifiers": [
+                {"type": "dns", "value": "ok.example.test"},
+                {"type": "dns", "value": "evil.example.com"},
+                {"type": "email", "value": "a@example.test"},
+                {"type": "dns", "value": "bad_name.example.test"},
+            ]})),
+        )
         .await;
     let p = r.problem(400, "compound");
     let subs = p["subproblems"].as_array().unwrap();
     assert_eq!(subs.len(), 3, "{p}");
-    assert_eq!(subs[0]["type"], "urn:ietf:params:acme:error:rejectedIdentifier");
+    assert_eq!(
+        subs[0]["type"],
+        "urn:ietf:params:acme:error:rejectedIdentifier"
+    );
     assert_eq!(subs[0]["identifier"]["value"], "evil.example.com");
-    assert_eq!(subs[1]["type"], "urn:ietf:params:acme:error:unsupportedIdentifier");
+    assert_eq!(
+        subs[1]["type"],
+        "urn:ietf:params:acme:error:unsupportedIdentifier"
+    );
     assert_eq!(subs[2]["identifier"]["value"], "bad_name.example.test");
 
     // One refusal: its own type, with its subproblem.
     let r = acme
-        .post_kid(&key, &account, &new_order, Some(&json!({"identifiers": [{"type": "ip", "value": "10.1.2.3"}]})))
+        .post_kid(
+            &key,
+            &account,
+            &new_order,
+            Some(&json!({"identifiers": [{"type": "ip", "value": "10.1.2.3"}]})),
+        )
         .await;
     r.problem(400, "rejectedIdentifier");
 
     // A good order: pending, one authorization per identifier (the wildcard's
     // offers dns-01 only, the address's no dns-01), finalize before ready refused.
     let r = acme
-        .post_kid(&key, &account, &new_order, Some(&json!({"identifiers": [
-            {"type": "dns", "value": "WWW.example.test"},
-            {"type": "dns", "value": "*.example.test"},
-            {"type": "ip", "value": "127.0.0.1"},
-        ]})))
+        .post_kid(
+            &key,
+            &account,
+            &new_order,
+            Some(&json!({"identifiers": [
+                {"type": "dns", "value": "WWW.example.test"},
+                {"type": "dns", "value": "*.example.test"},
+                {"type": "ip", "value": "127.0.0.1"},
+            ]})),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let order_url = r.header("location").unwrap().to_string();
@@ -207,10 +280,18 @@ async fn orders_are_checked_against_identifiers_and_policy() {
         .collect();
     assert_eq!(authzs.len(), 3);
     let types = |a: &Value| -> Vec<String> {
-        a["challenges"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap().to_string()).collect()
+        a["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap().to_string())
+            .collect()
     };
     let www = acme.post_kid(&key, &account, &authzs[0], None).await;
-    assert_eq!(www.body["identifier"], json!({"type": "dns", "value": "www.example.test"}));
+    assert_eq!(
+        www.body["identifier"],
+        json!({"type": "dns", "value": "www.example.test"})
+    );
     assert_eq!(types(&www.body), ["http-01", "dns-01", "tls-alpn-01"]);
     let wild = acme.post_kid(&key, &account, &authzs[1], None).await;
     assert_eq!(wild.body["identifier"]["value"], "example.test");
@@ -224,9 +305,14 @@ async fn orders_are_checked_against_identifiers_and_policy() {
     }
 
     let finalize = r.body["finalize"].as_str().unwrap();
-    acme.post_kid(&key, &account, finalize, Some(&json!({"csr": b64(b"not yet")})))
-        .await
-        .problem(403, "orderNotReady");
+    acme.post_kid(
+        &key,
+        &account,
+        finalize,
+        Some(&json!({"csr": b64(b"not yet")})),
+    )
+    .await
+    .problem(403, "orderNotReady");
 
     // Another account cannot read it.
     let other = AcmeKey::generate();
@@ -237,20 +323,44 @@ async fn orders_are_checked_against_identifiers_and_policy() {
 
     // A second order reuses the pending authorization.
     let again = acme
-        .post_kid(&key, &account, &new_order, Some(&json!({"identifiers": [{"type": "dns", "value": "www.example.test"}]})))
+        .post_kid(
+            &key,
+            &account,
+            &new_order,
+            Some(&json!({"identifiers": [{"type": "dns", "value": "www.example.test"}]})),
+        )
         .await;
     assert_eq!(again.body["authorizations"][0], authzs[0].as_str());
 
     // Deactivating an authorization makes the first order invalid.
-    let r = acme.post_kid(&key, &account, &authzs[0], Some(&json!({"status": "deactivated"}))).await;
+    let r = acme
+        .post_kid(
+            &key,
+            &account,
+            &authzs[0],
+            Some(&json!({"status": "deactivated"})),
+        )
+        .await;
     assert_eq!(r.body["status"], "deactivated", "{}", r.body);
     let order = acme.post_kid(&key, &account, &order_url, None).await;
     assert_eq!(order.body["status"], "invalid", "{}", order.body);
-    assert!(order.body["error"]["detail"].as_str().unwrap().contains("www.example.test"));
+    assert!(
+        order.body["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("www.example.test")
+    );
 
     // The account's orders list both, newest first.
-    let list = acme.post_kid(&key, &account, &format!("{account}/orders"), None).await;
-    assert_eq!(list.body["orders"].as_array().unwrap().len(), 2, "{}", list.body);
+    let list = acme
+        .post_kid(&key, &account, &format!("{account}/orders"), None)
+        .await;
+    assert_eq!(
+        list.body["orders"].as_array().unwrap().len(),
+        2,
+        "{}",
+        list.body
+    );
 }
 
 #[tokio::test]
@@ -269,8 +379,13 @@ async fn key_rollover_moves_the_account_to_the_new_key() {
     let r = acme.post_kid(&old, &account, &url, Some(&inner)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // The old key no longer signs for the account; the new one does.
-    acme.post_kid(&old, &account, &account, None).await.problem(400, "malformed");
-    assert_eq!(acme.post_kid(&new, &account, &account, None).await.status, 200);
+    acme.post_kid(&old, &account, &account, None)
+        .await
+        .problem(400, "malformed");
+    assert_eq!(
+        acme.post_kid(&new, &account, &account, None).await.status,
+        200
+    );
 
     // A key already in use by another account: 409 with its Location.
     let third = AcmeKey::generate();
