@@ -16,6 +16,7 @@ mod conventions;
 mod crl_refresh;
 mod export;
 mod hostile;
+mod https;
 mod interop;
 mod list_pages;
 mod orgs;
