@@ -4,10 +4,12 @@
 //! `service::certs::issue` as the directory's service account).
 //!
 //! - `problem.rs`: the error of every ACME use case, a problem document;
-//! - `identifier.rs`: `{"type", "value"}` identifiers.
+//! - `identifier.rs`: `{"type", "value"}` identifiers;
+//! - `validate/`: the challenge validators (http-01, dns-01, tls-alpn-01).
 
 pub mod identifier;
 pub mod problem;
+pub mod validate;
 
 pub use identifier::Identifier;
 pub use problem::{Problem, ProblemType, Subproblem};
