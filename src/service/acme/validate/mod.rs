@@ -114,7 +114,7 @@ impl Validator {
                 )),
                 ("tls-alpn-01", _) => tls_alpn01::validate(v, &host, key_authorization).await,
                 _ => Err(Problem::malformed(format!(
-                    "unknown challenge type {:?}",
+                    "unknown challenge type {}",
                     quote_truncated(kind.as_bytes())
                 ))),
             }
@@ -287,6 +287,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(p.kind, ProblemType::Malformed);
+        assert_eq!(p.detail, "unknown challenge type \"http-02\"");
         let p = v
             .validate("dns-01", &Identifier::ip("127.0.0.1"), "tok", "tok.x")
             .await
