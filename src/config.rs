@@ -71,6 +71,20 @@ pub struct Settings {
     /// `Host` header values (`host` or `host:port`, lowercase) trusted to build
     /// the URLs written into certificates when `PUBLIC_BASE_URL` is unset.
     pub allowed_hosts: Vec<String>,
+    /// The port ACME http-01 validation connects to (and the only port an
+    /// `http://` redirect may lead to).
+    pub acme_http01_port: u16,
+    /// The port ACME tls-alpn-01 validation connects to (and the only port an
+    /// `https://` redirect of http-01 may lead to).
+    pub acme_tlsalpn01_port: u16,
+    /// The DNS servers of ACME validation (dns-01 TXT lookups and the
+    /// addresses of http-01 / tls-alpn-01); empty: the system's (resolv.conf).
+    pub acme_dns_resolvers: Vec<std::net::SocketAddr>,
+    /// Addresses ACME validation never connects to.
+    pub acme_validation_deny_cidrs: Vec<ipnet::IpNet>,
+    /// When not empty, the only addresses ACME validation connects to (those
+    /// not denied).
+    pub acme_validation_allow_cidrs: Vec<ipnet::IpNet>,
     pub data_dir: PathBuf,
     /// `FASTPKI_TLS_CERT` and `FASTPKI_TLS_KEY`: serve HTTPS with this
     /// certificate chain and key (PEM files, re-read when they change).
@@ -217,6 +231,21 @@ impl Settings {
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             allowed_hosts: parse_allowed_hosts(var("ALLOWED_HOSTS").as_deref().unwrap_or(""))?,
+            acme_http01_port: parse_port(&var, "ACME_HTTP01_PORT", 80)?,
+            acme_tlsalpn01_port: parse_port(&var, "ACME_TLSALPN01_PORT", 443)?,
+            acme_dns_resolvers: parse_dns_resolvers(
+                var("ACME_DNS_RESOLVERS").as_deref().unwrap_or(""),
+            )?,
+            acme_validation_deny_cidrs: parse_cidrs(
+                "ACME_VALIDATION_DENY_CIDRS",
+                var("ACME_VALIDATION_DENY_CIDRS")
+                    .as_deref()
+                    .unwrap_or(DEFAULT_ACME_VALIDATION_DENY_CIDRS),
+            )?,
+            acme_validation_allow_cidrs: parse_cidrs(
+                "ACME_VALIDATION_ALLOW_CIDRS",
+                var("ACME_VALIDATION_ALLOW_CIDRS").as_deref().unwrap_or(""),
+            )?,
             data_dir,
             tls: match (var("FASTPKI_TLS_CERT"), var("FASTPKI_TLS_KEY")) {
                 (Some(cert), Some(key)) => Some((cert.trim().into(), key.trim().into())),
@@ -320,6 +349,89 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A TCP port, 1 to 65535.
+fn parse_port(var: Lookup, name: &str, default: u16) -> Result<u16> {
+    let port: u64 = parse_num(var, name, u64::from(default))?;
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .with_context(|| format!("{name} must be a port between 1 and 65535, got {port}"))
+}
+
+/// What ACME validation never connects to unless `ACME_VALIDATION_DENY_CIDRS`
+/// says otherwise. Private ranges and loopback are allowed (a private CA
+/// validates private names); denied are the addresses that are never a
+/// validation target but can reach something that must not be probed:
+/// - `0.0.0.0/8`, `::/128`: "this host" (a connection to 0.0.0.0 reaches the
+///   server itself on Linux);
+/// - `169.254.0.0/16`, `fe80::/10`: link-local, where the cloud metadata
+///   services (169.254.169.254: AWS, GCP, Azure, OpenStack) hand out credentials;
+/// - `fd00:ec2::254/128`: AWS's IPv6 metadata service; `100.100.100.200/32`:
+///   Alibaba Cloud's (both inside ranges that stay allowed);
+/// - `224.0.0.0/4`, `ff00::/8`: multicast; `240.0.0.0/4`: reserved, and the
+///   broadcast address.
+///
+/// An IPv4-mapped IPv6 address (`::ffff:169.254.169.254`) is checked as the
+/// IPv4 address it maps.
+pub const DEFAULT_ACME_VALIDATION_DENY_CIDRS: &str = "0.0.0.0/8,169.254.0.0/16,100.100.100.200/32,224.0.0.0/4,240.0.0.0/4,::/128,fe80::/10,fd00:ec2::254/128,ff00::/8";
+
+/// `ACME_VALIDATION_{DENY,ALLOW}_CIDRS`: comma-separated networks
+/// (`10.0.0.0/8`, `fd00::/8`) or single addresses; `none` is the empty list.
+/// A network with host bits set (`10.0.0.1/8`) is refused as a likely typo.
+fn parse_cidrs(name: &str, s: &str) -> Result<Vec<ipnet::IpNet>> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(vec![]);
+    }
+    let mut nets = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let net = if item.contains('/') {
+            let net: ipnet::IpNet = item.parse().map_err(|_| {
+                anyhow::anyhow!("{name}: {item:?} is not a network (e.g. 10.0.0.0/8, fd00::/8)")
+            })?;
+            if net.trunc() != net {
+                bail!(
+                    "{name}: {item:?} has host bits set; did you mean {}?",
+                    net.trunc()
+                );
+            }
+            net
+        } else {
+            let ip: std::net::IpAddr = item.parse().map_err(|_| {
+                anyhow::anyhow!("{name}: {item:?} is not an address or a network (e.g. 10.0.0.0/8)")
+            })?;
+            ipnet::IpNet::from(ip)
+        };
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
+    }
+    Ok(nets)
+}
+
+/// `ACME_DNS_RESOLVERS`: comma-separated `ip:port` (`[ipv6]:port`); a bare
+/// address means port 53.
+fn parse_dns_resolvers(s: &str) -> Result<Vec<std::net::SocketAddr>> {
+    let mut servers = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let addr = match item.parse::<std::net::SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => match item.parse::<std::net::IpAddr>() {
+                Ok(ip) => std::net::SocketAddr::new(ip, 53),
+                Err(_) => bail!(
+                    "ACME_DNS_RESOLVERS: {item:?} is not ip:port (e.g. 10.0.0.53:53, [fd00::53]:53)"
+                ),
+            },
+        };
+        if addr.port() == 0 {
+            bail!("ACME_DNS_RESOLVERS: {item:?} has port 0");
+        }
+        if !servers.contains(&addr) {
+            servers.push(addr);
+        }
+    }
+    Ok(servers)
 }
 
 /// `KEY_POOL_ALGORITHMS`: a comma-separated list of `rsa-2048`, `rsa-3072`,
@@ -687,6 +799,57 @@ mod tests {
             2
         );
         assert!(parse_cors_origins("[not json").is_err());
+    }
+
+    #[test]
+    fn acme_validation_settings_parse() {
+        let nets = |s| -> Vec<String> {
+            parse_cidrs("X", s)
+                .unwrap()
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        assert_eq!(
+            nets(" 10.0.0.0/8, fd00::/8 ,192.0.2.7,10.0.0.0/8"),
+            ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]
+        );
+        assert!(nets("none").is_empty());
+        assert!(nets("").is_empty());
+        let default = nets(DEFAULT_ACME_VALIDATION_DENY_CIDRS);
+        for n in ["169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128"] {
+            assert!(default.contains(&n.to_string()), "{n}");
+        }
+        let err = parse_cidrs("X", "10.0.0.1/8").unwrap_err().to_string();
+        assert!(err.contains("10.0.0.0/8"), "{err}");
+        assert!(parse_cidrs("X", "10.0.0.0/33").is_err());
+        assert!(parse_cidrs("X", "example.com").is_err());
+
+        let servers = parse_dns_resolvers("127.0.0.1:8053, [::1]:53,10.0.0.53").unwrap();
+        let servers: Vec<String> = servers.iter().map(|s| s.to_string()).collect();
+        assert_eq!(servers, ["127.0.0.1:8053", "[::1]:53", "10.0.0.53:53"]);
+        assert!(parse_dns_resolvers("").unwrap().is_empty());
+        assert!(parse_dns_resolvers("dns.example:53").is_err());
+        assert!(parse_dns_resolvers("127.0.0.1:0").is_err());
+
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            parse_port(&lookup(&[]), "ACME_HTTP01_PORT", 80).unwrap(),
+            80
+        );
+        assert_eq!(
+            parse_port(&lookup(&[("P", "5002")]), "P", 80).unwrap(),
+            5002
+        );
+        assert!(parse_port(&lookup(&[("P", "0")]), "P", 80).is_err());
+        assert!(parse_port(&lookup(&[("P", "65536")]), "P", 80).is_err());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub async fn serve_on(
         Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
         None => None,
     };
+    crate::service::acme::worker::spawn(state.clone());
     let app = crate::api::app(state);
     serve_connections(listener, app, limits, tls, shutdown).await;
     db.close().await;

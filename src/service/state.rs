@@ -62,7 +62,7 @@ impl AppState {
         let login_limiter = Arc::new(RateLimiter::new(settings.auth_rate_limit));
         let keys = KeyStore::new(settings.private_key_encryption_key.as_deref())?;
         let settings_key_pool = settings.key_pool_size;
-        let settings_secret = settings.secret_key.clone();
+        let acme = Arc::new(AcmeRuntime::new(&settings)?);
         let freshness = settings.cache_freshness;
         let pooled = settings.key_pool_algorithms.clone();
         let cores = std::thread::available_parallelism()
@@ -86,7 +86,7 @@ impl AppState {
             key_pool: KeyPool::new(settings_key_pool, pooled),
             caller_slots: Arc::new(CallerSlots::new(cores)),
             list_window: crate::service::LIST_WINDOW,
-            acme: Arc::new(AcmeRuntime::new(&settings_secret)),
+            acme,
         })
     }
 }

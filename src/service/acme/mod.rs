@@ -13,7 +13,9 @@
 //! - `certificates.rs`: the chain download and revocation;
 //! - `renewal.rs`: renewal information (RFC 9773) and `replaces`;
 //! - `identifier.rs`, `problem.rs`: identifiers and problem documents;
-//! - `runtime.rs`: what requests share (nonce key, the worker's signal).
+//! - `runtime.rs`: what requests share (nonce key, validator, the worker's signal);
+//! - `validate/`: the challenge validators (http-01, dns-01, tls-alpn-01);
+//! - `worker.rs`: validation off the request path, once across servers.
 
 pub mod accounts;
 pub mod authorizations;
@@ -27,6 +29,8 @@ pub mod problem;
 pub mod renewal;
 pub mod runtime;
 pub mod status;
+pub mod validate;
+pub mod worker;
 
 pub use identifier::Identifier;
 pub use problem::{Problem, ProblemType, Subproblem};

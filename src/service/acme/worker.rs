@@ -50,7 +50,9 @@ pub fn spawn(state: AppState) {
             if Utc::now() - last_prune > Duration::minutes(5) {
                 last_prune = Utc::now();
                 if let Ok(mut tx) = state.db.begin().await
-                    && store::acme::nonces::prune(&mut tx, Utc::now()).await.is_ok()
+                    && store::acme::nonces::prune(&mut tx, Utc::now())
+                        .await
+                        .is_ok()
                 {
                     let _ = tx.commit().await;
                 }
@@ -97,7 +99,8 @@ async fn attempt(state: &AppState, id: i64) -> Result<(), sqlx::Error> {
         let Some(challenge) = store::acme::challenges::get(&mut c, id).await? else {
             return Ok(());
         };
-        let Some(authz) = store::acme::authorizations::get(&mut c, challenge.authorization_id).await?
+        let Some(authz) =
+            store::acme::authorizations::get(&mut c, challenge.authorization_id).await?
         else {
             return Ok(());
         };
@@ -121,7 +124,10 @@ async fn attempt(state: &AppState, id: i64) -> Result<(), sqlx::Error> {
         Ok(outcome) => outcome,
         Err(_) => Err(Problem::new(
             super::ProblemType::Connection,
-            format!("the validation took longer than {} s", ATTEMPT_TIMEOUT.as_secs()),
+            format!(
+                "the validation took longer than {} s",
+                ATTEMPT_TIMEOUT.as_secs()
+            ),
         )),
     };
     let now = Utc::now();
@@ -143,8 +149,13 @@ async fn attempt(state: &AppState, id: i64) -> Result<(), sqlx::Error> {
         }
         Err(problem) if challenge.attempts < MAX_ATTEMPTS => {
             tracing::info!(challenge = id, attempt = challenge.attempts, problem = %problem, "ACME challenge attempt failed; will retry");
-            store::acme::challenges::retry_at(&mut tx, id, now + retry_delay(challenge.attempts), now)
-                .await?;
+            store::acme::challenges::retry_at(
+                &mut tx,
+                id,
+                now + retry_delay(challenge.attempts),
+                now,
+            )
+            .await?;
         }
         Err(problem) => {
             let json = serde_json::to_string(&problem).ok();
