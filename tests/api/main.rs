@@ -1,6 +1,7 @@
 //! HTTP tests of the whole server, route by route. Run on SQLite by default
 //! and on PostgreSQL when `FASTPKI_TEST_DATABASE_URL` is set.
 
+mod acme_directories;
 mod attacks;
 mod audit;
 mod audit_integrity;

@@ -4,8 +4,12 @@
 //! `service::certs::issue` as the directory's service account).
 //!
 //! - `problem.rs`: the error of every ACME use case, a problem document;
-//! - `identifier.rs`: `{"type", "value"}` identifiers.
+//! - `identifier.rs`: `{"type", "value"}` identifiers;
+//! - `directories.rs`: the admin API's directories (CRUD);
+//! - `eab_keys.rs`: their external account binding keys (make, list, revoke).
 
+pub mod directories;
+pub mod eab_keys;
 pub mod identifier;
 pub mod problem;
 
