@@ -663,7 +663,7 @@ pub(super) mod tests {
             assert_eq!(err, JwsError::UnsupportedAlgorithm(alg.into()));
             let problem = Problem::from(err);
             assert_eq!(problem.kind, ProblemType::BadSignatureAlgorithm, "{alg}");
-            assert_eq!(problem.http_status().as_u16(), 400);
+            assert_eq!(problem.http_status(), 400);
             assert!(!problem.algorithms.is_empty());
         }
         // alg none with an empty signature, the classic bypass.
@@ -776,7 +776,7 @@ pub(super) mod tests {
         assert_eq!(err, JwsError::TooLarge { size: body.len() });
         let problem = Problem::from(err);
         assert_eq!(problem.kind, ProblemType::Malformed);
-        assert_eq!(problem.http_status().as_u16(), 413);
+        assert_eq!(problem.http_status(), 413);
         // Just under the bound is read.
         let fits = format!(r#"{{"csr":"{}"}}"#, "A".repeat(MAX_JWS_BYTES / 2));
         let body = signed(key, &jwk_header(key), &fits).to_string();
@@ -915,7 +915,7 @@ pub(super) mod tests {
             assert!(matches!(err, JwsError::BadNonce(_)), "{nonce:?}: {err}");
             let problem = Problem::from(err);
             assert_eq!(problem.kind, ProblemType::BadNonce);
-            assert_eq!(problem.http_status().as_u16(), 400);
+            assert_eq!(problem.http_status(), 400);
         }
         // Unknown parameters are ignored; typ is common.
         assert!(with_param("typ", Some(json!("JWT"))).is_ok());

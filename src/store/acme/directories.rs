@@ -35,20 +35,25 @@ pub struct DirectoryFields<'a> {
     pub certificate_type: &'a str,
 }
 
-const COLUMNS: &str = "id, name, ca_id, organization_id, service_account_id, require_eab, \
-     challenge_types, certificate_type, created_at, updated_at";
+macro_rules! columns {
+    () => {
+        "id, name, ca_id, organization_id, service_account_id, require_eab, \
+     challenge_types, certificate_type, created_at, updated_at"
+    };
+}
 
 pub async fn insert(
     c: &mut AnyConnection,
     f: &DirectoryFields<'_>,
     now: DateTime<Utc>,
 ) -> Result<DirectoryRow, sqlx::Error> {
-    let sql = format!(
+    let sql = concat!(
         "INSERT INTO acme_directories (name, ca_id, organization_id, service_account_id, require_eab, \
          challenge_types, certificate_type, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
+        columns!()
     );
-    sqlx::query_as(&sql)
+    sqlx::query_as(sql)
         .bind(f.name)
         .bind(f.ca_id)
         .bind(f.organization_id)
@@ -67,12 +72,13 @@ pub async fn update(
     f: &DirectoryFields<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<DirectoryRow>, sqlx::Error> {
-    let sql = format!(
+    let sql = concat!(
         "UPDATE acme_directories SET name = $1, ca_id = $2, organization_id = $3, service_account_id = $4, \
          require_eab = $5, challenge_types = $6, certificate_type = $7, updated_at = $8 \
-         WHERE id = $9 RETURNING {COLUMNS}"
+         WHERE id = $9 RETURNING ",
+        columns!()
     );
-    sqlx::query_as(&sql)
+    sqlx::query_as(sql)
         .bind(f.name)
         .bind(f.ca_id)
         .bind(f.organization_id)
@@ -87,16 +93,24 @@ pub async fn update(
 }
 
 pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<DirectoryRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM acme_directories WHERE id = $1");
-    sqlx::query_as(&sql).bind(id).fetch_optional(c).await
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM acme_directories WHERE id = $1"
+    );
+    sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
 pub async fn by_name(
     c: &mut AnyConnection,
     name: &str,
 ) -> Result<Option<DirectoryRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM acme_directories WHERE name = $1");
-    sqlx::query_as(&sql).bind(name).fetch_optional(c).await
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM acme_directories WHERE name = $1"
+    );
+    sqlx::query_as(sql).bind(name).fetch_optional(c).await
 }
 
 /// One page of directories: all of them (`org` is `None`) or one organization's.
@@ -108,20 +122,25 @@ pub async fn list(
 ) -> Result<Vec<DirectoryRow>, sqlx::Error> {
     match org {
         None => {
-            let sql =
-                format!("SELECT {COLUMNS} FROM acme_directories ORDER BY id LIMIT $1 OFFSET $2");
-            sqlx::query_as(&sql)
+            let sql = concat!(
+                "SELECT ",
+                columns!(),
+                " FROM acme_directories ORDER BY id LIMIT $1 OFFSET $2"
+            );
+            sqlx::query_as(sql)
                 .bind(limit)
                 .bind(skip)
                 .fetch_all(c)
                 .await
         }
         Some(org) => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM acme_directories WHERE organization_id = $1 \
+            let sql = concat!(
+                "SELECT ",
+                columns!(),
+                " FROM acme_directories WHERE organization_id = $1 \
                  ORDER BY id LIMIT $2 OFFSET $3"
             );
-            sqlx::query_as(&sql)
+            sqlx::query_as(sql)
                 .bind(org)
                 .bind(limit)
                 .bind(skip)

@@ -23,8 +23,12 @@ pub struct EabKeyRow {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, kid, directory_id, service_account_id, hmac_key, account_id, \
-     bound_at, revoked_at, created_at";
+macro_rules! columns {
+    () => {
+        "id, kid, directory_id, service_account_id, hmac_key, account_id, \
+     bound_at, revoked_at, created_at"
+    };
+}
 
 pub async fn insert(
     c: &mut AnyConnection,
@@ -34,11 +38,12 @@ pub async fn insert(
     sealed_hmac_key: &str,
     now: DateTime<Utc>,
 ) -> Result<EabKeyRow, sqlx::Error> {
-    let sql = format!(
+    let sql = concat!(
         "INSERT INTO acme_eab_keys (kid, directory_id, service_account_id, hmac_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        columns!()
     );
-    sqlx::query_as(&sql)
+    sqlx::query_as(sql)
         .bind(kid)
         .bind(directory_id)
         .bind(service_account_id)
@@ -54,8 +59,12 @@ pub async fn get(
     directory_id: i64,
     kid: &str,
 ) -> Result<Option<EabKeyRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM acme_eab_keys WHERE directory_id = $1 AND kid = $2");
-    sqlx::query_as(&sql)
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM acme_eab_keys WHERE directory_id = $1 AND kid = $2"
+    );
+    sqlx::query_as(sql)
         .bind(directory_id)
         .bind(kid)
         .fetch_optional(c)
@@ -68,10 +77,12 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<EabKeyRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM acme_eab_keys WHERE directory_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM acme_eab_keys WHERE directory_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
     );
-    sqlx::query_as(&sql)
+    sqlx::query_as(sql)
         .bind(directory_id)
         .bind(limit)
         .bind(skip)
@@ -105,45 +116,13 @@ pub async fn revoke(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<EabKeyRow>, sqlx::Error> {
-    let sql = format!(
-        "UPDATE acme_eab_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {COLUMNS}"
+    let sql = concat!(
+        "UPDATE acme_eab_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING ",
+        columns!()
     );
-    sqlx::query_as(&sql)
+    sqlx::query_as(sql)
         .bind(ts(now))
         .bind(id)
         .fetch_optional(c)
         .await
-}
-
-/// Revokes a key not yet revoked; None when it was (or is missing), so that
-/// only the first revocation is acted on and audited.
-pub async fn revoke_active(
-    c: &mut AnyConnection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<Option<EabKeyRow>, sqlx::Error> {
-    let sql = format!(
-        "UPDATE acme_eab_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
-    );
-    sqlx::query_as(&sql)
-        .bind(ts(now))
-        .bind(id)
-        .fetch_optional(c)
-        .await
-}
-
-/// Deactivates the ACME account a revoked key bound (RFC 8555 §7.3.6 status).
-pub async fn deactivate_account(
-    c: &mut AnyConnection,
-    account_id: i64,
-    now: DateTime<Utc>,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE acme_accounts SET status = 'deactivated', updated_at = $2 WHERE id = $1",
-    )
-    .bind(account_id)
-    .bind(ts(now))
-    .execute(c)
-    .await?
-    .rows_affected())
 }
