@@ -53,7 +53,7 @@ async fn db(s: &Server) -> AnyConnection {
     c
 }
 
-async fn count(c: &mut AnyConnection, sql: &str, id: i64) -> i64 {
+async fn count(c: &mut AnyConnection, sql: &'static str, id: i64) -> i64 {
     sqlx::query(sql)
         .bind(id)
         .fetch_one(c)

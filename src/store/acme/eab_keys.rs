@@ -126,3 +126,37 @@ pub async fn revoke(
         .fetch_optional(c)
         .await
 }
+
+/// Revokes a key not yet revoked; None when it was (or is missing), so that
+/// only the first revocation is acted on and audited.
+pub async fn revoke_active(
+    c: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<EabKeyRow>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE acme_eab_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING ",
+        columns!()
+    );
+    sqlx::query_as(sql)
+        .bind(ts(now))
+        .bind(id)
+        .fetch_optional(c)
+        .await
+}
+
+/// Deactivates the ACME account a revoked key bound (RFC 8555 §7.1.6 status).
+pub async fn deactivate_account(
+    c: &mut AnyConnection,
+    account_id: i64,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE acme_accounts SET status = 'deactivated', updated_at = $2 WHERE id = $1",
+    )
+    .bind(account_id)
+    .bind(ts(now))
+    .execute(c)
+    .await?
+    .rows_affected())
+}
