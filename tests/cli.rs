@@ -1869,8 +1869,18 @@ fn acme_directories_and_eab_keys() {
         .unwrap()
         .to_string();
     root.json(&[
-        "user", "create", "-u", "web-admin", "-e", "web@example.com", "-p", PASSWORD, "-r",
-        "admin", "--org", &org,
+        "user",
+        "create",
+        "-u",
+        "web-admin",
+        "-e",
+        "web@example.com",
+        "-p",
+        PASSWORD,
+        "-r",
+        "admin",
+        "--org",
+        &org,
     ]);
     let admin = User::new(&server);
     admin.login("web-admin");
@@ -1893,7 +1903,10 @@ fn acme_directories_and_eab_keys() {
     ]);
     assert_eq!(d["url"], format!("{}/acme/prod/directory", server.url));
     assert_eq!(d["require_eab"], true);
-    assert_eq!(d["challenge_types"], json!(["http-01", "dns-01", "tls-alpn-01"]));
+    assert_eq!(
+        d["challenge_types"],
+        json!(["http-01", "dns-01", "tls-alpn-01"])
+    );
     let id = d["id"].as_i64().unwrap().to_string();
     let t = admin.table(&[
         "acme",
@@ -1913,13 +1926,19 @@ fn acme_directories_and_eab_keys() {
         "-t",
         "client",
     ]);
-    assert!(t.contains("ACME Directory Created") && t.contains("client"), "{t}");
+    assert!(
+        t.contains("ACME Directory Created") && t.contains("client"),
+        "{t}"
+    );
     let list = admin.json(&["acme", "directory", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(list[1]["require_eab"], false);
     assert_eq!(list[1]["challenge_types"], json!(["dns-01", "http-01"]));
     assert!(admin.table(&["acme", "directory", "list"]).contains("prod"));
-    assert_eq!(admin.json(&["acme", "directory", "show", &id])["name"], "prod");
+    assert_eq!(
+        admin.json(&["acme", "directory", "show", &id])["name"],
+        "prod"
+    );
     assert!(
         admin
             .table(&["acme", "directory", "show", &id])
@@ -1934,10 +1953,23 @@ fn acme_directories_and_eab_keys() {
         "production",
         "--no-require-eab",
     ]);
-    assert_eq!((v["name"].as_str(), v["require_eab"].as_bool()), (Some("production"), Some(false)));
+    assert_eq!(
+        (v["name"].as_str(), v["require_eab"].as_bool()),
+        (Some("production"), Some(false))
+    );
     admin.run(&["acme", "directory", "update", &id]).code(2);
     let r = admin
-        .run(&["acme", "directory", "create", "-n", "Bad Name", "--ca", &ca, "--service-account", &sa])
+        .run(&[
+            "acme",
+            "directory",
+            "create",
+            "-n",
+            "Bad Name",
+            "--ca",
+            &ca,
+            "--service-account",
+            &sa,
+        ])
         .code(1);
     assert!(r.stderr.contains("422"), "{r:#?}");
 
@@ -1954,9 +1986,23 @@ fn acme_directories_and_eab_keys() {
             .len()
     };
     assert_eq!(decoded(k["hmac_key"].as_str().unwrap()), 32);
-    assert!(k["directory_url"].as_str().unwrap().ends_with("/acme/production/directory"));
+    assert!(
+        k["directory_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/production/directory")
+    );
     let r = admin
-        .run(&["acme", "eab", "create", &id, "--service-account", &sa, "-o", "table"])
+        .run(&[
+            "acme",
+            "eab",
+            "create",
+            &id,
+            "--service-account",
+            &sa,
+            "-o",
+            "table",
+        ])
         .ok();
     assert!(r.stdout.contains("EAB Key Created"), "{r:#?}");
     let last = r.stdout.trim_end().lines().last().unwrap().trim();
@@ -1965,7 +2011,11 @@ fn acme_directories_and_eab_keys() {
     assert_eq!(keys.as_array().unwrap().len(), 2);
     assert!(keys[0].get("hmac_key").is_none());
     assert_eq!(keys[1]["service_account_id"].to_string(), sa);
-    assert!(admin.table(&["acme", "eab", "list", &id]).contains("Key ID"));
+    assert!(
+        admin
+            .table(&["acme", "eab", "list", &id])
+            .contains("Key ID")
+    );
     let kid = k["kid"].as_str().unwrap();
     admin
         .run_with(&["acme", "eab", "revoke", &id, kid], Some("n\n"), &[])
@@ -1978,7 +2028,16 @@ fn acme_directories_and_eab_keys() {
 
     // A plain user of the organization is refused.
     root.json(&[
-        "user", "create", "-u", "web-user", "-e", "wu@example.com", "-p", PASSWORD, "--org", &org,
+        "user",
+        "create",
+        "-u",
+        "web-user",
+        "-e",
+        "wu@example.com",
+        "-p",
+        PASSWORD,
+        "--org",
+        &org,
     ]);
     let user = User::new(&server);
     user.login("web-user");
@@ -1988,6 +2047,9 @@ fn acme_directories_and_eab_keys() {
     let r = admin
         .run(&["acme", "directory", "delete", &id, "-f", "-o", "table"])
         .ok();
-    assert!(r.stdout.contains(&format!("ACME directory #{id} deleted.")), "{r:#?}");
+    assert!(
+        r.stdout.contains(&format!("ACME directory #{id} deleted.")),
+        "{r:#?}"
+    );
     admin.run(&["acme", "directory", "show", &id]).code(1);
 }

@@ -249,7 +249,9 @@ fn eab(ctx: &mut Ctx, cmd: EabCmd) -> Res<()> {
             service_account,
         } => {
             let payload = body([("service_account_id", service_account.map(Value::from))]);
-            let data = ctx.api.post(&format!("{BASE}/{dir_id}/eab-keys"), payload)?;
+            let data = ctx
+                .api
+                .post(&format!("{BASE}/{dir_id}/eab-keys"), payload)?;
             if ctx.out.is_json() {
                 ctx.out.json(&data);
                 eprintln!("Store this HMAC key now — it will not be shown again.");
@@ -275,8 +277,7 @@ fn eab(ctx: &mut Ctx, cmd: EabCmd) -> Res<()> {
                 force,
                 &format!("Revoke EAB key {kid} and deactivate its ACME account?"),
             )?;
-            ctx.api
-                .delete(&format!("{BASE}/{dir_id}/eab-keys/{kid}"))?;
+            ctx.api.delete(&format!("{BASE}/{dir_id}/eab-keys/{kid}"))?;
             ctx.out.done(
                 &format!("EAB key {kid} revoked."),
                 json!({"kid": kid, "directory_id": dir_id, "revoked": true}),

@@ -120,7 +120,10 @@ async fn acme_directories_create_list_read_update_delete() {
     assert_eq!(names(page), ["clients-2"]);
     expect(s.get("/acme-directories/?limit=0", Some(adm)).await, 422);
 
-    let got = expect(s.get(&format!("/acme-directories/{id}"), Some(adm)).await, 200);
+    let got = expect(
+        s.get(&format!("/acme-directories/{id}"), Some(adm)).await,
+        200,
+    );
     assert_eq!(got, d);
 
     // A partial change; the URL follows the name.
@@ -165,9 +168,20 @@ async fn acme_directories_create_list_read_update_delete() {
         200,
     );
 
-    expect(s.delete(&format!("/acme-directories/{id}"), Some(adm)).await, 204);
-    expect(s.get(&format!("/acme-directories/{id}"), Some(adm)).await, 404);
-    expect(s.delete(&format!("/acme-directories/{id}"), Some(adm)).await, 404);
+    expect(
+        s.delete(&format!("/acme-directories/{id}"), Some(adm))
+            .await,
+        204,
+    );
+    expect(
+        s.get(&format!("/acme-directories/{id}"), Some(adm)).await,
+        404,
+    );
+    expect(
+        s.delete(&format!("/acme-directories/{id}"), Some(adm))
+            .await,
+        404,
+    );
 
     // One audit entry per change, on the directory, in its organization.
     for (action, n) in [
@@ -219,7 +233,11 @@ async fn acme_directories_check_names_fields_ca_and_service_account() {
         json!(["HTTP-01"]),
     ] {
         let v = expect(post(with(json!({"challenge_types": bad}))).await, 422);
-        assert_eq!(v["detail"][0]["loc"], json!(["body", "challenge_types"]), "{v}");
+        assert_eq!(
+            v["detail"][0]["loc"],
+            json!(["body", "challenge_types"]),
+            "{v}"
+        );
     }
     for bad in ["ca", "bogus"] {
         expect(post(with(json!({"certificate_type": bad}))).await, 422);
@@ -249,7 +267,8 @@ async fn acme_directories_check_names_fields_ca_and_service_account() {
     let parent = s.create_ca(adm, "Parent", json!({})).await["id"]
         .as_i64()
         .unwrap();
-    s.create_ca(adm, "Child", json!({"parent_ca_id": parent})).await;
+    s.create_ca(adm, "Child", json!({"parent_ca_id": parent}))
+        .await;
     let v = expect(post(with(json!({"ca_id": parent}))).await, 400);
     assert!(v["detail"].as_str().unwrap().contains("leaf"), "{v}");
 
@@ -258,7 +277,10 @@ async fn acme_directories_check_names_fields_ca_and_service_account() {
         expect(post(with(json!({"name": good}))).await, 201);
     }
     let v = expect(post(with(json!({"name": "web-01"}))).await, 400);
-    assert_eq!(v["detail"], "An ACME directory with this name already exists");
+    assert_eq!(
+        v["detail"],
+        "An ACME directory with this name already exists"
+    );
     // Names are global: organization B cannot take one either.
     expect(
         s.post(
@@ -276,10 +298,25 @@ async fn acme_directories_check_names_fields_ca_and_service_account() {
         .unwrap();
     let path = format!("/acme-directories/{id}");
     expect(s.patch(&path, Some(adm), json!({"name": "Bad"})).await, 422);
-    expect(s.patch(&path, Some(adm), json!({"challenge_types": []})).await, 422);
-    expect(s.patch(&path, Some(adm), json!({"certificate_type": "ca"})).await, 422);
-    expect(s.patch(&path, Some(adm), json!({"service_account_id": b_sa})).await, 400);
-    expect(s.patch(&path, Some(&w.root), json!({"ca_id": b_ca})).await, 400);
+    expect(
+        s.patch(&path, Some(adm), json!({"challenge_types": []}))
+            .await,
+        422,
+    );
+    expect(
+        s.patch(&path, Some(adm), json!({"certificate_type": "ca"}))
+            .await,
+        422,
+    );
+    expect(
+        s.patch(&path, Some(adm), json!({"service_account_id": b_sa}))
+            .await,
+        400,
+    );
+    expect(
+        s.patch(&path, Some(&w.root), json!({"ca_id": b_ca})).await,
+        400,
+    );
     let moved = expect(
         s.patch(
             &path,
@@ -304,7 +341,13 @@ async fn acme_directories_belong_to_admins_of_the_cas_organization() {
     let id = directory(&s, adm, "prod", ca, sa).await["id"]
         .as_i64()
         .unwrap();
-    let (_, sa_token) = s.service_account(adm, "robot", json!({"can_create_ca": true, "can_create_cert": true})).await;
+    let (_, sa_token) = s
+        .service_account(
+            adm,
+            "robot",
+            json!({"can_create_ca": true, "can_create_cert": true}),
+        )
+        .await;
     let d = format!("/acme-directories/{id}");
     let keys = format!("{d}/eab-keys");
     let create = json!({"name": "new", "ca_id": ca, "service_account_id": sa});
@@ -332,10 +375,12 @@ async fn acme_directories_belong_to_admins_of_the_cas_organization() {
         ("service account", sa_token.as_str()),
     ] {
         for (status, body) in [
-            s.post("/acme-directories/", Some(token), create.clone()).await,
+            s.post("/acme-directories/", Some(token), create.clone())
+                .await,
             s.get("/acme-directories/", Some(token)).await,
             s.get(&d, Some(token)).await,
-            s.patch(&d, Some(token), json!({"require_eab": false})).await,
+            s.patch(&d, Some(token), json!({"require_eab": false}))
+                .await,
             s.post(&keys, Some(token), json!({})).await,
             s.get(&keys, Some(token)).await,
             s.delete(&format!("{keys}/nope"), Some(token)).await,
@@ -368,11 +413,18 @@ async fn acme_directories_belong_to_admins_of_the_cas_organization() {
         assert_eq!(status, 401);
     }
     expect(s.get("/acme-directories/999999", Some(adm)).await, 404);
-    expect(s.get("/acme-directories/999999/eab-keys", Some(adm)).await, 404);
+    expect(
+        s.get("/acme-directories/999999/eab-keys", Some(adm)).await,
+        404,
+    );
     // The directory is untouched; the superuser manages it too.
     let v = expect(s.get(&d, Some(&w.root)).await, 200);
     assert_eq!(v["require_eab"], true);
-    expect(s.patch(&d, Some(&w.root), json!({"require_eab": false})).await, 200);
+    expect(
+        s.patch(&d, Some(&w.root), json!({"require_eab": false}))
+            .await,
+        200,
+    );
     expect(s.delete(&d, Some(&w.root)).await, 204);
 }
 
@@ -395,7 +447,11 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
     let keys = format!("/acme-directories/{id}/eab-keys");
 
     // No body at all, or an empty one: the directory's service account.
-    let resp = s.req(reqwest::Method::POST, &keys, Some(adm)).send().await.unwrap();
+    let resp = s
+        .req(reqwest::Method::POST, &keys, Some(adm))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     let k1: Value = resp.json().await.unwrap();
     let k2 = expect(
@@ -438,8 +494,15 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
         assert!(k.get("hmac_key").is_none(), "{k}");
         assert!(k["bound_at"].is_null() && k["revoked_at"].is_null() && k["account_id"].is_null());
     }
-    assert!(!serde_json::to_string(list).unwrap().contains(k1["hmac_key"].as_str().unwrap()));
-    let page = expect(s.get(&format!("{keys}?skip=1&limit=5"), Some(adm)).await, 200);
+    assert!(
+        !serde_json::to_string(list)
+            .unwrap()
+            .contains(k1["hmac_key"].as_str().unwrap())
+    );
+    let page = expect(
+        s.get(&format!("{keys}?skip=1&limit=5"), Some(adm)).await,
+        200,
+    );
     assert_eq!(page[0]["kid"], k2["kid"]);
 
     // At rest: a Fernet token under PRIVATE_KEY_ENCRYPTION_KEY, never the key itself.
@@ -456,7 +519,9 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
     assert_eq!(ks.open(&stored).unwrap(), k1["hmac_key"].as_str().unwrap());
     assert_eq!(
         fastpki::service::acme::eab_keys::open_hmac_key(&ks, &stored).unwrap(),
-        URL_SAFE_NO_PAD.decode(k1["hmac_key"].as_str().unwrap()).unwrap()
+        URL_SAFE_NO_PAD
+            .decode(k1["hmac_key"].as_str().unwrap())
+            .unwrap()
     );
 
     // Key 1 registers an account (as the protocol will); revoking the key deactivates it.
@@ -495,7 +560,10 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
     assert!(list[1]["revoked_at"].is_null());
     // Again: nothing changes, nothing is written.
     expect(s.delete(&format!("{keys}/{kid1}"), Some(adm)).await, 204);
-    expect(s.delete(&format!("{keys}/no-such-kid"), Some(adm)).await, 404);
+    expect(
+        s.delete(&format!("{keys}/no-such-kid"), Some(adm)).await,
+        404,
+    );
     // Another directory's key is not found under this one.
     let (ca2, sa2) = ca_and_account(&s, adm, "a2").await;
     let other = directory(&s, adm, "other", ca2, sa2).await["id"]
@@ -503,8 +571,11 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
         .unwrap();
     let kid2 = k2["kid"].as_str().unwrap();
     expect(
-        s.delete(&format!("/acme-directories/{other}/eab-keys/{kid2}"), Some(adm))
-            .await,
+        s.delete(
+            &format!("/acme-directories/{other}/eab-keys/{kid2}"),
+            Some(adm),
+        )
+        .await,
         404,
     );
     expect(s.delete(&format!("{keys}/{kid2}"), Some(adm)).await, 204);
@@ -514,9 +585,10 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
     let revoked = s.audit_for(&w.root, "acme_eab_revoke", id).await;
     assert_eq!((made.len(), revoked.len()), (2, 2), "{made:?} {revoked:?}");
     assert!(
-        revoked
-            .iter()
-            .any(|e| e["detail"].as_str().unwrap().contains(&format!("deactivated ACME account {account}"))),
+        revoked.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deactivated ACME account {account}"))),
         "{revoked:?}"
     );
     for e in made.iter().chain(&revoked) {
@@ -529,7 +601,11 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
     }
 
     // Deleting the directory takes its keys and accounts with it.
-    expect(s.delete(&format!("/acme-directories/{id}"), Some(adm)).await, 204);
+    expect(
+        s.delete(&format!("/acme-directories/{id}"), Some(adm))
+            .await,
+        204,
+    );
     let q = "SELECT COUNT(*) FROM acme_eab_keys WHERE directory_id = $1";
     assert_eq!(count(&mut c, q, id).await, 0);
     let q = "SELECT COUNT(*) FROM acme_accounts WHERE directory_id = $1";
@@ -559,8 +635,12 @@ async fn acme_eab_keys_without_an_encryption_key_are_stored_as_made() {
         .as_i64()
         .unwrap();
     let k = expect(
-        s.post(&format!("/acme-directories/{id}/eab-keys"), Some(&root), json!({}))
-            .await,
+        s.post(
+            &format!("/acme-directories/{id}/eab-keys"),
+            Some(&root),
+            json!({}),
+        )
+        .await,
         201,
     );
     let mut c = db(&s).await;
@@ -573,6 +653,8 @@ async fn acme_eab_keys_without_an_encryption_key_are_stored_as_made() {
     let ks = fastpki::service::keystore::KeyStore::new(None).unwrap();
     assert_eq!(
         fastpki::service::acme::eab_keys::open_hmac_key(&ks, &stored).unwrap(),
-        URL_SAFE_NO_PAD.decode(k["hmac_key"].as_str().unwrap()).unwrap()
+        URL_SAFE_NO_PAD
+            .decode(k["hmac_key"].as_str().unwrap())
+            .unwrap()
     );
 }

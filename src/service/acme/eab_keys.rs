@@ -109,22 +109,15 @@ pub async fn create(
     let sealed = state.keys.seal(&hmac_key);
     let now = Utc::now();
     let mut tx = state.db.begin().await?;
-    let row = eab_store::insert(
-        &mut tx,
-        &kid,
-        d.id,
-        input.service_account_id,
-        &sealed,
-        now,
-    )
-    .await
-    .map_err(|e| {
-        if store::is_foreign_key_violation(&e) {
-            Error::NotFound("ACME directory not found".into())
-        } else {
-            e.into()
-        }
-    })?;
+    let row = eab_store::insert(&mut tx, &kid, d.id, input.service_account_id, &sealed, now)
+        .await
+        .map_err(|e| {
+            if store::is_foreign_key_violation(&e) {
+                Error::NotFound("ACME directory not found".into())
+            } else {
+                e.into()
+            }
+        })?;
     let entry = audit(
         caller,
         "acme_eab_create",
@@ -201,8 +194,7 @@ mod tests {
         let bytes = URL_SAFE_NO_PAD.decode(&key).unwrap();
         let plain = KeyStore::new(None).unwrap();
         assert_eq!(open_hmac_key(&plain, &key).unwrap(), bytes);
-        let sealing =
-            KeyStore::new(Some("ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=")).unwrap();
+        let sealing = KeyStore::new(Some("ZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmRzZmQ=")).unwrap();
         let sealed = sealing.seal(&key);
         assert_ne!(sealed, key);
         assert_eq!(open_hmac_key(&sealing, &sealed).unwrap(), bytes);
