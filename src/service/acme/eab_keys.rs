@@ -7,7 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::directories::{account_of, audit, directory_url, load};
+use super::directories::{audit, directory_url, load};
+use super::directory_rules::account_of;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::service::AppState;

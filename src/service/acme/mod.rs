@@ -6,9 +6,11 @@
 //! - `problem.rs`: the error of every ACME use case, a problem document;
 //! - `identifier.rs`: `{"type", "value"}` identifiers;
 //! - `directories.rs`: the admin API's directories (CRUD);
+//! - `directory_rules.rs`: what a directory may be made of, who manages one;
 //! - `eab_keys.rs`: their external account binding keys (make, list, revoke).
 
 pub mod directories;
+pub mod directory_rules;
 pub mod eab_keys;
 pub mod identifier;
 pub mod problem;
