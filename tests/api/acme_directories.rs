@@ -53,6 +53,16 @@ async fn db(s: &Server) -> AnyConnection {
     c
 }
 
+/// The `hmac_key` column of key `kid`, as stored.
+async fn stored_hmac(c: &mut AnyConnection, kid: &str) -> String {
+    sqlx::query("SELECT hmac_key FROM acme_eab_keys WHERE kid = $1")
+        .bind(kid)
+        .fetch_one(c)
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn count(c: &mut AnyConnection, sql: &'static str, id: i64) -> i64 {
     sqlx::query(sql)
         .bind(id)
@@ -507,12 +517,7 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
 
     // At rest: a Fernet token under PRIVATE_KEY_ENCRYPTION_KEY, never the key itself.
     let mut c = db(&s).await;
-    let stored: String = sqlx::query("SELECT hmac_key FROM acme_eab_keys WHERE kid = $1")
-        .bind(k1["kid"].as_str().unwrap())
-        .fetch_one(&mut c)
-        .await
-        .unwrap()
-        .get(0);
+    let stored = stored_hmac(&mut c, k1["kid"].as_str().unwrap()).await;
     assert!(stored.starts_with("gAAAAA"), "{stored}");
     assert!(!stored.contains(k1["hmac_key"].as_str().unwrap()));
     let ks = fastpki::service::keystore::KeyStore::new(Some(FERNET)).unwrap();
@@ -644,12 +649,7 @@ async fn acme_eab_keys_without_an_encryption_key_are_stored_as_made() {
         201,
     );
     let mut c = db(&s).await;
-    let stored: String = sqlx::query("SELECT hmac_key FROM acme_eab_keys WHERE kid = $1")
-        .bind(k["kid"].as_str().unwrap())
-        .fetch_one(&mut c)
-        .await
-        .unwrap()
-        .get(0);
+    let stored = stored_hmac(&mut c, k["kid"].as_str().unwrap()).await;
     let ks = fastpki::service::keystore::KeyStore::new(None).unwrap();
     assert_eq!(
         fastpki::service::acme::eab_keys::open_hmac_key(&ks, &stored).unwrap(),
@@ -657,4 +657,67 @@ async fn acme_eab_keys_without_an_encryption_key_are_stored_as_made() {
             .decode(k["hmac_key"].as_str().unwrap())
             .unwrap()
     );
+}
+
+/// EAB keys are keys at rest like private keys: a start with
+/// `PRIVATE_KEY_ENCRYPTION_KEY` seals those stored without it, and
+/// `rotate-key` re-seals them under the new key.
+#[tokio::test]
+async fn acme_eab_keys_are_sealed_at_start_and_rotated() {
+    use fastpki::service::acme::eab_keys::open_hmac_key;
+    use fastpki::service::key_rotation::{check_at_start, rotate};
+    use fastpki::service::keystore::KeyStore;
+    const OTHER: &str = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
+    let s = Server::start().await;
+    let w = World::build(&s).await;
+    let (ca, sa) = ca_and_account(&s, &w.admin_a.1, "a").await;
+    let id = directory(&s, &w.admin_a.1, "keys", ca, sa).await["id"]
+        .as_i64()
+        .unwrap();
+    let k = expect(
+        s.post(
+            &format!("/acme-directories/{id}/eab-keys"),
+            Some(&w.admin_a.1),
+            json!({}),
+        )
+        .await,
+        201,
+    );
+    let raw = URL_SAFE_NO_PAD
+        .decode(k["hmac_key"].as_str().unwrap())
+        .unwrap();
+    let mut c = db(&s).await;
+    let kid = k["kid"].as_str().unwrap();
+    assert_eq!(
+        stored_hmac(&mut c, kid).await,
+        k["hmac_key"].as_str().unwrap()
+    );
+
+    let a = KeyStore::new(Some(FERNET)).unwrap();
+    check_at_start(&mut c, &a).await.unwrap();
+    let sealed = stored_hmac(&mut c, kid).await;
+    assert!(sealed.starts_with("gAAAAA"), "{sealed}");
+    assert_eq!(open_hmac_key(&a, &sealed).unwrap(), raw);
+
+    let backend = if s.database_url.starts_with("postgres") {
+        fastpki::config::Backend::Postgres
+    } else {
+        fastpki::config::Backend::Sqlite
+    };
+    let pool = fastpki::store::Db::connect(&s.database_url, backend)
+        .await
+        .unwrap();
+    let b = KeyStore::new(Some(OTHER)).unwrap();
+    // The wrong current key changes nothing.
+    let err = rotate(&pool, &b, &a).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("certificate authority"),
+        "{err:#}"
+    );
+    assert_eq!(stored_hmac(&mut c, kid).await, sealed);
+    rotate(&pool, &a, &b).await.unwrap();
+    let rotated = stored_hmac(&mut c, kid).await;
+    assert!(rotated.starts_with("gAAAAA") && rotated != sealed);
+    assert_eq!(open_hmac_key(&b, &rotated).unwrap(), raw);
+    assert!(open_hmac_key(&a, &rotated).is_err());
 }

@@ -79,14 +79,23 @@ fn random_b64(n: usize) -> Result<String> {
 /// The HMAC key of a stored EAB key: sealed (a Fernet token), or as made
 /// (base64url of 32 bytes) when it was stored without `PRIVATE_KEY_ENCRYPTION_KEY`.
 pub fn open_hmac_key(keys: &KeyStore, stored: &str) -> std::result::Result<Vec<u8>, OpenError> {
-    if let Some(bytes) = plain_hmac_key(stored) {
-        return Ok(bytes);
-    }
-    let text = keys.open(stored)?;
+    let text = open_hmac_text(keys, stored)?;
     plain_hmac_key(&text).ok_or(OpenError::WrongKey)
 }
 
-/// The bytes of an unsealed key; a Fernet token is never 43 characters.
+/// The HMAC key's text (base64url), as made; what is sealed.
+pub fn open_hmac_text(keys: &KeyStore, stored: &str) -> std::result::Result<String, OpenError> {
+    if is_plain_hmac_key(stored) {
+        return Ok(stored.trim().to_string());
+    }
+    keys.open(stored)
+}
+
+/// Whether a stored key is unsealed; a Fernet token is never 43 characters.
+pub fn is_plain_hmac_key(stored: &str) -> bool {
+    plain_hmac_key(stored).is_some()
+}
+
 fn plain_hmac_key(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD
         .decode(text.trim())

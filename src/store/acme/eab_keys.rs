@@ -160,3 +160,19 @@ pub async fn deactivate_account(
     .await?
     .rows_affected())
 }
+
+/// Every stored HMAC key, for `rotate-key` and the start's sealing: (id, stored).
+pub async fn all_hmac_keys(c: &mut AnyConnection) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, hmac_key FROM acme_eab_keys ORDER BY id")
+        .fetch_all(c)
+        .await
+}
+
+pub async fn set_hmac_key(c: &mut AnyConnection, id: i64, stored: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE acme_eab_keys SET hmac_key = $1 WHERE id = $2")
+        .bind(stored)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
