@@ -1859,3 +1859,197 @@ fn ca_assign_org_moves_a_ca_into_an_organization() {
     assert!(r.stderr.contains("Error 403"), "{r:#?}");
     root.run(&["ca", "assign-org", &root_ca]).code(2);
 }
+
+#[test]
+fn acme_directories_and_eab_keys() {
+    use base64::Engine;
+    let (server, root) = root_session();
+    let org = root.json(&["org", "create", "-n", "web"])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    root.json(&[
+        "user",
+        "create",
+        "-u",
+        "web-admin",
+        "-e",
+        "web@example.com",
+        "-p",
+        PASSWORD,
+        "-r",
+        "admin",
+        "--org",
+        &org,
+    ]);
+    let admin = User::new(&server);
+    admin.login("web-admin");
+    let (_root_ca, ca) = two_cas(admin_with_ca_rights(&root, &admin));
+    let sa = admin.json(&["service-account", "create", "-n", "acme"])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+
+    let d = admin.json(&[
+        "acme",
+        "directory",
+        "create",
+        "-n",
+        "prod",
+        "--ca",
+        &ca,
+        "--service-account",
+        &sa,
+    ]);
+    assert_eq!(d["url"], format!("{}/acme/prod/directory", server.url));
+    assert_eq!(d["require_eab"], true);
+    assert_eq!(
+        d["challenge_types"],
+        json!(["http-01", "dns-01", "tls-alpn-01"])
+    );
+    let id = d["id"].as_i64().unwrap().to_string();
+    let t = admin.table(&[
+        "acme",
+        "directory",
+        "create",
+        "-n",
+        "lab",
+        "--ca",
+        &ca,
+        "--service-account",
+        &sa,
+        "--no-eab",
+        "--challenge",
+        "dns-01",
+        "--challenge",
+        "http-01",
+        "-t",
+        "client",
+    ]);
+    assert!(
+        t.contains("ACME Directory Created") && t.contains("client"),
+        "{t}"
+    );
+    let list = admin.json(&["acme", "directory", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[1]["require_eab"], false);
+    assert_eq!(list[1]["challenge_types"], json!(["dns-01", "http-01"]));
+    assert!(admin.table(&["acme", "directory", "list"]).contains("prod"));
+    assert_eq!(
+        admin.json(&["acme", "directory", "show", &id])["name"],
+        "prod"
+    );
+    assert!(
+        admin
+            .table(&["acme", "directory", "show", &id])
+            .contains("Challenge Types")
+    );
+    let v = admin.json(&[
+        "acme",
+        "directory",
+        "update",
+        &id,
+        "-n",
+        "production",
+        "--no-require-eab",
+    ]);
+    assert_eq!(
+        (v["name"].as_str(), v["require_eab"].as_bool()),
+        (Some("production"), Some(false))
+    );
+    admin.run(&["acme", "directory", "update", &id]).code(2);
+    let r = admin
+        .run(&[
+            "acme",
+            "directory",
+            "create",
+            "-n",
+            "Bad Name",
+            "--ca",
+            &ca,
+            "--service-account",
+            &sa,
+        ])
+        .code(1);
+    assert!(r.stderr.contains("422"), "{r:#?}");
+
+    // The HMAC key, once: in the JSON document, or alone on the last line of stdout.
+    let r = admin
+        .run(&["acme", "eab", "create", &id, "-o", "json"])
+        .ok();
+    let k = r.json();
+    assert!(r.stderr.contains("Store this HMAC key now"), "{r:#?}");
+    let decoded = |key: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(decoded(k["hmac_key"].as_str().unwrap()), 32);
+    assert!(
+        k["directory_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/production/directory")
+    );
+    let r = admin
+        .run(&[
+            "acme",
+            "eab",
+            "create",
+            &id,
+            "--service-account",
+            &sa,
+            "-o",
+            "table",
+        ])
+        .ok();
+    assert!(r.stdout.contains("EAB Key Created"), "{r:#?}");
+    let last = r.stdout.trim_end().lines().last().unwrap().trim();
+    assert_eq!(decoded(last), 32, "{r:#?}");
+    let keys = admin.json(&["acme", "eab", "list", &id]);
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert!(keys[0].get("hmac_key").is_none());
+    assert_eq!(keys[1]["service_account_id"].to_string(), sa);
+    assert!(
+        admin
+            .table(&["acme", "eab", "list", &id])
+            .contains("Key ID")
+    );
+    let kid = k["kid"].as_str().unwrap();
+    admin
+        .run_with(&["acme", "eab", "revoke", &id, kid], Some("n\n"), &[])
+        .code(1);
+    assert_eq!(
+        admin.json(&["acme", "eab", "revoke", &id, kid, "-f"])["revoked"],
+        true
+    );
+    assert!(admin.json(&["acme", "eab", "list", &id])[0]["revoked_at"].is_string());
+
+    // A plain user of the organization is refused.
+    root.json(&[
+        "user",
+        "create",
+        "-u",
+        "web-user",
+        "-e",
+        "wu@example.com",
+        "-p",
+        PASSWORD,
+        "--org",
+        &org,
+    ]);
+    let user = User::new(&server);
+    user.login("web-user");
+    let r = user.run(&["acme", "directory", "list"]).code(1);
+    assert!(r.stderr.contains("403"), "{r:#?}");
+
+    let r = admin
+        .run(&["acme", "directory", "delete", &id, "-f", "-o", "table"])
+        .ok();
+    assert!(
+        r.stdout.contains(&format!("ACME directory #{id} deleted.")),
+        "{r:#?}"
+    );
+    admin.run(&["acme", "directory", "show", &id]).code(1);
+}

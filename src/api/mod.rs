@@ -2,6 +2,7 @@
 //! ids, panics as 500 JSON) and the few routes that are not API resources.
 
 pub mod acme;
+pub(crate) mod acme_directories;
 pub(crate) mod audit;
 pub mod auth;
 pub(crate) mod cas;
@@ -79,7 +80,8 @@ fn router(state: AppState) -> Router {
         .merge(cas::router())
         .merge(certs::router())
         .merge(export::router())
-        .merge(service_accounts::router());
+        .merge(service_accounts::router())
+        .merge(acme_directories::router());
     let mut app = Router::new()
         .nest(&settings.api_prefix, api)
         .merge(meta::router(&settings))

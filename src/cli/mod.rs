@@ -1,4 +1,4 @@
-//! The command-line client: `fastpki auth|config|ca|cert|org|user|export|audit|service-account`.
+//! The command-line client: `fastpki auth|config|ca|cert|org|user|export|audit|service-account|acme`.
 //!
 //! It mirrors the command tree, flags and configuration file of the published Python
 //! client (`pip install fastpki`, 0.4) and talks to the server only over HTTP, like any
@@ -15,6 +15,7 @@ macro_rules! outln {
     };
 }
 
+mod acme;
 mod audit;
 mod auth;
 mod ca;
@@ -106,6 +107,8 @@ pub enum ClientCommand {
     User(user::UserArgs),
     /// Service account management
     ServiceAccount(service_account::SaArgs),
+    /// ACME directories and their EAB keys
+    Acme(acme::AcmeArgs),
     /// Export certificates and keys
     Export(export::ExportArgs),
     /// Audit log queries
@@ -123,6 +126,7 @@ pub fn run(cmd: ClientCommand) -> ExitCode {
         ClientCommand::Org(a) => org::run(a),
         ClientCommand::User(a) => user::run(a),
         ClientCommand::ServiceAccount(a) => service_account::run(a),
+        ClientCommand::Acme(a) => acme::run(a),
         ClientCommand::Export(a) => export::run(a),
         ClientCommand::Audit(a) => audit::run(a),
         ClientCommand::Config(a) => config_cmd::run(a),

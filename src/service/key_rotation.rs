@@ -5,6 +5,7 @@
 use anyhow::{Context, bail};
 use sqlx::AnyConnection;
 
+use super::acme::eab_keys::{is_plain_hmac_key, open_hmac_text};
 use super::keystore::{KeyStore, is_plaintext};
 use crate::store::{self, Db};
 
@@ -46,6 +47,13 @@ pub async fn check_at_start(conn: &mut AnyConnection, keys: &KeyStore) -> anyhow
                 sealed += 1;
             }
         }
+        // ACME external account binding keys are sealed like private keys.
+        for (id, stored) in store::acme::eab_keys::all_hmac_keys(&mut tx).await? {
+            if is_plain_hmac_key(&stored) {
+                store::acme::eab_keys::set_hmac_key(&mut tx, id, &keys.seal(stored.trim())).await?;
+                sealed += 1;
+            }
+        }
         store::sessions::claim_flag(&mut tx, ALL_SEALED, "1").await?;
     }
     tx.commit().await?;
@@ -81,6 +89,12 @@ pub async fn rotate(db: &Db, current: &KeyStore, new: &KeyStore) -> anyhow::Resu
             .open(&stored)
             .with_context(|| format!("certificate {id}"))?;
         store::certs::set_private_key(&mut tx, id, &new.seal(&pem)).await?;
+        n += 1;
+    }
+    for (id, stored) in store::acme::eab_keys::all_hmac_keys(&mut tx).await? {
+        let text =
+            open_hmac_text(current, &stored).with_context(|| format!("ACME EAB key {id}"))?;
+        store::acme::eab_keys::set_hmac_key(&mut tx, id, &new.seal(&text)).await?;
         n += 1;
     }
     if new.encrypts() {

@@ -24,7 +24,7 @@ pub struct AuditEntry {
 
 /// Every action an entry may name: FastPKI's `AuditAction` enum (the first 20),
 /// then ours. The audit list accepts only these as a filter.
-pub const ACTIONS: [&str; 26] = [
+pub const ACTIONS: [&str; 31] = [
     "ca_create",
     "ca_update",
     "ca_delete",
@@ -51,6 +51,11 @@ pub const ACTIONS: [&str; 26] = [
     "org_update",
     "service_account_policy_set",
     "service_account_policy_clear",
+    "acme_directory_create",
+    "acme_directory_update",
+    "acme_directory_delete",
+    "acme_eab_create",
+    "acme_eab_revoke",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.

@@ -776,6 +776,72 @@ async fn audit_integrity_every_mutating_route_writes_one_entry_or_nothing() {
     )
     .await;
 
+    // ---- ACME directories and their EAB keys (on the CA adopted into `org`)
+    let acme_sa = id(&expect(
+        s.post(
+            "/service-accounts/",
+            Some(root),
+            json!({"name": "acme", "organization_id": org}),
+        )
+        .await,
+        201,
+    ));
+    let dir = h
+        .check(
+            &route("POST", "/acme-directories/"),
+            Req::new(Method::POST, "/acme-directories/", root)
+                .json(json!({"name": "audit", "ca_id": adoptee, "service_account_id": acme_sa})),
+            201,
+            "acme_directory_create",
+            Some("acme_directory"),
+            Rid::New,
+        )
+        .await;
+    let dir = id(&dir);
+    let dp = format!("/acme-directories/{dir}");
+    h.check(
+        &route("PATCH", "/acme-directories/{id}"),
+        Req::new(Method::PATCH, &dp, root).json(json!({"require_eab": false})),
+        200,
+        "acme_directory_update",
+        Some("acme_directory"),
+        Rid::Is(dir),
+    )
+    .await;
+    let key = h
+        .check(
+            &route("POST", "/acme-directories/{id}/eab-keys"),
+            Req::new(Method::POST, format!("{dp}/eab-keys"), root).json(json!({})),
+            201,
+            "acme_eab_create",
+            Some("acme_directory"),
+            Rid::Is(dir),
+        )
+        .await;
+    let revoke_key = format!("{dp}/eab-keys/{}", key["kid"].as_str().unwrap());
+    h.check(
+        &route("DELETE", "/acme-directories/{id}/eab-keys/{kid}"),
+        Req::new(Method::DELETE, &revoke_key, root),
+        204,
+        "acme_eab_revoke",
+        Some("acme_directory"),
+        Rid::Is(dir),
+    )
+    .await;
+    // Exception: revoking it again changes nothing, and writes nothing.
+    let again = Req::new(Method::DELETE, &revoke_key, root);
+    h.accepted("DELETE a revoked EAB key again", &again, 204, None)
+        .await;
+    h.check(
+        &route("DELETE", "/acme-directories/{id}"),
+        Req::new(Method::DELETE, &dp, root),
+        204,
+        "acme_directory_delete",
+        Some("acme_directory"),
+        Rid::Is(dir),
+    )
+    .await;
+
     // ---- sessions: a refresh, a logout and an invalidation audit nothing;
     // a used-up refresh token sent again writes `refresh_token_reuse`.
     let (_, refresh) = s.login_pair("alice", PASSWORD).await;
@@ -828,7 +894,7 @@ async fn audit_integrity_every_mutating_route_writes_one_entry_or_nothing() {
     let all = mutating_routes(&s).await;
     let missing: Vec<&String> = all.difference(&h.covered).collect();
     assert!(missing.is_empty(), "routes not checked: {missing:?}");
-    assert_eq!(all.len(), 27, "{all:?}");
+    assert_eq!(all.len(), 32, "{all:?}");
 }
 
 /// Concurrent issuances share one transaction in the group-commit writer

@@ -127,6 +127,11 @@ const ADMIN_A_200: [u16; 10] = [401, 200, 200, 403, 403, 403, 403, 403, 403, 403
 const SA_MANAGE_200: [u16; 10] = [401, 200, 200, 403, 403, 404, 403, 403, 403, 403];
 const SA_MANAGE_201: [u16; 10] = [401, 201, 201, 403, 403, 404, 403, 403, 403, 403];
 const SA_MANAGE_204: [u16; 10] = [401, 204, 204, 403, 403, 404, 403, 403, 403, 403];
+/// Managing organization A's ACME directories: its admins and superusers.
+const ADMIN_A_201: [u16; 10] = [401, 201, 201, 403, 403, 403, 403, 403, 403, 403];
+const ADMIN_A_204: [u16; 10] = [401, 204, 204, 403, 403, 403, 403, 403, 403, 403];
+/// A missing ACME directory: 404 to admins and superusers, 403 to the others.
+const ACME_MISSING: [u16; 10] = [401, 404, 404, 403, 403, 404, 403, 403, 403, 403];
 /// A missing resource: 404 for everyone authenticated.
 const MISSING: [u16; 10] = [401, 404, 404, 404, 404, 404, 404, 404, 404, 404];
 /// Routes about people and organizations: any user; a service account 403.
@@ -233,6 +238,18 @@ const CELLS: &[Cell] = &[
     cell("PUT", "/service-accounts/{fresh_sa}/policy", POLICY,                              SA_MANAGE_200),
     cell("DELETE", "/service-accounts/{policy_sa}/policy", "",                              SA_MANAGE_204),
     cell("GET", "/service-accounts/999999", "",                                             MISSING_TO_USERS),
+    // --- /acme-directories (admins of the CA's organization and superusers only;
+    //     adm_b may not use A's CA, nor see A's directory: 403 as for CAs)
+    cell("POST", "/acme-directories/", r#"{"name": "d{uniq}", "ca_id": {ca}, "service_account_id": {sa}}"#,
+                                                                                            ADMIN_A_201),
+    cell("GET", "/acme-directories/", "",                                                   [401, 200, 200, 403, 403, 200, 403, 403, 403, 403]),
+    cell("GET", "/acme-directories/{acme}", "",                                             ADMIN_A_200),
+    cell("PATCH", "/acme-directories/{acme}", r#"{"require_eab": true}"#,                   ADMIN_A_200),
+    cell("DELETE", "/acme-directories/{fresh_acme}", "",                                    ADMIN_A_204),
+    cell("POST", "/acme-directories/{acme}/eab-keys", "{}",                                 ADMIN_A_201),
+    cell("GET", "/acme-directories/{acme}/eab-keys", "",                                    ADMIN_A_200),
+    cell("DELETE", "/acme-directories/{acme}/eab-keys/{fresh_kid}", "",                     ADMIN_A_204),
+    cell("GET", "/acme-directories/999999", "",                                             ACME_MISSING),
     // --- public routes: no token needed, a token changes nothing
     cell("GET", "/crl/{slug}", "",                                                          PUBLIC),
     cell("GET", "/crl/{slug}.pem", "",                                                      PUBLIC),
@@ -253,6 +270,7 @@ struct Fixture {
     cert: i64,
     target_a: i64,
     sa: i64,
+    acme: i64,
     slug: String,
     csr: String,
     tokens: HashMap<Who, String>,
@@ -304,11 +322,13 @@ impl Fixture {
             cert,
             target_a,
             sa: 0,
+            acme: 0,
             slug: format!("cells-ca-{ca}"),
             csr,
             tokens,
         };
         f.sa = f.account(s, "target-sa", json!({})).await;
+        f.acme = f.directory(s, "cells").await;
         for (who, name, flags) in [
             (Who::SaA, "sa-all", all.clone()),
             (Who::SaNone, "sa-none", json!({})),
@@ -352,6 +372,17 @@ impl Fixture {
         id
     }
 
+    /// An ACME directory of organization A on `ca`, issuing as `sa`.
+    async fn directory(&self, s: &Server, name: &str) -> i64 {
+        let body = json!({"name": name, "ca_id": self.ca, "service_account_id": self.sa});
+        expect(
+            s.post("/acme-directories/", Some(&self.root), body).await,
+            201,
+        )["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// The text of `template` with its placeholders filled for this cell.
     async fn fill(&self, s: &Server, template: &str, n: usize, own_refresh: &str) -> String {
         let mut out = template.to_string();
@@ -366,6 +397,7 @@ impl Fixture {
         put("cert", self.cert.to_string());
         put("target_a", self.target_a.to_string());
         put("sa", self.sa.to_string());
+        put("acme", self.acme.to_string());
         put("slug", self.slug.clone());
         put("csr", serde_json::to_string(&self.csr).unwrap());
         put("own_refresh", own_refresh.to_string());
@@ -465,6 +497,22 @@ impl Fixture {
                 put("fresh_token", t["id"].as_i64().unwrap().to_string());
             }
             put("fresh_sa", id.to_string());
+        }
+        if has("fresh_acme") {
+            let id = self.directory(s, &format!("fresh-{n}")).await;
+            put("fresh_acme", id.to_string());
+        }
+        if has("fresh_kid") {
+            let k = expect(
+                s.post(
+                    &format!("/acme-directories/{}/eab-keys", self.acme),
+                    root,
+                    json!({}),
+                )
+                .await,
+                201,
+            );
+            put("fresh_kid", k["kid"].as_str().unwrap().to_string());
         }
         if has("policy_sa") {
             put(
@@ -577,9 +625,20 @@ async fn every_route_for_every_caller() {
         .unwrap();
     s.issue(&adm_b, b_ca, "b.example.com", "server", json!({}))
         .await;
-    expect(
+    let b_sa = expect(
         s.post("/service-accounts/", Some(&adm_b), json!({"name": "b-sa"}))
             .await,
+        201,
+    )["id"]
+        .as_i64()
+        .unwrap();
+    expect(
+        s.post(
+            "/acme-directories/",
+            Some(&adm_b),
+            json!({"name": "b-dir", "ca_id": b_ca, "service_account_id": b_sa}),
+        )
+        .await,
         201,
     );
     let lists = [
@@ -587,6 +646,7 @@ async fn every_route_for_every_caller() {
         ("/certificates/?limit=1000", "organization_id"),
         ("/audit-logs/?limit=1000", "organization_id"),
         ("/service-accounts/?limit=1000", "organization_id"),
+        ("/acme-directories/?limit=1000", "organization_id"),
         ("/organizations/?limit=1000", "id"),
     ];
     for (path, field) in lists {

@@ -108,7 +108,8 @@ impl Server {
     }
 
     pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        const API_ROOTS: [&str; 8] = [
+        const API_ROOTS: [&str; 9] = [
+            "/acme-directories",
             "/auth",
             "/users",
             "/organizations",

@@ -2,6 +2,7 @@
 //! and on PostgreSQL when `FASTPKI_TEST_DATABASE_URL` is set.
 
 mod acme_client;
+mod acme_directories;
 mod acme_protocol;
 mod attacks;
 mod audit;

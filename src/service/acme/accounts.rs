@@ -75,15 +75,10 @@ pub async fn eab_key(
     if row.revoked_at.is_some() || row.account_id.is_some() {
         return Err(unusable());
     }
-    let text = state.keys.open(&row.hmac_key).map_err(|_| {
+    let raw = super::eab_keys::open_hmac_key(&state.keys, &row.hmac_key).map_err(|_| {
         tracing::error!(kid, "an EAB key cannot be unsealed with the configured key");
         Problem::internal()
     })?;
-    let raw = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        text.trim(),
-    )
-    .map_err(|_| Problem::internal())?;
     Ok((
         Binding {
             key_id: row.id,

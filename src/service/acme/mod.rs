@@ -1,5 +1,8 @@
 //! ACME (RFC 8555) use cases. Every function fails with a [`Problem`].
 //!
+//! - `directories.rs`: the admin API's directories (CRUD);
+//! - `directory_rules.rs`: what a directory may be made of, who manages one;
+//! - `eab_keys.rs`: their external account binding keys (make, list, revoke);
 //! - `directory.rs`: the directory a request is for, and the service account
 //!   it issues as;
 //! - `nonces.rs`: replay nonces any server can check, spent once;
@@ -20,7 +23,10 @@
 pub mod accounts;
 pub mod authorizations;
 pub mod certificates;
+pub mod directories;
 pub mod directory;
+pub mod directory_rules;
+pub mod eab_keys;
 pub mod finalize;
 pub mod identifier;
 pub mod nonces;

@@ -126,3 +126,53 @@ pub async fn revoke(
         .fetch_optional(c)
         .await
 }
+
+/// Revokes a key not yet revoked; None when it was (or is missing), so that
+/// only the first revocation is acted on and audited.
+pub async fn revoke_active(
+    c: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<EabKeyRow>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE acme_eab_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING ",
+        columns!()
+    );
+    sqlx::query_as(sql)
+        .bind(ts(now))
+        .bind(id)
+        .fetch_optional(c)
+        .await
+}
+
+/// Deactivates the ACME account a revoked key bound (RFC 8555 §7.1.6 status).
+pub async fn deactivate_account(
+    c: &mut AnyConnection,
+    account_id: i64,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE acme_accounts SET status = 'deactivated', updated_at = $2 WHERE id = $1",
+    )
+    .bind(account_id)
+    .bind(ts(now))
+    .execute(c)
+    .await?
+    .rows_affected())
+}
+
+/// Every stored HMAC key, for `rotate-key` and the start's sealing: (id, stored).
+pub async fn all_hmac_keys(c: &mut AnyConnection) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, hmac_key FROM acme_eab_keys ORDER BY id")
+        .fetch_all(c)
+        .await
+}
+
+pub async fn set_hmac_key(c: &mut AnyConnection, id: i64, stored: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE acme_eab_keys SET hmac_key = $1 WHERE id = $2")
+        .bind(stored)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
