@@ -24,7 +24,7 @@ pub struct AuditEntry {
 
 /// Every action an entry may name: FastPKI's `AuditAction` enum (the first 20),
 /// then ours. The audit list accepts only these as a filter.
-pub const ACTIONS: [&str; 31] = [
+pub const ACTIONS: [&str; 35] = [
     "ca_create",
     "ca_update",
     "ca_delete",
@@ -56,6 +56,10 @@ pub const ACTIONS: [&str; 31] = [
     "acme_directory_delete",
     "acme_eab_create",
     "acme_eab_revoke",
+    "acme_account_create",
+    "acme_account_update",
+    "acme_account_deactivate",
+    "acme_account_key_change",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.

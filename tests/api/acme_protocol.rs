@@ -72,7 +72,7 @@ async fn accounts_with_external_account_binding() {
     let payload = json!({"externalAccountBinding": eab_binding(&key, &kid, &wrong, &url)});
     acme.post_jwk(&key, &url, Some(&payload))
         .await
-        .problem(400, "malformed");
+        .problem(403, "unauthorized");
 
     // Bound: 201 with Location; the same key again: 200, same account.
     let account = acme.register(&key, Some((&kid, &hmac))).await;
