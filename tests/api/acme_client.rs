@@ -19,6 +19,7 @@ pub fn b64(bytes: &[u8]) -> String {
 /// An ES256 account (or certificate) key.
 pub struct AcmeKey {
     pair: EcdsaKeyPair,
+    pkcs8: Vec<u8>,
 }
 
 impl AcmeKey {
@@ -28,7 +29,16 @@ impl AcmeKey {
         AcmeKey {
             pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
                 .unwrap(),
+            pkcs8: pkcs8.as_ref().to_vec(),
         }
+    }
+
+    /// A CSR for `name` signed with this very key (DER).
+    pub fn csr_der(&self, name: &str) -> Vec<u8> {
+        let key = rcgen::KeyPair::try_from(self.pkcs8.as_slice()).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.serialize_request(&key).unwrap().der().to_vec()
     }
 
     pub fn jwk(&self) -> Value {

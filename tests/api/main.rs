@@ -3,6 +3,7 @@
 
 mod acme_client;
 mod acme_directories;
+mod acme_flow;
 mod acme_protocol;
 mod attacks;
 mod audit;
