@@ -9,8 +9,9 @@ use crate::service::{AppState, cas, certs};
 use crate::store::{self, acme::accounts::AccountRow, acme::directories::DirectoryRow};
 
 /// `POST /cert/{id}`: the certificate, then each CA up to (not including)
-/// the root, as clients install them; the certificate must have been
-/// issued by an order of `account`.
+/// the root, as clients install them; a certificate issued by the root
+/// itself is followed by the root (clients such as certbot refuse a chain of
+/// one). The certificate must have been issued by an order of `account`.
 pub async fn chain(
     state: &AppState,
     account: &AccountRow,
@@ -27,8 +28,10 @@ pub async fn chain(
     drop(c);
     let issuer = cas::load(state, row.issuer_id).await.map_err(internal)?;
     let mut pem = with_newline(row.certificate);
-    for ca in cas::chain_rows(state, issuer).await.map_err(internal)? {
-        if !ca.is_root {
+    let chain = cas::chain_rows(state, issuer).await.map_err(internal)?;
+    let single = chain.len() == 1;
+    for ca in chain {
+        if single || !ca.is_root {
             pem.push_str(&with_newline(ca.certificate));
         }
     }
