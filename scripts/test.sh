@@ -14,8 +14,14 @@ need_apt() {
     fi
 }
 
-command -v openssl >/dev/null || need_apt openssl
-command -v curl >/dev/null || need_apt curl
+# Debian packages the tests run: openssl and curl; pebble-challtestsrv (package
+# pebble: the DNS, http-01 and tls-alpn-01 peer of the ACME tests); lego and caddy
+# (real ACME clients, scripts/acme_clients.py). certbot comes from PyPI.
+missing=()
+for pair in openssl:openssl curl:curl pebble-challtestsrv:pebble lego:lego caddy:caddy; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+[ ${#missing[@]} -eq 0 ] || need_apt "${missing[@]}"
 # pkilint lints issued certificates and CRLs; cryptography (a pkilint dependency)
 # checks Fernet interoperability with Python.
 # Pinned: the lint tests read its JSON report and exit status, and expect the findings
@@ -50,6 +56,9 @@ env -u FASTPKI_TEST_DATABASE_URL -u FASTPKI_REQUIRE_POSTGRES cargo test --worksp
 
 stage "the published Python client (pip install fastpki==0.4.0) against the server"
 ./scripts/python-client-interop.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"
+
+stage "real ACME clients (certbot, lego, Caddy) against the server over HTTPS"
+python3 scripts/acme_clients.py "${CARGO_TARGET_DIR:-target}/debug/fastpki"
 
 stage "OpenAPI-driven fuzzing (schemathesis) against the server"
 ./scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/fastpki"

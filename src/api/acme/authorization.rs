@@ -20,7 +20,6 @@ fn id_of(id: &str, what: &str) -> Result<i64, Problem> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct AuthorizationUpdate {
     status: String,
 }

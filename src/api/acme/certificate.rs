@@ -45,7 +45,6 @@ pub async fn certificate(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RevokePayload {
     certificate: String,
     #[serde(default)]

@@ -226,6 +226,9 @@ pub enum EitherSigned {
 }
 
 /// The payload as a typed request; `malformed` with the reason otherwise.
+/// Members the request type does not name are ignored: clients send more
+/// than RFC 8555 asks (Caddy posts a whole order object to new-order), and
+/// extensions add members.
 pub fn payload_as<T: serde::de::DeserializeOwned>(payload: &Payload) -> Result<T, Problem> {
     let value = match payload {
         Payload::Json(map) => serde_json::Value::Object(map.clone()),

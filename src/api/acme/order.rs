@@ -22,7 +22,7 @@ use crate::service::acme::{Identifier, Problem, ProblemType, finalize, renewal};
 const ORDERS_PAGE: i64 = 50;
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct NewOrderPayload {
     identifiers: Vec<Identifier>,
     #[serde(default)]
@@ -115,7 +115,6 @@ pub async fn order(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FinalizePayload {
     csr: String,
 }
