@@ -43,6 +43,17 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 /// Starts one `fastpki serve` (`name`'s data folder and log files in `dir`) on `url`.
 fn spawn_server(name: &str, dir: &Path, url: &str, secret_key: &str) -> ServerProcess {
+    spawn_server_with(name, dir, url, secret_key, &[])
+}
+
+/// The same, with more settings.
+fn spawn_server_with(
+    name: &str,
+    dir: &Path,
+    url: &str,
+    secret_key: &str,
+    extra: &[(String, String)],
+) -> ServerProcess {
     let port = free_port();
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
@@ -70,6 +81,7 @@ fn spawn_server(name: &str, dir: &Path, url: &str, secret_key: &str) -> ServerPr
         )
         // Every response is logged with its status, so 500s can be looked for.
         .env("RUST_LOG", "info,tower_http=debug")
+        .envs(extra.iter().map(|(k, v)| (k, v)))
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
     ServerProcess::spawn(&mut cmd, port, log)
 }
@@ -103,6 +115,11 @@ struct Pair {
 impl Pair {
     /// The pair, or `None` (skipped) without `FASTPKI_TEST_DATABASE_URL`.
     async fn start() -> Option<Pair> {
+        Pair::start_with(&[]).await
+    }
+
+    /// The pair with more settings on both servers.
+    async fn start_with(extra: &[(String, String)]) -> Option<Pair> {
         let Some(admin) = postgres_admin_url() else {
             fail_if_postgres_required("the two-server tests");
             println!(
@@ -118,8 +135,8 @@ impl Pair {
             .build()
             .unwrap();
         // Both start at once on the empty database: migrations must not race.
-        let mut a = spawn_server("a", dir.path(), &db.url, SECRET_KEY);
-        let mut b = spawn_server("b", dir.path(), &db.url, SECRET_KEY);
+        let mut a = spawn_server_with("a", dir.path(), &db.url, SECRET_KEY, extra);
+        let mut b = spawn_server_with("b", dir.path(), &db.url, SECRET_KEY, extra);
         ready(&mut a, "a");
         ready(&mut b, "b");
         let (api_a, api_b) = (a.api(), b.api());
@@ -1024,4 +1041,208 @@ async fn a_new_secret_key_on_one_server_keeps_refresh_and_service_account_tokens
         );
     }
     pair.finish();
+}
+
+/// ACME across two servers: a nonce from one is accepted by the other once,
+/// an order made on one is answered and finalized on the other, and its
+/// challenge is validated by exactly one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_nonces_orders_and_validation_are_shared_by_both_servers() {
+    let dns = test_support::challtestsrv::ChallTestSrv::start().await;
+    let extra = [
+        ("ACME_DNS_RESOLVERS".to_string(), dns.dns_addr()),
+        ("ACME_HTTP01_PORT".to_string(), dns.http01_port.to_string()),
+    ];
+    let Some(pair) = Pair::start_with(&extra).await else {
+        return;
+    };
+    let (c, api_a, api_b) = (&pair.c, &pair.api_a, &pair.api_b);
+    let admin_id = id(&create(
+        c,
+        format!("{api_a}/users/"),
+        &pair.root_a,
+        json!({"username": "acme-admin", "email": "acme-admin@example.com", "password": PASSWORD,
+               "role": "admin", "organization_id": pair.org}),
+        "admin",
+    )
+    .await);
+    assert!(admin_id > 0);
+    let (admin, _) = login(c, api_a, "acme-admin").await;
+    let ca = id(&create(
+        c,
+        format!("{api_a}/cas/"),
+        &admin,
+        json!({"name": "ACME Two", "subject_dn": "CN=ACME Two", "key_algorithm": "ecdsa-p256"}),
+        "CA",
+    )
+    .await);
+    let sa = id(&create(
+        c,
+        format!("{api_a}/service-accounts/"),
+        &admin,
+        json!({"name": "acme-two", "can_create_cert": true}),
+        "service account",
+    )
+    .await);
+    want(
+        send(c.put(format!("{api_a}/service-accounts/{sa}/policy")).bearer_auth(&admin).json(&json!({
+            "cn_patterns": ["*"], "san_dns_patterns": ["*.example.com"], "san_ip_cidrs": [],
+            "san_email_domains": [], "allowed_ca_ids": [ca], "allowed_certificate_types": ["server"],
+            "max_validity_days": 90}))).await,
+        200,
+        "policy",
+    );
+    create(
+        c,
+        format!("{api_a}/acme-directories/"),
+        &admin,
+        json!({"name": "two", "ca_id": ca, "service_account_id": sa, "require_eab": false}),
+        "directory",
+    )
+    .await;
+    let root = |api: &str| api.trim_end_matches("/api/v1").to_string();
+    let (base_a, base_b) = (root(api_a), root(api_b));
+    let url = |base: &str, path: &str| format!("{base}/acme/two/{path}");
+    let nonce = |base: String| async move {
+        let r = c
+            .head(format!("{base}/acme/two/new-nonce"))
+            .send()
+            .await
+            .unwrap();
+        r.headers()["replay-nonce"].to_str().unwrap().to_string()
+    };
+    let post = |target: String, jws: Value| async move {
+        let r = c
+            .post(&target)
+            .header("content-type", "application/jose+json")
+            .body(jws.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        let text = r.text().await.unwrap();
+        (
+            status,
+            location,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+        )
+    };
+    let key = test_support::acme::AcmeKey::generate();
+
+    // A nonce from A, spent on B; the same request again on A: badNonce.
+    let target = url(&base_b, "new-account");
+    let jws = key.sign(&json!({"alg": "ES256", "jwk": key.jwk(), "nonce": nonce(base_a.clone()).await, "url": target}),
+        Some(&json!({"termsOfServiceAgreed": true})));
+    let (status, account, _) = post(target.clone(), jws.clone()).await;
+    assert_eq!(status, 201);
+    let account_b = account.unwrap();
+    let account_a = account_b.replace(&base_b, &base_a);
+    let (status, _, problem) = post(target, jws).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (400, Some("urn:ietf:params:acme:error:badNonce"))
+    );
+
+    // The order on A, its challenge answered on B, finalized on B, downloaded from A.
+    let signed = |kid: &str, target: &str, n: String, payload: Option<Value>| {
+        key.sign(
+            &json!({"alg": "ES256", "kid": kid, "nonce": n, "url": target}),
+            payload.as_ref(),
+        )
+    };
+    let target = url(&base_a, "new-order");
+    let jws = signed(
+        &account_a,
+        &target,
+        nonce(base_b.clone()).await,
+        Some(json!({"identifiers": [{"type": "dns", "value": "two.example.com"}]})),
+    );
+    let (status, order_a, order) = post(target, jws).await;
+    assert_eq!(status, 201, "{order}");
+    let order_a = order_a.unwrap();
+    let authz_b = order["authorizations"][0]
+        .as_str()
+        .unwrap()
+        .replace(&base_a, &base_b);
+    let jws = signed(&account_b, &authz_b, nonce(base_b.clone()).await, None);
+    let (_, _, authz) = post(authz_b, jws).await;
+    let challenge = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = challenge["token"].as_str().unwrap();
+    dns.add_http01(token, &format!("{token}.{}", key.thumbprint()))
+        .await;
+    let chall_b = challenge["url"].as_str().unwrap().replace(&base_a, &base_b);
+    let jws = signed(
+        &account_b,
+        &chall_b,
+        nonce(base_a.clone()).await,
+        Some(json!({})),
+    );
+    let (status, _, _) = post(chall_b, jws).await;
+    assert_eq!(status, 200);
+    let mut ready = false;
+    for _ in 0..100 {
+        let jws = signed(&account_a, &order_a, nonce(base_a.clone()).await, None);
+        let (_, _, o) = post(order_a.clone(), jws).await;
+        if o["status"] == "ready" {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the order did not become ready");
+    // Validated once: one request for the token reached the challenge server.
+    let history = dns.http_request_history("two.example.com").await;
+    let fetched = history
+        .iter()
+        .filter(|h| h.to_string().contains(token))
+        .count();
+    assert_eq!(fetched, 1, "{history:?}");
+
+    let finalize_b = format!("{}/finalize", order_a.replace(&base_a, &base_b));
+    let csr_der = {
+        let k = rcgen_key();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["two.example.com".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.serialize_request(&k).unwrap().der().to_vec()
+    };
+    let jws = signed(
+        &account_b,
+        &finalize_b,
+        nonce(base_b.clone()).await,
+        Some(json!({"csr": test_support::acme::b64(&csr_der)})),
+    );
+    let (status, _, done) = post(finalize_b, jws).await;
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (200, Some("valid")),
+        "{done}"
+    );
+    let cert_a = done["certificate"]
+        .as_str()
+        .unwrap()
+        .replace(&base_b, &base_a);
+    let jws = signed(&account_a, &cert_a, nonce(base_a.clone()).await, None);
+    let (status, _, pem) = post(cert_a, jws).await;
+    assert_eq!(status, 200);
+    assert!(
+        pem.as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    pair.finish();
+}
+
+fn rcgen_key() -> rcgen::KeyPair {
+    rcgen::KeyPair::generate().unwrap()
 }

@@ -14,6 +14,8 @@ pub mod process;
 pub mod server;
 
 #[cfg(feature = "server")]
+pub mod acme;
+#[cfg(feature = "server")]
 pub mod challtestsrv;
 #[cfg(feature = "server")]
 pub mod database;
