@@ -73,6 +73,13 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// The port ACME http-01 validation connects to (and the only port an
     /// `http://` redirect may lead to).
+    /// ACME requests that make something (new-account, new-order) per client
+    /// address (an IPv6 /64 is one), on each server.
+    pub acme_requests_per_ip: RateLimit,
+    /// New orders per ACME account, on each server.
+    pub acme_orders_per_account: RateLimit,
+    /// Failed validations per ACME account before its new orders wait.
+    pub acme_failed_validations_per_account: RateLimit,
     pub acme_http01_port: u16,
     /// The port ACME tls-alpn-01 validation connects to (and the only port an
     /// `https://` redirect of http-01 may lead to).
@@ -231,6 +238,24 @@ impl Settings {
             public_base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string()),
             allowed_hosts: parse_allowed_hosts(var("ALLOWED_HOSTS").as_deref().unwrap_or(""))?,
+            acme_requests_per_ip: parse_named_rate_limit(
+                "ACME_REQUESTS_PER_IP",
+                var("ACME_REQUESTS_PER_IP")
+                    .as_deref()
+                    .unwrap_or("300/minute"),
+            )?,
+            acme_orders_per_account: parse_named_rate_limit(
+                "ACME_ORDERS_PER_ACCOUNT",
+                var("ACME_ORDERS_PER_ACCOUNT")
+                    .as_deref()
+                    .unwrap_or("300/hour"),
+            )?,
+            acme_failed_validations_per_account: parse_named_rate_limit(
+                "ACME_FAILED_VALIDATIONS_PER_ACCOUNT",
+                var("ACME_FAILED_VALIDATIONS_PER_ACCOUNT")
+                    .as_deref()
+                    .unwrap_or("60/hour"),
+            )?,
             acme_http01_port: parse_port(&var, "ACME_HTTP01_PORT", 80)?,
             acme_tlsalpn01_port: parse_port(&var, "ACME_TLSALPN01_PORT", 443)?,
             acme_dns_resolvers: parse_dns_resolvers(
@@ -635,17 +660,22 @@ pub fn validate_fernet_key(key: &str) -> Result<()> {
 
 /// Parses slowapi/limits notation: `5/minute`, `100 per hour`, `10/30 seconds`.
 pub fn parse_rate_limit(s: &str) -> Result<RateLimit> {
+    parse_named_rate_limit("AUTH_RATE_LIMIT", s)
+}
+
+/// A rate setting `name` (`5/minute`, `300 per hour`, `10/2 minutes`).
+pub fn parse_named_rate_limit(name: &str, s: &str) -> Result<RateLimit> {
     let lower = s.trim().to_ascii_lowercase();
     let (count, period) = lower
         .split_once('/')
         .or_else(|| lower.split_once(" per "))
-        .with_context(|| format!("AUTH_RATE_LIMIT must look like 5/minute, got {s:?}"))?;
+        .with_context(|| format!("{name} must look like 5/minute, got {s:?}"))?;
     let count: u32 = count
         .trim()
         .parse()
         .ok()
         .filter(|c| *c > 0)
-        .with_context(|| format!("AUTH_RATE_LIMIT count must be a positive number, got {s:?}"))?;
+        .with_context(|| format!("{name} count must be a positive number, got {s:?}"))?;
     let period = period.trim();
     let (mult, unit) = match period.split_once(' ') {
         Some((n, unit)) => (
@@ -653,7 +683,7 @@ pub fn parse_rate_limit(s: &str) -> Result<RateLimit> {
                 .parse::<u64>()
                 .ok()
                 .filter(|n| *n > 0)
-                .with_context(|| format!("AUTH_RATE_LIMIT period is not understood: {s:?}"))?,
+                .with_context(|| format!("{name} period is not understood: {s:?}"))?,
             unit.trim(),
         ),
         None => (1, period),
@@ -663,7 +693,7 @@ pub fn parse_rate_limit(s: &str) -> Result<RateLimit> {
         "minute" | "min" => 60,
         "hour" => 3600,
         "day" => 86400,
-        _ => bail!("AUTH_RATE_LIMIT unit must be second, minute, hour or day, got {s:?}"),
+        _ => bail!("{name} unit must be second, minute, hour or day, got {s:?}"),
     };
     Ok(RateLimit {
         count,

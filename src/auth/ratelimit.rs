@@ -67,20 +67,28 @@ struct Window {
     count: u32,
 }
 
-struct Windows {
-    map: HashMap<IpAddr, Window>,
+struct Windows<K> {
+    map: HashMap<K, Window>,
     overflow: Window,
     last_sweep: Instant,
 }
 
-/// Fixed-window request counting per client address (the login route).
-pub struct RateLimiter {
+/// Fixed-window request counting per client address (the login route), or
+/// per any other key (ACME accounts).
+pub struct RateLimiter<K = IpAddr> {
     limit: RateLimit,
     max_entries: usize,
-    inner: Mutex<Windows>,
+    inner: Mutex<Windows<K>>,
 }
 
-impl RateLimiter {
+impl RateLimiter<IpAddr> {
+    /// Counts one request from `ip` (an IPv6 /64 is one address).
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
+        self.check_key(client_key(ip), now)
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy> RateLimiter<K> {
     pub fn new(limit: RateLimit) -> Self {
         Self::with_capacity(limit, MAX_ADDRESSES)
     }
@@ -108,10 +116,21 @@ impl RateLimiter {
         )
     }
 
-    /// Counts one request from `ip`.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
+    /// Whether one more request under `key` would pass now (nothing counted).
+    pub fn peek(&self, key: K, now: Instant) -> Result<(), Limited> {
         let window = Duration::from_secs(self.limit.window_secs);
-        let key = client_key(ip);
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.map.get(&key) {
+            Some(w) if now.duration_since(w.start) < window && w.count >= self.limit.count => {
+                Err(limited(window.saturating_sub(now.duration_since(w.start))))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one request under `key`.
+    pub fn check_key(&self, key: K, now: Instant) -> Result<(), Limited> {
+        let window = Duration::from_secs(self.limit.window_secs);
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let t = &mut *guard;
         let since_sweep = now.duration_since(t.last_sweep);

@@ -24,12 +24,22 @@ use crate::acme_client::*;
 use crate::common::*;
 
 async fn server(dns: &ChallTestSrv) -> Server {
-    Server::start_with(&[
-        ("ACME_DNS_RESOLVERS", &dns.dns_addr()),
-        ("ACME_HTTP01_PORT", &dns.http01_port.to_string()),
-        ("ACME_TLSALPN01_PORT", &dns.tlsalpn01_port.to_string()),
-    ])
-    .await
+    server_with(dns, &[]).await
+}
+
+async fn server_with(dns: &ChallTestSrv, extra: &[(&str, &str)]) -> Server {
+    let (resolver, http, tls) = (
+        dns.dns_addr(),
+        dns.http01_port.to_string(),
+        dns.tlsalpn01_port.to_string(),
+    );
+    let mut settings = vec![
+        ("ACME_DNS_RESOLVERS", resolver.as_str()),
+        ("ACME_HTTP01_PORT", http.as_str()),
+        ("ACME_TLSALPN01_PORT", tls.as_str()),
+    ];
+    settings.extend_from_slice(extra);
+    Server::start_with(&settings).await
 }
 
 /// An instant-acme account over plain HTTP, bound with a fresh EAB key.
@@ -196,9 +206,9 @@ fn pem_to_der(pem: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn an_unanswered_challenge_ends_invalid_with_a_problem() {
+async fn an_unanswered_challenge_ends_invalid_with_a_problem_and_counts_against_the_account() {
     let dns = ChallTestSrv::start().await;
-    let s = server(&dns).await;
+    let s = server_with(&dns, &[("ACME_FAILED_VALIDATIONS_PER_ACCOUNT", "1/hour")]).await;
     let aw = AcmeWorld::build(&s, true).await;
     let account = account(&s, &aw).await;
     let identifiers = [Identifier::Dns("nobody.example.test".into())];
@@ -321,10 +331,13 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
         Some("application/pem-certificate-chain")
     );
     let text = pem.body.as_str().unwrap();
-    assert_eq!(
-        pem_blocks(text).len(),
-        1,
-        "a root CA issues: the chain is the leaf alone"
+    // A root issued it: the chain is the leaf and the root (certbot refuses one certificate).
+    let blocks = pem_blocks(text);
+    assert_eq!(blocks.len(), 2, "{text}");
+    assert!(
+        x509_field(&blocks[1], "-subject").contains("ACME Issuing"),
+        "{}",
+        blocks[1]
     );
 
     // Finalizing again: orderNotReady.

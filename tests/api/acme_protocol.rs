@@ -398,3 +398,32 @@ async fn key_rollover_moves_the_account_to_the_new_key() {
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.header("location"), Some(third_account.as_str()));
 }
+
+#[tokio::test]
+async fn new_orders_are_limited_per_account_with_retry_after() {
+    let s = Server::start_with(&[("ACME_ORDERS_PER_ACCOUNT", "2/hour")]).await;
+    let aw = AcmeWorld::build(&s, false).await;
+    let acme = Acme::open(&s, &aw.name).await;
+    let key = AcmeKey::generate();
+    let account = acme.register(&key, None).await;
+    let order = json!({"identifiers": [{"type": "dns", "value": "limited.example.test"}]});
+    for _ in 0..2 {
+        let r = acme
+            .post_kid(&key, &account, &acme.url("newOrder"), Some(&order))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = acme
+        .post_kid(&key, &account, &acme.url("newOrder"), Some(&order))
+        .await;
+    r.problem(429, "rateLimited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    // Another account is not held back.
+    let other = AcmeKey::generate();
+    let other_account = acme.register(&other, None).await;
+    let r = acme
+        .post_kid(&other, &other_account, &acme.url("newOrder"), Some(&order))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -2,8 +2,10 @@
 //! external account binding), `account/{id}` (read, update contacts,
 //! deactivate) and `key-change`.
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -35,6 +37,7 @@ struct NewAccount {
 
 pub async fn new_account(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     BaseUrl(base): BaseUrl,
     Path(name): Path<String>,
     uri: Uri,
@@ -55,6 +58,7 @@ pub async fn new_account(
                 "no account has this key",
             ));
         }
+        acme.state.acme.limits.new_account(peer.ip())?;
         let binding = match &input.external_account_binding {
             None => None,
             Some(value) => {

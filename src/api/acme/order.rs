@@ -1,8 +1,10 @@
 //! Orders (RFC 8555 §7.4): `new-order`, `order/{id}`, `order/{id}/finalize`
 //! and an account's `orders` list.
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -52,6 +54,7 @@ fn reply(acme: &Acme, status: StatusCode, order: &OrderView) -> Response {
 
 pub async fn new_order(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     BaseUrl(base): BaseUrl,
     Path(name): Path<String>,
     uri: Uri,
@@ -62,6 +65,10 @@ pub async fn new_order(
         let acme = Acme::open(state, &base, &name, uri.path()).await?;
         let signed = acme.with_account(&headers, body).await?;
         let input: NewOrderPayload = payload_as(&signed.payload)?;
+        acme.state
+            .acme
+            .limits
+            .new_order(peer.ip(), signed.account.id)?;
         if let Some(replaces) = &input.replaces {
             let (aki, serial) = parse_cert_id(replaces)?;
             let id = renewal::CertId {

@@ -16,6 +16,7 @@
 //! - `certificates.rs`: the chain download and revocation;
 //! - `renewal.rs`: renewal information (RFC 9773) and `replaces`;
 //! - `identifier.rs`, `problem.rs`: identifiers and problem documents;
+//! - `limits.rs`: rate limits per address and per account;
 //! - `runtime.rs`: what requests share (nonce key, validator, the worker's signal);
 //! - `validate/`: the challenge validators (http-01, dns-01, tls-alpn-01);
 //! - `worker.rs`: validation off the request path, once across servers.
@@ -29,6 +30,7 @@ pub mod directory_rules;
 pub mod eab_keys;
 pub mod finalize;
 pub mod identifier;
+pub mod limits;
 pub mod nonces;
 pub mod orders;
 pub mod problem;

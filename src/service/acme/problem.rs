@@ -189,6 +189,10 @@ pub struct Problem {
     /// (RFC 8555 §6.2 requires the list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub algorithms: Vec<String>,
+    /// With `rateLimited`: seconds until a retry can succeed (the
+    /// `Retry-After` header, not a member of the document).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -200,6 +204,15 @@ impl Problem {
             status: Some(kind.default_status()),
             subproblems: Vec::new(),
             algorithms: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// `rateLimited`, to be retried after `seconds`.
+    pub fn rate_limited(detail: impl Into<String>, seconds: u64) -> Self {
+        Problem {
+            retry_after: Some(seconds),
+            ..Problem::new(ProblemType::RateLimited, detail)
         }
     }
 

@@ -3,6 +3,7 @@
 
 use tokio::sync::Notify;
 
+use super::limits::AcmeLimits;
 use super::nonces::NonceKey;
 use super::validate::Validator;
 use crate::config::Settings;
@@ -10,6 +11,7 @@ use crate::config::Settings;
 pub struct AcmeRuntime {
     pub nonces: NonceKey,
     pub validator: Validator,
+    pub limits: AcmeLimits,
     /// Notified when a challenge starts processing on this server.
     pub wake: Notify,
 }
@@ -19,6 +21,7 @@ impl AcmeRuntime {
         Ok(AcmeRuntime {
             nonces: NonceKey::derive(&settings.secret_key),
             validator: Validator::new(settings)?,
+            limits: AcmeLimits::new(settings),
             wake: Notify::new(),
         })
     }

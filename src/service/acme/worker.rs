@@ -165,6 +165,7 @@ async fn attempt(state: &AppState, id: i64) -> Result<(), sqlx::Error> {
                 )
                 .await?;
             }
+            state.acme.limits.failed_validation(account.id);
             tracing::info!(challenge = id, problem = %problem, "ACME challenge invalid");
         }
     }
