@@ -216,12 +216,13 @@ async fn an_unanswered_challenge_ends_invalid_with_a_problem_and_counts_against_
         .new_order(&NewOrder::new(&identifiers))
         .await
         .unwrap();
-    let mut authorizations = order.authorizations();
-    let mut authz = authorizations.next().await.unwrap().unwrap();
-    let mut challenge = authz.challenge(ChallengeType::Http01).unwrap();
-    // Nothing is served for its token: every attempt gets a 404.
-    challenge.set_ready().await.unwrap();
-    drop(authorizations);
+    {
+        let mut authorizations = order.authorizations();
+        let mut authz = authorizations.next().await.unwrap().unwrap();
+        let mut challenge = authz.challenge(ChallengeType::Http01).unwrap();
+        // Nothing is served for its token: every attempt gets a 404.
+        challenge.set_ready().await.unwrap();
+    }
     // The order ends invalid, its error naming the authorization.
     let err = order.poll_ready(&retries()).await.unwrap_err();
     assert!(

@@ -46,9 +46,7 @@ pub async fn finalize(
     let common_name = common_name(&order, csr.common_name.as_deref());
     let subject = effective_subject(None, &common_name)
         .map_err(|e| Problem::new(ProblemType::BadCsr, e.to_string()))?;
-    let ca = cas::load(state, dir.ca_id)
-        .await
-        .map_err(|e| issue_problem(e))?;
+    let ca = cas::load(state, dir.ca_id).await.map_err(issue_problem)?;
     let policy = policy::policy_of(state, &principal)
         .await
         .map_err(issue_problem)?;

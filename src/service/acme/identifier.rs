@@ -192,7 +192,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(check(&Identifier::dns(&"a".repeat(64))).is_err());
+        assert!(check(&Identifier::dns("a".repeat(64))).is_err());
     }
 
     #[test]
