@@ -29,7 +29,7 @@ esac
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(dn_parse csr_parse pem_der json_bodies)
+    targets=(dn_parse csr_parse pem_der json_bodies acme_jws)
 fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then

@@ -7,6 +7,8 @@
 //! `fuzz/corpus/<target>/*` (what local fuzzing runs kept, when present). Every input
 //! runs, then the test fails naming each one that panicked.
 
+#[path = "../fuzz/checks/acme_jws.rs"]
+mod acme_jws;
 #[path = "../fuzz/checks/csr_parse.rs"]
 mod csr_parse;
 #[path = "../fuzz/checks/dn_parse.rs"]
@@ -21,11 +23,12 @@ use std::path::{Path, PathBuf};
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 4] = [
+const TARGETS: [Target; 5] = [
     ("dn_parse", dn_parse::run),
     ("csr_parse", csr_parse::run),
     ("pem_der", pem_der::run),
     ("json_bodies", json_bodies::run),
+    ("acme_jws", acme_jws::run),
 ];
 
 /// The files of a directory, sorted; none when it does not exist.
