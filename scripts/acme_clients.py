@@ -345,6 +345,13 @@ def main():
             renewed = check_chain("certbot renewed", f"{web}/fullchain.pem", root_path, ["certbot.example.com"], work)
             if serial_of(renewed) == before:
                 raise Failure("certbot renew did not replace the certificate")
+            # certbot read the renewal information (ARI) and named the certificate it replaces.
+            import sqlite3
+            with sqlite3.connect(f"file:{work}/fastpki.db?mode=ro", uri=True) as db:
+                replaces = db.execute("SELECT replaces FROM acme_orders ORDER BY id DESC LIMIT 1").fetchone()[0]
+            if not replaces:
+                raise Failure("certbot's renewal order does not name the certificate it replaces (ARI)")
+            print(f"   certbot renewal replaces {replaces}", flush=True)
 
             step("certbot: revoke (key compromise); the CRL lists it")
             run([certbot, "revoke", "--cert-path", f"{web}/cert.pem", "--reason", "keycompromise",

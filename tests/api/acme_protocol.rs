@@ -427,3 +427,62 @@ async fn new_orders_are_limited_per_account_with_retry_after() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+/// Orders and authorizations expire (RFC 8555 §7.1.6): an order past its
+/// `expires` is invalid with a problem, an authorization past its own is
+/// `expired`, and a new order no longer reuses it.
+#[tokio::test]
+async fn orders_and_authorizations_expire() {
+    use sqlx::Connection;
+    let s = Server::start().await;
+    let aw = AcmeWorld::build(&s, false).await;
+    let acme = Acme::open(&s, &aw.name).await;
+    let key = AcmeKey::generate();
+    let account = acme.register(&key, None).await;
+    let order = json!({"identifiers": [{"type": "dns", "value": "old.example.test"}]});
+    let r = acme
+        .post_kid(&key, &account, &acme.url("newOrder"), Some(&order))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order_url = r.header("location").unwrap().to_string();
+    let authz_url = r.body["authorizations"][0].as_str().unwrap().to_string();
+
+    // A day passes for both, in the database.
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let past = "2020-01-01T00:00:00.000000Z";
+    for table in ["acme_orders", "acme_authorizations"] {
+        let sql = format!("UPDATE {table} SET expires_at = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(past)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+
+    let o = acme.post_kid(&key, &account, &order_url, None).await;
+    assert_eq!(o.body["status"], "invalid", "{}", o.body);
+    assert!(
+        o.body["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{}",
+        o.body
+    );
+    let a = acme.post_kid(&key, &account, &authz_url, None).await;
+    assert_eq!(a.body["status"], "expired", "{}", a.body);
+    // Its challenges cannot be answered any more.
+    let chall = a.body["challenges"][0]["url"].as_str().unwrap().to_string();
+    acme.post_kid(&key, &account, &chall, Some(&json!({})))
+        .await
+        .problem(400, "malformed");
+
+    // A new order gets a new authorization.
+    let again = acme
+        .post_kid(&key, &account, &acme.url("newOrder"), Some(&order))
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_ne!(again.body["authorizations"][0], authz_url.as_str());
+    assert_eq!(again.body["status"], "pending");
+}
