@@ -45,7 +45,7 @@ pub async fn new_account(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let (key, jws) = acme.with_jwk(&headers, body).await?;
         let input: NewAccount = payload_as(&jws.payload)?;
         let existing = accounts::by_key(&acme.state, &acme.dir, key.thumbprint()).await?;
@@ -122,7 +122,7 @@ pub async fn account(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         if id.parse::<i64>().ok() != Some(signed.account.id) {
             return Err(Problem::new(
@@ -167,7 +167,7 @@ pub async fn key_change(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         let account_url = acme.urls.account(signed.account.id);
         let new_key = verify_key_change(&signed.payload, &signed.url, &account_url, &signed.key)?;

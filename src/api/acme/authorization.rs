@@ -33,7 +33,7 @@ pub async fn authorization(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         let id = id_of(&id, "authorization")?;
         let view = match &signed.payload {
@@ -68,7 +68,7 @@ pub async fn challenge(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         let id = id_of(&id, "challenge")?;
         let view = match &signed.payload {

@@ -23,7 +23,7 @@ pub async fn certificate(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         if signed.json().is_some() {
             return Err(Problem::malformed(
@@ -60,7 +60,7 @@ pub async fn revoke_cert(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_either(&headers, body).await?;
         let payload = match &signed {
             EitherSigned::Key(_, jws) => &jws.payload,

@@ -82,16 +82,19 @@ pub struct Acme {
 
 impl Acme {
     /// The directory `name` and the URLs seen from `base`.
+    /// (`uri`: what the request was sent to, with its query: a
+    /// `Link: rel="next"` has one, and the client signs it whole.)
     pub async fn open(
         state: AppState,
         base: &str,
         name: &str,
-        path: &str,
+        uri: &axum::http::Uri,
     ) -> Result<Self, Problem> {
         let dir = directory::load(&state, name).await?;
+        let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
         Ok(Acme {
             urls: Urls::new(base, &dir.name),
-            url: format!("{}{path}", base.trim_end_matches('/')),
+            url: format!("{}{target}", base.trim_end_matches('/')),
             state,
             dir,
         })

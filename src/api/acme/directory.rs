@@ -17,7 +17,7 @@ pub async fn directory(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Response {
-    match Acme::open(state, &base, &name, uri.path()).await {
+    match Acme::open(state, &base, &name, &uri).await {
         Ok(acme) => json_reply(
             StatusCode::OK,
             &resources::directory(&acme.urls, &acme.dir),
@@ -36,7 +36,7 @@ pub async fn new_nonce(
     method: Method,
     uri: Uri,
 ) -> Response {
-    match Acme::open(state, &base, &name, uri.path()).await {
+    match Acme::open(state, &base, &name, &uri).await {
         Ok(_) if method == Method::HEAD => StatusCode::OK.into_response(),
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(p) => p.into_response(),

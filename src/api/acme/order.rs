@@ -62,7 +62,7 @@ pub async fn new_order(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         let input: NewOrderPayload = payload_as(&signed.payload)?;
         acme.state
@@ -108,7 +108,7 @@ pub async fn order(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         if signed.json().is_some() {
             return Err(Problem::malformed(
@@ -135,7 +135,7 @@ pub async fn finalize(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         let input: FinalizePayload = payload_as(&signed.payload)?;
         let der = b64url_decode(&input.csr)
@@ -174,7 +174,7 @@ pub async fn orders(
     body: Body,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let signed = acme.with_account(&headers, body).await?;
         if id.parse::<i64>().ok() != Some(signed.account.id) {
             return Err(Problem::new(

@@ -36,7 +36,7 @@ pub async fn renewal_info(
     uri: Uri,
 ) -> Response {
     let run = async {
-        let acme = Acme::open(state, &base, &name, uri.path()).await?;
+        let acme = Acme::open(state, &base, &name, &uri).await?;
         let (aki, serial) = parse_cert_id(&cert_id)?;
         let id = renewal::CertId {
             key_identifier: &aki,
