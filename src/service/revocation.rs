@@ -14,6 +14,11 @@ pub struct Revoke {
     pub reason_code: Option<i64>,
 }
 
+/// The end of an audit entry about a revocation: `": <reason>"`, or nothing.
+pub fn reason_suffix(reason: Option<&str>) -> String {
+    reason.map(|r| format!(": {r}")).unwrap_or_default()
+}
+
 /// Reason text and code: the code given, or the one the text names (RFC 5280).
 pub fn revocation_reason(input: &Revoke) -> Result<(Option<String>, Option<i64>)> {
     let text = input

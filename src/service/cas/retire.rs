@@ -54,10 +54,7 @@ pub async fn revoke(
         ca.name,
         ca.serial_number,
         parent.name,
-        reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default()
+        crate::service::revocation::reason_suffix(reason.as_deref())
     ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     let row = store::cas::get(&mut tx, id)

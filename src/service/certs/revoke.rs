@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::service::{AppState, cas, crl};
 use crate::store;
 
-use crate::service::revocation::{Revoke, revocation_reason};
+use crate::service::revocation::{Revoke, reason_suffix, revocation_reason};
 
 use super::view::{CertOut, load_for, with_lineage};
 
@@ -50,10 +50,7 @@ pub async fn revoke_row(
         "Revoked certificate '{}' (serial {}){}",
         row.common_name,
         row.serial_number,
-        reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default()
+        reason_suffix(reason.as_deref())
     ));
     store::audit::insert(&mut tx, &entry, &now).await?;
     let row = store::certs::get(&mut tx, id)
