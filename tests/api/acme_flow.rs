@@ -17,7 +17,7 @@ use instant_acme::{
     Account, AuthorizationStatus, BodyWrapper, ChallengeType, ExternalAccountKey, Identifier,
     NewAccount, NewOrder, OrderStatus, RetryPolicy, RevocationReason, RevocationRequest,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use test_support::challtestsrv::ChallTestSrv;
 
 use crate::acme_client::*;
@@ -382,5 +382,87 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
     assert!(
         window["suggestedWindow"]["start"].as_str().unwrap()
             < window["suggestedWindow"]["end"].as_str().unwrap()
+    );
+}
+
+/// A challenge left processing by a server that died mid-validation (its
+/// lease still held) is taken up again once the lease lapses, by whichever
+/// server polls: validation resumes after a restart.
+#[tokio::test]
+async fn a_challenge_held_by_a_dead_server_is_validated_once_its_lease_lapses() {
+    use sqlx::Connection;
+    let dns = ChallTestSrv::start().await;
+    let s = server(&dns).await;
+    let aw = AcmeWorld::build(&s, false).await;
+    let acme = Acme::open(&s, &aw.name).await;
+    let key = AcmeKey::generate();
+    let account = acme.register(&key, None).await;
+    let r = acme
+        .post_kid(
+            &key,
+            &account,
+            &acme.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "resume.example.test"}]})),
+        )
+        .await;
+    let order_url = r.header("location").unwrap().to_string();
+    let authz = acme
+        .post_kid(
+            &key,
+            &account,
+            r.body["authorizations"][0].as_str().unwrap(),
+            None,
+        )
+        .await;
+    let http01 = authz.body["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = http01["token"].as_str().unwrap();
+    dns.add_http01(token, &format!("{token}.{}", key.thumbprint()))
+        .await;
+
+    // As a server that crashed would leave it: processing, one attempt made,
+    // leased for three more seconds.
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let now = chrono::Utc::now();
+    let ts =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    sqlx::query("UPDATE acme_challenges SET status = 'processing', attempts = 1, next_attempt_at = $1, lease_until = $2 WHERE token = $3")
+        .bind(ts(now))
+        .bind(ts(now + chrono::Duration::seconds(3)))
+        .bind(token)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let chall = acme
+        .post_kid(&key, &account, http01["url"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(chall.body["status"], "processing");
+    assert!(
+        dns.http_request_history("resume.example.test")
+            .await
+            .is_empty(),
+        "not while leased"
+    );
+
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let o = acme.post_kid(&key, &account, &order_url, None).await;
+        status = o.body["status"].clone();
+        if status == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "ready");
+    assert_eq!(
+        dns.http_request_history("resume.example.test").await.len(),
+        1,
+        "validated once"
     );
 }
