@@ -4,7 +4,10 @@ tells users to run them: certbot (PyPI), lego and Caddy (Debian). Each issued
 chain is verified with `openssl verify` against our root and linted with pkilint;
 a revocation made over ACME must show in the CRL.
 
-    scripts/acme_clients.py path/to/fastpki [certbot|lego|caddy ...]
+    scripts/acme_clients.py path/to/fastpki [--postgres ADMIN_URL] [certbot|lego|caddy ...]
+
+With --postgres (a PostgreSQL URL whose role may create databases), the server
+runs on a fresh database made there (and dropped at the end) instead of SQLite.
 
 The server is started twice on one SQLite database: first over HTTP to make a
 CA, its service account, an ACME directory and the server's own HTTPS
@@ -89,8 +92,9 @@ class Api:
 
 
 class Server:
-    def __init__(self, binary, work):
+    def __init__(self, binary, work, database_url=None):
         self.binary, self.work = binary, work
+        self.database_url = database_url or f"sqlite:///{work}/fastpki.db"
         self.port = free_port()
         self.proc = None
         self.log = os.path.join(work, "server.log")
@@ -98,7 +102,7 @@ class Server:
     def start(self, extra):
         env = {
             "PATH": os.environ["PATH"],
-            "DATABASE_URL": f"sqlite:///{self.work}/fastpki.db",
+            "DATABASE_URL": self.database_url,
             "FASTPKI_DATA_DIR": f"{self.work}/data",
             "CA_KEY_SIZE": "2048",
             "BCRYPT_COST": "4",
@@ -248,11 +252,28 @@ def certbot_binary():
     return binary
 
 
+def postgres_database(admin_url):
+    """A fresh database next to ADMIN_URL's: (its URL, a function that drops it)."""
+    name = f"fastpki_acme_{os.getpid()}"
+    parsed = urllib.parse.urlparse(admin_url)
+    url = parsed._replace(path=f"/{name}").geturl()
+    run(["psql", admin_url, "-qAt", "-c", f"CREATE DATABASE {name}"])
+    return url, lambda: run(["psql", admin_url, "-qAt", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                            check=False)
+
+
 def main():
-    binary = os.path.realpath(sys.argv[1] if len(sys.argv) > 1 else "target/debug/fastpki")
-    wanted = set(sys.argv[2:]) or {"certbot", "lego", "caddy"}
+    args = sys.argv[1:]
+    postgres = None
+    if "--postgres" in args:
+        i = args.index("--postgres")
+        postgres = args[i + 1]
+        del args[i:i + 2]
+    binary = os.path.realpath(args[0] if args else "target/debug/fastpki")
+    wanted = set(args[1:]) or {"certbot", "lego", "caddy"}
     work = tempfile.mkdtemp(prefix="fastpki-acme-")
-    server = Server(binary, work)
+    database_url, drop_database = postgres_database(postgres) if postgres else (None, lambda: None)
+    server = Server(binary, work, database_url)
     dns = ChallTestSrv(work)
     http_port, tls_port = free_port(), free_port()
     acme_env = {
@@ -339,25 +360,28 @@ def main():
             check_chain("certbot dns-01", f"{cb_dir}/etc/live/wild/fullchain.pem", root_path,
                         ["*.wild.example.com", "wild.example.com"], work)
 
-            step("certbot: renew (ARI renewal info, then a forced renewal that replaces the certificate)")
-            before = serial_of(leaf)
-            run([certbot, "renew", "--cert-name", "web", "--force-renewal", "--no-random-sleep-on-renew"] + common, env=cb_env)
-            renewed = check_chain("certbot renewed", f"{web}/fullchain.pem", root_path, ["certbot.example.com"], work)
-            if serial_of(renewed) == before:
-                raise Failure("certbot renew did not replace the certificate")
-            # certbot read the renewal information (ARI) and named the certificate it replaces.
-            import sqlite3
-            with sqlite3.connect(f"file:{work}/fastpki.db?mode=ro", uri=True) as db:
-                replaces = db.execute("SELECT replaces FROM acme_orders ORDER BY id DESC LIMIT 1").fetchone()[0]
-            if not replaces:
-                raise Failure("certbot's renewal order does not name the certificate it replaces (ARI)")
-            print(f"   certbot renewal replaces {replaces}", flush=True)
+            step("certbot: renew asks the server (ARI): a fresh certificate is not due")
+            wild_leaf = f"{cb_dir}/etc/live/wild/cert.pem"
+            before_wild = serial_of(wild_leaf)
+            out = run([certbot, "renew", "--cert-name", "wild", "--no-random-sleep-on-renew"] + common,
+                      env=cb_env).stdout
+            if serial_of(wild_leaf) != before_wild or "not due for renewal" not in out:
+                raise Failure(f"a fresh certificate was renewed, or certbot said otherwise:\n{out}")
+            if "acme_renewal_info" not in open(f"{cb_dir}/etc/renewal/wild.conf").read():
+                raise Failure("certbot did not consult the server's renewal information (ARI)")
 
             step("certbot: revoke (key compromise); the CRL lists it")
+            revoked = serial_of(leaf)
             run([certbot, "revoke", "--cert-path", f"{web}/cert.pem", "--reason", "keycompromise",
                  "--no-delete-after-revoke"] + common, env=cb_env)
-            if serial_of(renewed) not in crl_serials(renewed, base, context):
+            if revoked not in crl_serials(leaf, base, context):
                 raise Failure("the certificate certbot revoked is not in the CRL")
+
+            step("certbot: renew; the server's renewal window for a revoked certificate is now (ARI)")
+            run([certbot, "renew", "--cert-name", "web", "--no-random-sleep-on-renew"] + common, env=cb_env)
+            renewed = check_chain("certbot renewed", f"{web}/fullchain.pem", root_path, ["certbot.example.com"], work)
+            if serial_of(renewed) == revoked:
+                raise Failure("certbot did not renew the revoked certificate at once")
 
         if "lego" in wanted:
             lego = shutil.which("lego") or "/usr/bin/lego"
@@ -439,6 +463,7 @@ caddy.example.com {{
     finally:
         server.stop()
         dns.stop()
+        drop_database()
         if ok:
             shutil.rmtree(work, ignore_errors=True)
         else:

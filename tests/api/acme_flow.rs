@@ -370,6 +370,39 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
         b64(&hex::decode(aki_hex).unwrap()),
         b64(&hex::decode(serial_hex).unwrap())
     );
+    // A new order may name the certificate it replaces (RFC 9773 §5); only
+    // this account's certificates, and only CertIDs of this directory.
+    let identifiers = json!([{"type": "dns", "value": "csr.example.test"}]);
+    let renewal = acme
+        .post_kid(
+            &key,
+            &account,
+            &acme.url("newOrder"),
+            Some(&json!({"identifiers": identifiers, "replaces": cert_id})),
+        )
+        .await;
+    assert_eq!(renewal.status, 201, "{}", renewal.body);
+    assert_eq!(renewal.body["replaces"], cert_id.as_str());
+    let bogus = format!("{}.{}", b64(b"not-an-aki"), b64(&[1, 2, 3]));
+    acme.post_kid(
+        &key,
+        &account,
+        &acme.url("newOrder"),
+        Some(&json!({"identifiers": identifiers, "replaces": bogus})),
+    )
+    .await
+    .problem(400, "malformed");
+    let stranger = AcmeKey::generate();
+    let stranger_account = acme.register(&stranger, None).await;
+    acme.post_kid(
+        &stranger,
+        &stranger_account,
+        &acme.url("newOrder"),
+        Some(&json!({"identifiers": identifiers, "replaces": cert_id})),
+    )
+    .await
+    .problem(403, "unauthorized");
+
     let ri = s
         .client
         .get(format!("{}/{cert_id}", acme.url("renewalInfo")))
