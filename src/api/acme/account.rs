@@ -4,20 +4,17 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Path};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::context::{Acme, json_reply, payload_as};
+use super::context::{Acme, ByAccount, ByKey, json_reply, payload_as};
 use super::eab::ExternalAccountBinding;
 use super::jws::Payload;
 use super::key_change::verify_key_change;
 use super::resources;
-use crate::api::extract::BaseUrl;
-use crate::service::AppState;
 use crate::service::acme::accounts::{self, AccountKey, KeyInUse};
 use crate::service::acme::{Problem, ProblemType};
 
@@ -36,59 +33,48 @@ struct NewAccount {
 }
 
 pub async fn new_account(
-    State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    BaseUrl(base): BaseUrl,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let (key, jws) = acme.with_jwk(&headers, body).await?;
-        let input: NewAccount = payload_as(&jws.payload)?;
-        let existing = accounts::by_key(&acme.state, &acme.dir, key.thumbprint()).await?;
-        if let Some(account) = existing {
-            return Ok(reply(&acme, StatusCode::OK, &account));
+    ByKey(acme, key, jws): ByKey,
+) -> Result<Response, Problem> {
+    let input: NewAccount = payload_as(&jws.payload)?;
+    let existing = accounts::by_key(&acme.state, &acme.dir, key.thumbprint()).await?;
+    if let Some(account) = existing {
+        return Ok(reply(&acme, StatusCode::OK, &account));
+    }
+    if input.only_return_existing == Some(true) {
+        return Err(Problem::new(
+            ProblemType::AccountDoesNotExist,
+            "no account has this key",
+        ));
+    }
+    acme.state.acme.limits.new_account(peer.ip())?;
+    let binding = match &input.external_account_binding {
+        None => None,
+        Some(value) => {
+            let eab = ExternalAccountBinding::parse(value)?;
+            let (binding, hmac_key) = accounts::eab_key(&acme.state, &acme.dir, eab.kid()).await?;
+            eab.verify(&hmac_key, &acme.url, &key)?;
+            Some(binding)
         }
-        if input.only_return_existing == Some(true) {
-            return Err(Problem::new(
-                ProblemType::AccountDoesNotExist,
-                "no account has this key",
-            ));
-        }
-        acme.state.acme.limits.new_account(peer.ip())?;
-        let binding = match &input.external_account_binding {
-            None => None,
-            Some(value) => {
-                let eab = ExternalAccountBinding::parse(value)?;
-                let (binding, hmac_key) =
-                    accounts::eab_key(&acme.state, &acme.dir, eab.kid()).await?;
-                eab.verify(&hmac_key, &acme.url, &key)?;
-                Some(binding)
-            }
-        };
-        let jwk = key.canonical_json();
-        let (account, created) = accounts::register(
-            &acme.state,
-            &acme.dir,
-            AccountKey {
-                thumbprint: key.thumbprint(),
-                jwk: &jwk,
-            },
-            input.contact.as_deref().unwrap_or_default(),
-            binding,
-        )
-        .await?;
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok::<_, Problem>(reply(&acme, status, &account))
     };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    let jwk = key.canonical_json();
+    let (account, created) = accounts::register(
+        &acme.state,
+        &acme.dir,
+        AccountKey {
+            thumbprint: key.thumbprint(),
+            jwk: &jwk,
+        },
+        input.contact.as_deref().unwrap_or_default(),
+        binding,
+    )
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(reply(&acme, status, &account))
 }
 
 fn reply(
@@ -114,85 +100,63 @@ struct AccountUpdate {
 }
 
 pub async fn account(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    Path((name, id)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let signed = acme.with_account(&headers, body).await?;
-        if id.parse::<i64>().ok() != Some(signed.account.id) {
-            return Err(Problem::new(
-                ProblemType::Unauthorized,
-                "an account can only read and change itself",
-            ));
+    Path((_, id)): Path<(String, String)>,
+    ByAccount(acme, signed): ByAccount,
+) -> Result<Response, Problem> {
+    if id.parse::<i64>().ok() != Some(signed.account.id) {
+        return Err(Problem::new(
+            ProblemType::Unauthorized,
+            "an account can only read and change itself",
+        ));
+    }
+    let account = match &signed.payload {
+        Payload::PostAsGet => signed.account.clone(),
+        payload => {
+            let update: AccountUpdate = payload_as(payload)?;
+            let deactivate = match update.status.as_deref() {
+                None => false,
+                Some("deactivated") => true,
+                Some(other) => {
+                    return Err(Problem::malformed(format!(
+                        "an account's status can only be set to \"deactivated\", not {other:?}"
+                    )));
+                }
+            };
+            accounts::update(
+                &acme.state,
+                &acme.dir,
+                &signed.account,
+                update.contact.as_deref(),
+                deactivate,
+            )
+            .await?
         }
-        let account = match &signed.payload {
-            Payload::PostAsGet => signed.account.clone(),
-            payload => {
-                let update: AccountUpdate = payload_as(payload)?;
-                let deactivate = match update.status.as_deref() {
-                    None => false,
-                    Some("deactivated") => true,
-                    Some(other) => {
-                        return Err(Problem::malformed(format!(
-                            "an account's status can only be set to \"deactivated\", not {other:?}"
-                        )));
-                    }
-                };
-                accounts::update(
-                    &acme.state,
-                    &acme.dir,
-                    &signed.account,
-                    update.contact.as_deref(),
-                    deactivate,
-                )
-                .await?
-            }
-        };
-        Ok(reply(&acme, StatusCode::OK, &account))
     };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    Ok(reply(&acme, StatusCode::OK, &account))
 }
 
-pub async fn key_change(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let signed = acme.with_account(&headers, body).await?;
-        let account_url = acme.urls.account(signed.account.id);
-        let new_key = verify_key_change(&signed.payload, &signed.url, &account_url, &signed.key)?;
-        let jwk = new_key.canonical_json();
-        let key = AccountKey {
-            thumbprint: new_key.thumbprint(),
-            jwk: &jwk,
-        };
-        match accounts::change_key(&acme.state, &acme.dir, &signed.account, key).await {
-            Ok(()) => {
-                let account = accounts::by_id(&acme.state, &acme.dir, signed.account.id).await?;
-                Ok(reply(&acme, StatusCode::OK, &account))
-            }
-            Err(KeyInUse::By(other)) => {
-                let problem =
-                    Problem::malformed("the new key is already the key of another account")
-                        .with_status(409);
-                let mut resp = problem.into_response();
-                if let Ok(v) = axum::http::HeaderValue::from_str(&acme.urls.account(other)) {
-                    resp.headers_mut().insert(axum::http::header::LOCATION, v);
-                }
-                Ok(resp)
-            }
-            Err(KeyInUse::Problem(p)) => Err(p),
-        }
+pub async fn key_change(ByAccount(acme, signed): ByAccount) -> Result<Response, Problem> {
+    let account_url = acme.urls.account(signed.account.id);
+    let new_key = verify_key_change(&signed.payload, &signed.url, &account_url, &signed.key)?;
+    let jwk = new_key.canonical_json();
+    let key = AccountKey {
+        thumbprint: new_key.thumbprint(),
+        jwk: &jwk,
     };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    match accounts::change_key(&acme.state, &acme.dir, &signed.account, key).await {
+        Ok(()) => {
+            let account = accounts::by_id(&acme.state, &acme.dir, signed.account.id).await?;
+            Ok(reply(&acme, StatusCode::OK, &account))
+        }
+        Err(KeyInUse::By(other)) => {
+            let problem = Problem::malformed("the new key is already the key of another account")
+                .with_status(409);
+            let mut resp = problem.into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&acme.urls.account(other)) {
+                resp.headers_mut().insert(axum::http::header::LOCATION, v);
+            }
+            Ok(resp)
+        }
+        Err(KeyInUse::Problem(p)) => Err(p),
+    }
 }

@@ -5,7 +5,8 @@
 //! `Replay-Nonce`, `Link: <directory>;rel="index"` and `Cache-Control: no-store`.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -204,6 +205,86 @@ impl Acme {
     }
 }
 
+/// The directory a request is addressed to (`/acme/{name}/...`), as an
+/// extractor: a missing directory is answered as a problem.
+impl FromRequestParts<AppState> for Acme {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let BaseUrl(base) = BaseUrl::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let name = directory_name(parts.uri.path())
+            .unwrap_or_default()
+            .to_owned();
+        Acme::open(state.clone(), &base, &name, &parts.uri)
+            .await
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// The `{name}` of `/acme/{name}/...`.
+fn directory_name(path: &str) -> Option<&str> {
+    path.strip_prefix("/acme/")?.split('/').next()
+}
+
+/// A POST signed by a valid account of the directory (`kid`), verified.
+pub struct ByAccount(pub Acme, pub Signed);
+
+impl FromRequest<AppState> for ByAccount {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let acme = Acme::from_request_parts(&mut parts, state).await?;
+        let signed = acme
+            .with_account(&parts.headers, body)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ByAccount(acme, signed))
+    }
+}
+
+/// A POST signed by the key it carries (`jwk`), verified.
+pub struct ByKey(pub Acme, pub Jwk, pub VerifiedJws);
+
+impl FromRequest<AppState> for ByKey {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let acme = Acme::from_request_parts(&mut parts, state).await?;
+        let (key, jws) = acme
+            .with_jwk(&parts.headers, body)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ByKey(acme, key, jws))
+    }
+}
+
+/// A POST signed either way (revoke-cert), verified.
+pub struct ByEither(pub Acme, pub EitherSigned);
+
+impl FromRequest<AppState> for ByEither {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let acme = Acme::from_request_parts(&mut parts, state).await?;
+        let signed = acme
+            .with_either(&parts.headers, body)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ByEither(acme, signed))
+    }
+}
+
+/// A resource id from the path; a malformed one is a missing resource.
+pub fn resource_id(id: &str, what: &str) -> Result<i64, Problem> {
+    id.parse()
+        .map_err(|_| Problem::malformed(format!("no such {what}")).with_status(404))
+}
+
 /// A request an account signed, verified.
 pub struct Signed {
     pub account: AccountRow,
@@ -278,12 +359,7 @@ pub async fn acme_headers(
     req: Request,
     next: Next,
 ) -> Response {
-    let name = req
-        .uri()
-        .path()
-        .strip_prefix("/acme/")
-        .and_then(|rest| rest.split('/').next())
-        .map(str::to_owned);
+    let name = directory_name(req.uri().path()).map(str::to_owned);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&nonces::fresh(&state)) {

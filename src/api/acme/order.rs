@@ -3,20 +3,18 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::context::{Acme, json_reply, payload_as, retry_after};
+use super::context::{Acme, ByAccount, json_reply, payload_as, resource_id, retry_after};
 use super::encoding::b64url_decode;
 use super::renewal_info::parse_cert_id;
 use super::resources;
 use crate::api::extract::BaseUrl;
-use crate::service::AppState;
 use crate::service::acme::orders::{self, NewOrder, OrderView};
 use crate::service::acme::{Identifier, Problem, ProblemType, finalize, renewal};
 
@@ -53,72 +51,48 @@ fn reply(acme: &Acme, status: StatusCode, order: &OrderView) -> Response {
 }
 
 pub async fn new_order(
-    State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    BaseUrl(base): BaseUrl,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let signed = acme.with_account(&headers, body).await?;
-        let input: NewOrderPayload = payload_as(&signed.payload)?;
-        acme.state
-            .acme
-            .limits
-            .new_order(peer.ip(), signed.account.id)?;
-        if let Some(replaces) = &input.replaces {
-            let (aki, serial) = parse_cert_id(replaces)?;
-            let id = renewal::CertId {
-                key_identifier: &aki,
-                serial: &serial,
-            };
-            renewal::check_replaces(&acme.state, &acme.dir, &signed.account, &id).await?;
-        }
-        let order = orders::create(
-            &acme.state,
-            &acme.dir,
-            &signed.account,
-            NewOrder {
-                identifiers: input.identifiers,
-                not_before: input.not_before,
-                not_after: input.not_after,
-                replaces: input.replaces,
-            },
-        )
-        .await?;
-        Ok::<_, Problem>(reply(&acme, StatusCode::CREATED, &order))
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn order_id(id: &str) -> Result<i64, Problem> {
-    id.parse()
-        .map_err(|_| Problem::malformed("no such order").with_status(404))
+    ByAccount(acme, signed): ByAccount,
+) -> Result<Response, Problem> {
+    let input: NewOrderPayload = payload_as(&signed.payload)?;
+    acme.state
+        .acme
+        .limits
+        .new_order(peer.ip(), signed.account.id)?;
+    if let Some(replaces) = &input.replaces {
+        let (aki, serial) = parse_cert_id(replaces)?;
+        let id = renewal::CertId {
+            key_identifier: &aki,
+            serial: &serial,
+        };
+        renewal::check_replaces(&acme.state, &acme.dir, &signed.account, &id).await?;
+    }
+    let order = orders::create(
+        &acme.state,
+        &acme.dir,
+        &signed.account,
+        NewOrder {
+            identifiers: input.identifiers,
+            not_before: input.not_before,
+            not_after: input.not_after,
+            replaces: input.replaces,
+        },
+    )
+    .await?;
+    Ok(reply(&acme, StatusCode::CREATED, &order))
 }
 
 pub async fn order(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    Path((name, id)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let signed = acme.with_account(&headers, body).await?;
-        if signed.json().is_some() {
-            return Err(Problem::malformed(
-                "an order is read with POST-as-GET (an empty payload)",
-            ));
-        }
-        let order = orders::get(&acme.state, &signed.account, order_id(&id)?).await?;
-        Ok(reply(&acme, StatusCode::OK, &order))
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    Path((_, id)): Path<(String, String)>,
+    ByAccount(acme, signed): ByAccount,
+) -> Result<Response, Problem> {
+    if signed.json().is_some() {
+        return Err(Problem::malformed(
+            "an order is read with POST-as-GET (an empty payload)",
+        ));
+    }
+    let order = orders::get(&acme.state, &signed.account, resource_id(&id, "order")?).await?;
+    Ok(reply(&acme, StatusCode::OK, &order))
 }
 
 #[derive(Deserialize)]
@@ -127,33 +101,25 @@ struct FinalizePayload {
 }
 
 pub async fn finalize(
-    State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    Path((name, id)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let signed = acme.with_account(&headers, body).await?;
-        let input: FinalizePayload = payload_as(&signed.payload)?;
-        let der = b64url_decode(&input.csr)
-            .map_err(|e| Problem::new(ProblemType::BadCsr, format!("\"csr\": {e}")))?;
-        let key = signed.key.clone();
-        let order = finalize::finalize(
-            &acme.state,
-            &acme.dir,
-            &signed.account,
-            order_id(&id)?,
-            der,
-            move |spki| key.is_key_of(spki),
-            &base,
-        )
-        .await?;
-        Ok::<_, Problem>(reply(&acme, StatusCode::OK, &order))
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    Path((_, id)): Path<(String, String)>,
+    ByAccount(acme, signed): ByAccount,
+) -> Result<Response, Problem> {
+    let input: FinalizePayload = payload_as(&signed.payload)?;
+    let der = b64url_decode(&input.csr)
+        .map_err(|e| Problem::new(ProblemType::BadCsr, format!("\"csr\": {e}")))?;
+    let key = signed.key.clone();
+    let order = finalize::finalize(
+        &acme.state,
+        &acme.dir,
+        &signed.account,
+        resource_id(&id, "order")?,
+        der,
+        move |spki| key.is_key_of(spki),
+        &base,
+    )
+    .await?;
+    Ok(reply(&acme, StatusCode::OK, &order))
 }
 
 #[derive(Deserialize)]
@@ -165,40 +131,31 @@ pub struct Cursor {
 /// `POST /account/{id}/orders` (RFC 8555 §7.1.2.1), newest first, with a
 /// `Link: rel="next"` to the next page.
 pub async fn orders(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    Path((name, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     Query(cursor): Query<Cursor>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let signed = acme.with_account(&headers, body).await?;
-        if id.parse::<i64>().ok() != Some(signed.account.id) {
-            return Err(Problem::new(
-                ProblemType::Unauthorized,
-                "an account can only list its own orders",
-            ));
-        }
-        let ids = orders::list(&acme.state, &signed.account, cursor.before, ORDERS_PAGE).await?;
-        let urls: Vec<String> = ids.iter().map(|id| acme.urls.order(*id)).collect();
-        let mut links = vec![];
-        if ids.len() as i64 == ORDERS_PAGE
-            && let Some(last) = ids.last()
-        {
-            links.push(format!(
-                "<{}?before={last}>;rel=\"next\"",
-                acme.urls.orders(signed.account.id)
-            ));
-        }
-        Ok(json_reply(
-            StatusCode::OK,
-            &json!({ "orders": urls }),
-            None,
-            &links,
-        ))
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    ByAccount(acme, signed): ByAccount,
+) -> Result<Response, Problem> {
+    if id.parse::<i64>().ok() != Some(signed.account.id) {
+        return Err(Problem::new(
+            ProblemType::Unauthorized,
+            "an account can only list its own orders",
+        ));
+    }
+    let ids = orders::list(&acme.state, &signed.account, cursor.before, ORDERS_PAGE).await?;
+    let urls: Vec<String> = ids.iter().map(|id| acme.urls.order(*id)).collect();
+    let mut links = vec![];
+    if ids.len() as i64 == ORDERS_PAGE
+        && let Some(last) = ids.last()
+    {
+        links.push(format!(
+            "<{}?before={last}>;rel=\"next\"",
+            acme.urls.orders(signed.account.id)
+        ));
+    }
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({ "orders": urls }),
+        None,
+        &links,
+    ))
 }

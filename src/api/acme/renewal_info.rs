@@ -2,16 +2,14 @@
 //! renewal window of a certificate, named by its CertID
 //! (`base64url(AKI keyIdentifier) "." base64url(serial)`).
 
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::json;
 
 use super::context::{Acme, json_reply, retry_after};
 use super::encoding::b64url_decode;
 use super::resources::time;
-use crate::api::extract::BaseUrl;
-use crate::service::AppState;
 use crate::service::acme::{Problem, renewal};
 
 /// Seconds before a client should ask again (RFC 9773 §4.3: hours, not minutes).
@@ -30,24 +28,18 @@ pub fn parse_cert_id(text: &str) -> Result<(Vec<u8>, Vec<u8>), Problem> {
 }
 
 pub async fn renewal_info(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    Path((name, cert_id)): Path<(String, String)>,
-    uri: Uri,
-) -> Response {
-    let run = async {
-        let acme = Acme::open(state, &base, &name, &uri).await?;
-        let (aki, serial) = parse_cert_id(&cert_id)?;
-        let id = renewal::CertId {
-            key_identifier: &aki,
-            serial: &serial,
-        };
-        let (start, end) = renewal::window(&acme.state, &acme.dir, &id).await?;
-        let body = json!({"suggestedWindow": {"start": time(start), "end": time(end)}});
-        Ok::<_, Problem>(retry_after(
-            json_reply(StatusCode::OK, &body, None, &[]),
-            RETRY_AFTER_SECONDS,
-        ))
+    Path((_, cert_id)): Path<(String, String)>,
+    acme: Acme,
+) -> Result<Response, Problem> {
+    let (aki, serial) = parse_cert_id(&cert_id)?;
+    let id = renewal::CertId {
+        key_identifier: &aki,
+        serial: &serial,
     };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    let (start, end) = renewal::window(&acme.state, &acme.dir, &id).await?;
+    let body = json!({"suggestedWindow": {"start": time(start), "end": time(end)}});
+    Ok(retry_after(
+        json_reply(StatusCode::OK, &body, None, &[]),
+        RETRY_AFTER_SECONDS,
+    ))
 }
