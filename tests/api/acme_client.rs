@@ -129,6 +129,34 @@ impl<'a> Acme<'a> {
         self.post_jws(url, &key.sign(&protected, payload)).await
     }
 
+    /// The challenge of type `kind` of an order's first authorization.
+    pub async fn challenge_of(&self, key: &AcmeKey, kid: &str, order: &Value, kind: &str) -> Value {
+        let authz_url = order["authorizations"][0]
+            .as_str()
+            .expect("an authorization");
+        let authz = self.post_kid(key, kid, authz_url, None).await;
+        authz.body["challenges"]
+            .as_array()
+            .expect("challenges")
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} challenge in {}", authz.body))
+            .clone()
+    }
+
+    /// Reads the order every 100 ms until it is `status` (10 s at most); its last state.
+    pub async fn poll_order(&self, key: &AcmeKey, kid: &str, url: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = self.post_kid(key, kid, url, None).await.body;
+            if last["status"] == status {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        last
+    }
+
     /// Registers `key` (`eab`: kid and base64url HMAC key); the account URL.
     pub async fn register(&self, key: &AcmeKey, eab: Option<(&str, &str)>) -> String {
         let url = self.url("newAccount");

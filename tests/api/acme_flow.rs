@@ -17,7 +17,7 @@ use instant_acme::{
     Account, AuthorizationStatus, BodyWrapper, ChallengeType, ExternalAccountKey, Identifier,
     NewAccount, NewOrder, OrderStatus, RetryPolicy, RevocationReason, RevocationRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use test_support::challtestsrv::ChallTestSrv;
 
 use crate::acme_client::*;
@@ -263,21 +263,7 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
         .await;
     let order_url = r.header("location").unwrap().to_string();
     let finalize = r.body["finalize"].as_str().unwrap().to_string();
-    let authz = acme
-        .post_kid(
-            &key,
-            &account,
-            r.body["authorizations"][0].as_str().unwrap(),
-            None,
-        )
-        .await;
-    let http01 = authz.body["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "http-01")
-        .unwrap()
-        .clone();
+    let http01 = acme.challenge_of(&key, &account, &r.body, "http-01").await;
     let token = http01["token"].as_str().unwrap();
     dns.add_http01(token, &format!("{token}.{}", key.thumbprint()))
         .await;
@@ -290,16 +276,8 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
         )
         .await;
     assert_eq!(answered.status, 200, "{}", answered.body);
-    let mut ready = false;
-    for _ in 0..100 {
-        let o = acme.post_kid(&key, &account, &order_url, None).await;
-        if o.body["status"] == "ready" {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the order did not become ready");
+    let o = acme.poll_order(&key, &account, &order_url, "ready").await;
+    assert_eq!(o["status"], "ready", "{o}");
 
     // Other names: badCSR; the order is still ready.
     let (_k, other) = csr(&["other.example.test"]);
@@ -439,21 +417,7 @@ async fn a_challenge_held_by_a_dead_server_is_validated_once_its_lease_lapses() 
         )
         .await;
     let order_url = r.header("location").unwrap().to_string();
-    let authz = acme
-        .post_kid(
-            &key,
-            &account,
-            r.body["authorizations"][0].as_str().unwrap(),
-            None,
-        )
-        .await;
-    let http01 = authz.body["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "http-01")
-        .unwrap()
-        .clone();
+    let http01 = acme.challenge_of(&key, &account, &r.body, "http-01").await;
     let token = http01["token"].as_str().unwrap();
     dns.add_http01(token, &format!("{token}.{}", key.thumbprint()))
         .await;
@@ -483,16 +447,8 @@ async fn a_challenge_held_by_a_dead_server_is_validated_once_its_lease_lapses() 
         "not while leased"
     );
 
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        let o = acme.post_kid(&key, &account, &order_url, None).await;
-        status = o.body["status"].clone();
-        if status == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "ready");
+    let o = acme.poll_order(&key, &account, &order_url, "ready").await;
+    assert_eq!(o["status"], "ready", "{o}");
     assert_eq!(
         dns.http_request_history("resume.example.test").await.len(),
         1,
