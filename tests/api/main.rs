@@ -16,6 +16,7 @@ mod certs;
 mod common;
 mod conventions;
 mod crl_refresh;
+mod expiry;
 mod export;
 mod hostile;
 mod https;
