@@ -96,6 +96,11 @@ pub struct Settings {
     /// `FASTPKI_TLS_CERT` and `FASTPKI_TLS_KEY`: serve HTTPS with this
     /// certificate chain and key (PEM files, re-read when they change).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <it>`.
+    pub metrics_token: Option<String>,
+    /// `DATABASE_POOL_TIMEOUT_SECONDS`: how long a request waits for a
+    /// PostgreSQL connection (while the database is unreachable, then 503).
+    pub database_pool_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -277,6 +282,12 @@ impl Settings {
                 (None, None) => None,
                 _ => bail!("FASTPKI_TLS_CERT and FASTPKI_TLS_KEY are set together or not at all"),
             },
+            metrics_token: var("METRICS_TOKEN"),
+            database_pool_timeout: std::time::Duration::from_secs(parse_num(
+                &var,
+                "DATABASE_POOL_TIMEOUT_SECONDS",
+                10,
+            )?),
         };
         settings.check_ranges()?;
         Ok(settings)
@@ -367,6 +378,18 @@ impl Settings {
                 "MAX_CONNECTIONS_PER_IP ({}) must not exceed MAX_CONNECTIONS ({}); 0 turns it off",
                 self.max_connections_per_ip,
                 self.max_connections
+            );
+        }
+        if let Some(t) = &self.metrics_token
+            && (t.chars().count() < 16 || t.contains(char::is_whitespace))
+        {
+            // Never the value itself: it is a secret.
+            bail!("METRICS_TOKEN must be at least 16 characters long, without spaces");
+        }
+        if !(1..=300).contains(&self.database_pool_timeout.as_secs()) {
+            bail!(
+                "DATABASE_POOL_TIMEOUT_SECONDS must be between 1 and 300, got {}",
+                self.database_pool_timeout.as_secs()
             );
         }
         if self.max_body_bytes < 1024 {

@@ -481,23 +481,23 @@ pub async fn revoked_of(
     .await
 }
 
-/// How many certificates of a CA are still valid at `now`: neither revoked nor expired.
 /// Revokes every unexpired certificate of a CA that is not revoked yet (the
-/// CA is being retired: RFC 5280 cessationOfOperation); returns how many.
+/// CA is being retired: RFC 5280 cessationOfOperation); returns the type of
+/// each certificate revoked.
 pub async fn revoke_live_of_issuer(
     c: &mut AnyConnection,
     issuer_id: i64,
     now: &str,
-) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = 'cessationOfOperation', \
-         revocation_reason_code = 5, updated_at = $1 WHERE issuer_id = $2 AND status <> 'revoked' AND not_after > $1",
+         revocation_reason_code = 5, updated_at = $1 WHERE issuer_id = $2 AND status <> 'revoked' AND not_after > $1 \
+         RETURNING certificate_type",
     )
     .bind(now)
     .bind(issuer_id)
-    .execute(c)
-    .await?;
-    Ok(r.rows_affected())
+    .fetch_all(c)
+    .await
 }
 
 /// Deletes a CA's revoked and expired certificates, never a live one: one

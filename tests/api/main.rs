@@ -22,6 +22,7 @@ mod hostile;
 mod https;
 mod interop;
 mod list_pages;
+mod metrics;
 mod orgs;
 mod pki_matrix;
 mod public;
