@@ -79,6 +79,21 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>)
                 let job = batch.into_iter().next().expect("one job");
                 let _ = job.reply.send(Err(e));
             }
+            Err(e) if crate::error::database_unreachable(&e) => {
+                // Nothing was committed, and writing each alone would only
+                // wait for the database again, once per certificate.
+                let said = e.to_string();
+                let mut first = Some(e);
+                for job in batch {
+                    let e = first.take().unwrap_or_else(|| {
+                        sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::NotConnected,
+                            format!("the database is unavailable: {said}"),
+                        ))
+                    });
+                    let _ = job.reply.send(Err(e));
+                }
+            }
             Err(_) => {
                 // Nothing of the batch was committed: write each alone to find the culprit.
                 for job in batch {

@@ -16,6 +16,7 @@ mod certs;
 mod common;
 mod conventions;
 mod crl_refresh;
+mod db_outage;
 mod expiry;
 mod export;
 mod hostile;
