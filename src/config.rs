@@ -786,6 +786,43 @@ mod tests {
     }
 
     #[test]
+    fn metrics_token_and_pool_timeout_are_checked() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut env: std::collections::HashMap<&str, &str> = [
+                ("DATABASE_URL", "postgres://u@db.invalid/fastpki"),
+                ("SECRET_KEY", "a-secret-key-of-at-least-32-characters"),
+                (
+                    "SERVICE_ACCOUNT_TOKEN_PEPPER",
+                    "a-pepper-of-at-least-32-characters-long",
+                ),
+            ]
+            .into();
+            env.extend(extra.iter().copied());
+            Settings::from_lookup(&|name| env.get(name).map(|v| v.to_string()))
+        };
+        let s = with(&[]).unwrap();
+        assert_eq!(s.metrics_token, None);
+        assert_eq!(s.database_pool_timeout.as_secs(), 10);
+        let s = with(&[
+            ("METRICS_TOKEN", "0123456789abcdef"),
+            ("DATABASE_POOL_TIMEOUT_SECONDS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(s.metrics_token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(s.database_pool_timeout.as_secs(), 3);
+        for bad in ["short", "sixteen chars ok"] {
+            let e = with(&[("METRICS_TOKEN", bad)]).unwrap_err().to_string();
+            assert!(e.contains("METRICS_TOKEN") && !e.contains(bad), "{e}");
+        }
+        for bad in ["0", "301", "soon"] {
+            assert!(
+                with(&[("DATABASE_POOL_TIMEOUT_SECONDS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn rate_limits_parse() {
         assert_eq!(
             parse_rate_limit("5/minute").unwrap(),
