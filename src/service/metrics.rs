@@ -146,6 +146,7 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Expiring {
+    /// When the counts were last asked for (successfully or not).
     read_at: Option<Instant>,
     cas: HashSet<i64>,
 }
@@ -319,10 +320,10 @@ pub async fn scrape(state: &AppState) -> String {
     m.handle.render()
 }
 
-/// Re-reads the expiring-soon counts when the last read is older than
+/// Re-reads the expiring-soon counts when the last attempt is older than
 /// [`EXPIRING_REFRESH`]: one query on the `not_after` index per period,
-/// however many scrapes come. A failure keeps the last counts (and is
-/// retried at the next scrape): metrics still answer while the database does not.
+/// however many scrapes come. A failure keeps the last counts until the next
+/// period: metrics still answer, promptly, while the database does not.
 async fn refresh_expiring(state: &AppState) {
     let mut last = state.metrics.expiring.lock().await;
     if last
@@ -331,6 +332,7 @@ async fn refresh_expiring(state: &AppState) {
     {
         return;
     }
+    last.read_at = Some(Instant::now());
     let now = Utc::now();
     let [soon, later] = EXPIRING_DAYS.map(|d| store::ts(now + chrono::Duration::days(d)));
     let counts = async {
@@ -357,7 +359,6 @@ async fn refresh_expiring(state: &AppState) {
         set_expiring(state, *gone, [0, 0]);
     }
     last.cas = seen;
-    last.read_at = Some(Instant::now());
 }
 
 fn set_expiring(state: &AppState, ca_id: i64, counts: [i64; 2]) {
