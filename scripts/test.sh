@@ -16,9 +16,10 @@ need_apt() {
 
 # Debian packages the tests run: openssl and curl; pebble-challtestsrv (package
 # pebble: the DNS, http-01 and tls-alpn-01 peer of the ACME tests); lego and caddy
-# (real ACME clients, scripts/acme_clients.py). certbot comes from PyPI.
+# (real ACME clients, scripts/acme_clients.py); promtool (package prometheus: checks the
+# text of GET /metrics, tests/api/metrics.rs). certbot comes from PyPI.
 missing=()
-for pair in openssl:openssl curl:curl pebble-challtestsrv:pebble lego:lego caddy:caddy; do
+for pair in openssl:openssl curl:curl pebble-challtestsrv:pebble lego:lego caddy:caddy promtool:prometheus; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 [ ${#missing[@]} -eq 0 ] || need_apt "${missing[@]}"

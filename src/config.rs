@@ -96,6 +96,11 @@ pub struct Settings {
     /// `FASTPKI_TLS_CERT` and `FASTPKI_TLS_KEY`: serve HTTPS with this
     /// certificate chain and key (PEM files, re-read when they change).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <it>`.
+    pub metrics_token: Option<String>,
+    /// `DATABASE_POOL_TIMEOUT_SECONDS`: how long a request waits for a
+    /// PostgreSQL connection (while the database is unreachable, then 503).
+    pub database_pool_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -277,6 +282,12 @@ impl Settings {
                 (None, None) => None,
                 _ => bail!("FASTPKI_TLS_CERT and FASTPKI_TLS_KEY are set together or not at all"),
             },
+            metrics_token: var("METRICS_TOKEN"),
+            database_pool_timeout: std::time::Duration::from_secs(parse_num(
+                &var,
+                "DATABASE_POOL_TIMEOUT_SECONDS",
+                10,
+            )?),
         };
         settings.check_ranges()?;
         Ok(settings)
@@ -367,6 +378,18 @@ impl Settings {
                 "MAX_CONNECTIONS_PER_IP ({}) must not exceed MAX_CONNECTIONS ({}); 0 turns it off",
                 self.max_connections_per_ip,
                 self.max_connections
+            );
+        }
+        if let Some(t) = &self.metrics_token
+            && (t.chars().count() < 16 || t.contains(char::is_whitespace))
+        {
+            // Never the value itself: it is a secret.
+            bail!("METRICS_TOKEN must be at least 16 characters long, without spaces");
+        }
+        if !(1..=300).contains(&self.database_pool_timeout.as_secs()) {
+            bail!(
+                "DATABASE_POOL_TIMEOUT_SECONDS must be between 1 and 300, got {}",
+                self.database_pool_timeout.as_secs()
             );
         }
         if self.max_body_bytes < 1024 {
@@ -760,6 +783,43 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert!(!redact_url("postgres://u:secret@h/db").contains("secret"));
+    }
+
+    #[test]
+    fn metrics_token_and_pool_timeout_are_checked() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut env: std::collections::HashMap<&str, &str> = [
+                ("DATABASE_URL", "postgres://u@db.invalid/fastpki"),
+                ("SECRET_KEY", "a-secret-key-of-at-least-32-characters"),
+                (
+                    "SERVICE_ACCOUNT_TOKEN_PEPPER",
+                    "a-pepper-of-at-least-32-characters-long",
+                ),
+            ]
+            .into();
+            env.extend(extra.iter().copied());
+            Settings::from_lookup(&|name| env.get(name).map(|v| v.to_string()))
+        };
+        let s = with(&[]).unwrap();
+        assert_eq!(s.metrics_token, None);
+        assert_eq!(s.database_pool_timeout.as_secs(), 10);
+        let s = with(&[
+            ("METRICS_TOKEN", "0123456789abcdef"),
+            ("DATABASE_POOL_TIMEOUT_SECONDS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(s.metrics_token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(s.database_pool_timeout.as_secs(), 3);
+        for bad in ["short", "sixteen chars ok"] {
+            let e = with(&[("METRICS_TOKEN", bad)]).unwrap_err().to_string();
+            assert!(e.contains("METRICS_TOKEN") && !e.contains(bad), "{e}");
+        }
+        for bad in ["0", "301", "soon"] {
+            assert!(
+                with(&[("DATABASE_POOL_TIMEOUT_SECONDS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,12 @@ use crate::store::Db;
 
 /// Connects, migrates and builds the shared state.
 pub async fn prepare(settings: Settings) -> Result<AppState> {
-    let db = Db::connect(&settings.database_url, settings.backend).await?;
+    let db = Db::connect_waiting(
+        &settings.database_url,
+        settings.backend,
+        settings.database_pool_timeout,
+    )
+    .await?;
     let mut conn = db.migrate().await?;
     let state = AppState::new(settings, db)?;
     crate::service::key_rotation::check_at_start(&mut conn, &state.keys).await?;
@@ -38,6 +43,7 @@ pub async fn serve_on(
     state.listen_addr = listener.local_addr().ok();
     crate::service::sessions::spawn_cleanup(state.clone(), Duration::from_secs(600));
     crate::service::crl::spawn_refresh(state.clone(), Duration::from_secs(600));
+    state.metrics.spawn_upkeep();
     // Warm the key pool for the configured algorithms.
     state.key_pool.warm();
     let db = state.db.clone();

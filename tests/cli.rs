@@ -1263,6 +1263,93 @@ fn certificates_in_both_formats() {
 }
 
 #[test]
+fn cert_list_expiring_shows_what_to_renew() {
+    let (_server, root) = root_session();
+    let ca = root.json(&[
+        "ca",
+        "create",
+        "-n",
+        "Expiry CA",
+        "-s",
+        "CN=Expiry CA",
+        "--key-algorithm",
+        "ecdsa-p256",
+        "--allow-leaf-certs",
+    ])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let issue = |cn: &str, days: &str| {
+        root.json(&[
+            "cert",
+            "create",
+            "-c",
+            &ca,
+            "-n",
+            cn,
+            "--key-algorithm",
+            "ecdsa-p256",
+            "-v",
+            days,
+        ])["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let soon = issue("soon.example.com", "10");
+    let _later = issue("later.example.com", "90");
+    let revoked = issue("revoked.example.com", "10");
+    root.run(&["cert", "revoke", &revoked.to_string(), "-f"])
+        .ok();
+    let ids = |v: Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        ids(root.json(&["cert", "list", "--expiring", "30"])),
+        [soon]
+    );
+    assert_eq!(
+        ids(root.json(&[
+            "cert",
+            "list",
+            "--expiring",
+            "30",
+            "--ca",
+            &ca,
+            "--limit",
+            "5"
+        ])),
+        [soon]
+    );
+    assert_eq!(
+        ids(root.json(&["cert", "list", "--expiring", "30", "--status", "revoked"])),
+        [revoked]
+    );
+    assert_eq!(
+        ids(root.json(&["cert", "list", "--expiring", "5"])),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        ids(root.json(&["cert", "list", "--status", "revoked"])),
+        [revoked]
+    );
+    let t = root.table(&["cert", "list", "--expiring", "30"]);
+    assert!(
+        t.contains("soon.example.com") && !t.contains("later.example.com"),
+        "{t}"
+    );
+    let r = root.run(&["cert", "list", "--expiring", "0"]).code(1);
+    assert!(
+        r.stderr.contains("422") || r.stderr.contains("expiring_within_days"),
+        "{r:#?}"
+    );
+    root.run(&["cert", "list", "--status", "bogus"]).code(2);
+}
+
+#[test]
 fn exports_write_pem_files() {
     let (_server, root) = root_session();
     let (root_id, ca) = two_cas(&root);

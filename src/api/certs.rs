@@ -26,6 +26,15 @@ pub(crate) struct CertQuery {
 pub(crate) struct ListQuery {
     /// Only the certificates of this CA.
     ca_id: Option<i64>,
+    /// Only certificates of this status: `valid` (neither revoked nor
+    /// expired), `revoked`, or `expired` (past `not_after`, not revoked).
+    #[param(inline)]
+    status: Option<certs::CertStatus>,
+    /// Only certificates not yet expired whose `not_after` is at most this
+    /// many days from now, revoked ones included unless `status=valid`.
+    /// Read on an index of `not_after`.
+    #[param(minimum = 1, maximum = 36500)]
+    expiring_within_days: Option<i64>,
     /// Keyset cursor: only certificates with a greater id (the last id of the
     /// previous page). Costs the same at any depth; the `Link` header's
     /// `rel="next"` URL carries it.
@@ -84,24 +93,35 @@ pub(crate) async fn list(
     BaseUrl(base): BaseUrl,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
-    let ca_id = certs::check_ca_filter(q.ca_id)?;
+    let filter = certs::ListFilter {
+        ca_id: q.ca_id,
+        status: q.status,
+        expiring_within_days: q.expiring_within_days,
+    }
+    .check()?;
     // The last id of the previous page; 0 from the start.
     let after_id = paging::at_least("after_id", q.after_id, 0)?.unwrap_or(0);
     let Some(limit) = q.limit else {
         let skip = paging::at_least("skip", q.skip, 0)?.unwrap_or(0);
-        return json_stream::json_array(certs::list_all(&state, &caller, ca_id, after_id, skip))
+        return json_stream::json_array(certs::list_all(&state, &caller, filter, after_id, skip))
             .await;
     };
     let (skip, limit) = paging::page(q.skip, Some(limit), 100, 1000)?;
-    let page = certs::list(&state, &caller, ca_id, after_id, skip, limit).await?;
+    let page = certs::list(&state, &caller, filter, after_id, skip, limit).await?;
     let next = paging::Next {
         path: "/certificates/",
         cursor: "after_id",
         limit,
-        filters: ca_id
-            .map(|ca| ("ca_id", ca.to_string()))
-            .into_iter()
-            .collect(),
+        filters: [
+            filter.ca_id.map(|ca| ("ca_id", ca.to_string())),
+            filter.status.map(|s| ("status", s.as_str().to_string())),
+            filter
+                .expiring_within_days
+                .map(|d| ("expiring_within_days", d.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     };
     let headers = paging::next_page(&state, &base, next, &page, |c| c.id);
     Ok((headers, axum::Json(page)).into_response())

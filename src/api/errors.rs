@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::error::{Error, FieldError};
+use crate::error::{DATABASE_RETRY_AFTER_SECS, Error, FieldError};
 
 /// `{"detail": "..."}` (or a structured `{"detail": {"code": ...}}`).
 #[derive(ToSchema)]
@@ -33,15 +33,16 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = status(&self);
-        let detail = match &self {
+        let this = self.classified();
+        let status = status(&this);
+        let detail = match &this {
             Error::Validation(errors) => json!(errors),
             Error::BadRequestCoded(v) | Error::ForbiddenCoded(v) => v.clone(),
             Error::Internal(e) => {
@@ -49,10 +50,14 @@ impl IntoResponse for Error {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 json!("Internal server error")
             }
+            Error::DatabaseUnavailable(e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                json!(this.to_string())
+            }
             other => json!(other.to_string()),
         };
         let mut resp = (status, axum::Json(json!({ "detail": detail }))).into_response();
-        match &self {
+        match &this {
             Error::Unauthorized(_) => {
                 resp.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -63,6 +68,12 @@ impl IntoResponse for Error {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }
+            }
+            Error::DatabaseUnavailable(_) => {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }

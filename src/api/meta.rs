@@ -1,5 +1,7 @@
 //! Routes outside the API prefix: welcome, liveness, readiness, API docs.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -17,12 +19,22 @@ async fn root(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// How long readiness waits for the database: less than a probe's usual
+/// timeout, so that an unreachable database answers 503 rather than nothing.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
+/// Liveness: the process serves HTTP. It never reads the database, so that
+/// an orchestrator does not restart servers while the database is down.
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: the database answers a trivial query within [`READY_WITHIN`].
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if state.db.ping().await {
+    let ready = tokio::time::timeout(READY_WITHIN, state.db.ping())
+        .await
+        .unwrap_or(false);
+    if ready {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
         (

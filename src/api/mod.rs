@@ -12,6 +12,7 @@ pub(crate) mod export;
 pub mod extract;
 mod json_stream;
 mod meta;
+mod metrics;
 pub mod openapi;
 pub(crate) mod orgs;
 mod paging;
@@ -72,6 +73,7 @@ fn trim_trailing_slash(mut req: Request<Body>) -> Request<Body> {
 
 fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
+    let metrics = state.metrics.clone();
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
@@ -85,6 +87,7 @@ fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .nest(&settings.api_prefix, api)
         .merge(meta::router(&settings))
+        .merge(metrics::router())
         .merge(public::router())
         .merge(acme::router(state.clone()))
         .fallback(|| async { Error::NotFound("Not Found".into()) })
@@ -115,6 +118,9 @@ fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost, so that it sees every answer (timeouts and panics too).
+        // Router::layer wraps each route, after routing: the template is known.
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
 }
 
 /// The security headers every response carries.

@@ -69,6 +69,14 @@ struct Generate {
     csr_out: Option<PathBuf>,
 }
 
+/// The statuses `cert list --status` selects (the server's names).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ListStatus {
+    Valid,
+    Revoked,
+    Expired,
+}
+
 #[derive(Subcommand, Debug)]
 enum CertCmd {
     /// List certificates.
@@ -81,6 +89,13 @@ enum CertCmd {
         /// At most this many (default: every certificate in scope)
         #[arg(long)]
         limit: Option<i64>,
+        /// Only certificates still valid that expire within this many days
+        /// (with --status, that status instead of valid)
+        #[arg(long, value_name = "DAYS")]
+        expiring: Option<i64>,
+        /// Only certificates of this status
+        #[arg(long, value_enum)]
+        status: Option<ListStatus>,
     },
     /// Show certificate details.
     Show {
@@ -302,13 +317,32 @@ pub fn run(a: CertArgs) -> Res<()> {
     let mut ctx = Ctx::new(&a.output)?;
     match a.cmd {
         CertCmd::Inspect { .. } => unreachable!("handled above"),
-        CertCmd::List { ca_id, skip, limit } => {
+        CertCmd::List {
+            ca_id,
+            skip,
+            limit,
+            expiring,
+            status,
+        } => {
             let mut q = vec![("skip", skip.to_string())];
             if let Some(limit) = limit {
                 q.push(("limit", limit.to_string()));
             }
             if let Some(c) = ca_id {
                 q.push(("ca_id", c.to_string()));
+            }
+            if let Some(days) = expiring {
+                q.push(("expiring_within_days", days.to_string()));
+            }
+            // Expiring soon means still valid, unless a status is asked for.
+            let status = status.or(expiring.map(|_| ListStatus::Valid));
+            if let Some(s) = status {
+                let name = match s {
+                    ListStatus::Valid => "valid",
+                    ListStatus::Revoked => "revoked",
+                    ListStatus::Expired => "expired",
+                };
+                q.push(("status", name.to_string()));
             }
             let data = ctx.api.get("/certificates/", &q)?;
             ctx.out.list(&data, LIST, "Certificates");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::service::metrics::Metrics;
 use crate::store::{self, Db, audit::NewAuditEntry, certs::CertRow, certs::NewCert};
 
 /// At most this many certificates share a transaction.
@@ -37,11 +38,12 @@ pub struct CertWriter {
 impl CertWriter {
     /// Starts the writer tasks (as many as the database takes concurrent
     /// write transactions) on the current runtime.
-    pub fn start(db: Db) -> Self {
+    /// Committed certificates and batch sizes go to `metrics`.
+    pub fn start(db: Db, metrics: Arc<Metrics>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..db.write_concurrency() {
-            tokio::spawn(run(db.clone(), rx.clone()));
+            tokio::spawn(run(db.clone(), rx.clone(), metrics.clone()));
         }
         CertWriter { jobs }
     }
@@ -57,7 +59,9 @@ impl CertWriter {
     }
 }
 
-async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>) {
+    let batches = metrics.commit_batches();
+    let committed = |row: &CertRow| metrics.issued(row.issuer_id, &row.certificate_type);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     // The lock is held only while waiting for work: a writer takes what is queued and lets go.
     while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -65,7 +69,9 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         let writes: Vec<&CertWrite> = batch.iter().map(|j| &j.write).collect();
         match write_all(&db, &writes).await {
             Ok(rows) => {
+                batches.record(rows.len() as f64);
                 for (job, row) in batch.into_iter().zip(rows) {
+                    committed(&row);
                     let _ = job.reply.send(Ok(row));
                 }
             }
@@ -73,10 +79,29 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 let job = batch.into_iter().next().expect("one job");
                 let _ = job.reply.send(Err(e));
             }
+            Err(e) if crate::error::database_unreachable(&e) => {
+                // Nothing was committed, and writing each alone would only
+                // wait for the database again, once per certificate.
+                let said = e.to_string();
+                let mut first = Some(e);
+                for job in batch {
+                    let e = first.take().unwrap_or_else(|| {
+                        sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::NotConnected,
+                            format!("the database is unavailable: {said}"),
+                        ))
+                    });
+                    let _ = job.reply.send(Err(e));
+                }
+            }
             Err(_) => {
                 // Nothing of the batch was committed: write each alone to find the culprit.
                 for job in batch {
                     let result = write_all(&db, &[&job.write]).await;
+                    if let Ok(rows) = &result {
+                        batches.record(1.0);
+                        rows.iter().for_each(committed);
+                    }
                     let _ = job.reply.send(result.map(|mut rows| rows.remove(0)));
                 }
             }

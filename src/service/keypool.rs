@@ -104,6 +104,11 @@ impl KeyPool {
         map.entry(alg).or_default().refilling = false;
     }
 
+    /// The algorithms pooled.
+    pub fn algorithms(&self) -> &[KeyAlgorithm] {
+        &self.algorithms
+    }
+
     /// How many keys of `alg` are ready (for tests and metrics).
     pub fn ready(&self, alg: KeyAlgorithm) -> usize {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,6 +14,7 @@ pub mod issuers;
 pub mod key_rotation;
 pub mod keypool;
 pub mod keystore;
+pub mod metrics;
 pub mod orgs;
 pub mod policy;
 pub mod public;

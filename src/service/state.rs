@@ -15,6 +15,7 @@ use crate::service::crl::CrlCache;
 use crate::service::issuers::IssuerCache;
 use crate::service::keypool::KeyPool;
 use crate::service::keystore::KeyStore;
+use crate::service::metrics::Metrics;
 use crate::service::public::PublicCache;
 use crate::store::Db;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub list_window: i64,
     /// ACME nonces and the validation worker's signal.
     pub acme: Arc<AcmeRuntime>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -65,12 +68,13 @@ impl AppState {
         let acme = Arc::new(AcmeRuntime::new(&settings)?);
         let freshness = settings.cache_freshness;
         let pooled = settings.key_pool_algorithms.clone();
+        let metrics = Metrics::new(&settings)?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         Ok(AppState {
             settings: Arc::new(settings),
-            cert_writer: CertWriter::start(db.clone()),
+            cert_writer: CertWriter::start(db.clone(), metrics.clone()),
             serials: Arc::new(pki::random_serial),
             listen_addr: None,
             db,
@@ -80,13 +84,14 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::default()),
             keys,
             cpu: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
-            crls: Arc::new(CrlCache::fresh_for(freshness)),
-            issuers: Arc::new(IssuerCache::tagged()),
-            public: Arc::new(PublicCache::fresh_for(freshness)),
+            crls: Arc::new(CrlCache::fresh_for(freshness).counted(metrics.cache("crl"))),
+            issuers: Arc::new(IssuerCache::tagged().counted(metrics.cache("issuer"))),
+            public: Arc::new(PublicCache::fresh_for(freshness).counted(metrics.cache("public_ca"))),
             key_pool: KeyPool::new(settings_key_pool, pooled),
             caller_slots: Arc::new(CallerSlots::new(cores)),
             list_window: crate::service::LIST_WINDOW,
             acme,
+            metrics,
         })
     }
 }

@@ -8,6 +8,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::service::metrics::CacheStats;
+
 /// Entries past `capacity` clear the map: the cold ones are simply rebuilt.
 const CAPACITY: usize = 1024;
 
@@ -22,6 +24,7 @@ pub struct TimedCache<K, V> {
     entries: Mutex<HashMap<K, Entry<V>>>,
     /// `None`: an entry stays valid until forgotten or its tag changes.
     freshness: Option<Duration>,
+    stats: CacheStats,
 }
 
 impl<K: Eq + Hash, V> TimedCache<K, V> {
@@ -30,6 +33,7 @@ impl<K: Eq + Hash, V> TimedCache<K, V> {
         TimedCache {
             entries: Mutex::default(),
             freshness: Some(freshness),
+            stats: CacheStats::default(),
         }
     }
 
@@ -38,7 +42,14 @@ impl<K: Eq + Hash, V> TimedCache<K, V> {
         TimedCache {
             entries: Mutex::default(),
             freshness: None,
+            stats: CacheStats::default(),
         }
+    }
+
+    /// The same cache, counting its hits and misses in `stats`.
+    pub fn counted(mut self, stats: CacheStats) -> Self {
+        self.stats = stats;
+        self
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<K, Entry<V>>> {
@@ -52,10 +63,16 @@ impl<K: Eq + Hash, V> TimedCache<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.map()
+        let found = self
+            .map()
             .get(key)
             .filter(|e| e.tag == tag && self.freshness.is_none_or(|f| e.at.elapsed() < f))
-            .map(|e| e.value.clone())
+            .map(|e| e.value.clone());
+        match found {
+            Some(_) => self.stats.hit(),
+            None => self.stats.miss(),
+        }
+        found
     }
 
     pub fn put(&self, key: K, tag: u64, value: Arc<V>) {

@@ -236,49 +236,145 @@ pub struct CertFilter {
     pub all_organizations: bool,
     pub organization_id: Option<i64>,
     pub issuer_id: Option<i64>,
+    pub status: Option<StatusFilter>,
+    /// Only certificates not expired at `now` whose `not_after` is at most this (stored format).
+    pub expires_by: Option<String>,
+    /// The time `status` and `expires_by` are judged at (stored format).
+    pub now: String,
     pub after_id: i64,
     pub skip: i64,
     pub limit: i64,
 }
 
+/// A certificate's status as the API shows it (`expired` is not stored: a
+/// `valid` row past its `not_after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Neither revoked nor expired.
+    Valid,
+    Revoked,
+    /// Not revoked, past its `not_after`.
+    Expired,
+}
+
+/// A value bound to a numbered placeholder of a built statement.
+#[derive(Clone, Debug)]
+pub enum Bound {
+    Int(i64),
+    Text(String),
+}
+
+/// The `WHERE` conditions of a list, each ending in `AND`, with their values
+/// bound to `$1`, `$2`, ... in order.
+#[derive(Default)]
+struct Conditions {
+    sql: String,
+    values: Vec<Bound>,
+}
+
+impl Conditions {
+    /// Adds `column op $n` for the next `n`.
+    fn push(&mut self, column: &str, op: &str, value: Bound) {
+        self.values.push(value);
+        self.sql
+            .push_str(&format!("{column} {op} ${} AND ", self.values.len()));
+    }
+
+    /// The next placeholder, for a value the caller binds after these.
+    fn next(&mut self, value: Bound) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
+    }
+}
+
+/// The statement of [`list`] and its values in placeholder order (public so
+/// that a test can ask the database for its plan).
+///
+/// The page's ids are found on an index alone (OFFSET steps over index
+/// entries, not over whole rows); only the page's rows are then read. Each
+/// filter has an index ending in `id`, so `id > cursor` is a seek. With
+/// `expires_by` the ids come from a range of `certificates_not_after`
+/// instead, which holds status, CA, organization and id: a unary `+` keeps
+/// the organization, CA and id conditions off their own indexes (SQLite,
+/// without statistics, would otherwise step through a whole organization or
+/// the whole table in id order), and the range's ids are then sorted.
+pub fn list_query(f: &CertFilter) -> (String, Vec<Bound>) {
+    let plus = if f.expires_by.is_some() { "+" } else { "" };
+    let mut w = Conditions::default();
+    if !f.all_organizations {
+        match f.organization_id {
+            Some(org) => w.push(&format!("{plus}organization_id"), "=", Bound::Int(org)),
+            // No organization: nothing is in scope.
+            None => w.sql.push_str("1 = 0 AND "),
+        }
+    }
+    if let Some(ca) = f.issuer_id {
+        w.push(&format!("{plus}issuer_id"), "=", Bound::Int(ca));
+    }
+    match f.status {
+        None => {}
+        Some(StatusFilter::Valid) => {
+            w.sql.push_str("status = 'valid' AND ");
+            w.push("not_after", ">", Bound::Text(f.now.clone()));
+        }
+        Some(StatusFilter::Revoked) => w.sql.push_str("status = 'revoked' AND "),
+        Some(StatusFilter::Expired) => {
+            w.sql.push_str("status = 'valid' AND ");
+            w.push("not_after", "<=", Bound::Text(f.now.clone()));
+        }
+    }
+    if let Some(by) = &f.expires_by {
+        if f.status != Some(StatusFilter::Valid) {
+            w.push("not_after", ">", Bound::Text(f.now.clone()));
+        }
+        w.push("not_after", "<=", Bound::Text(by.clone()));
+    }
+    let after = w.next(Bound::Int(f.after_id));
+    let limit = w.next(Bound::Int(f.limit));
+    let offset = w.next(Bound::Int(f.skip));
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE id IN (SELECT id FROM certificates WHERE {}{}id > {} \
+             ORDER BY id LIMIT {} OFFSET {}) ORDER BY id"
+        ),
+        w.sql, plus, after, limit, offset
+    );
+    (sql, w.values)
+}
+
 pub async fn list(c: &mut AnyConnection, f: &CertFilter) -> Result<Vec<CertRow>, sqlx::Error> {
-    // The page's ids are found on an index alone (OFFSET steps over index
-    // entries, not over whole rows); only the page's rows are then read.
-    // Each filter has an index ending in `id`, so `id > cursor` is a seek.
-    macro_rules! page {
-        ($filter:literal, $after:literal, $limit:literal, $offset:literal) => {
-            concat!(
-                "SELECT ",
-                cert_columns!(),
-                " FROM certificates WHERE id IN (SELECT id FROM certificates WHERE ",
-                $filter,
-                "id > ",
-                $after,
-                " ORDER BY id LIMIT ",
-                $limit,
-                " OFFSET ",
-                $offset,
-                ") ORDER BY id"
-            )
+    let (sql, values) = list_query(f);
+    // Built from constants and numbered placeholders only: every value is bound.
+    let mut q = sqlx::query_as::<_, CertRow>(sqlx::AssertSqlSafe(sql));
+    for v in values {
+        q = match v {
+            Bound::Int(i) => q.bind(i),
+            Bound::Text(t) => q.bind(t),
         };
     }
-    let q = match (f.all_organizations, f.issuer_id) {
-        (true, None) => sqlx::query_as(page!("", "$1", "$2", "$3")),
-        (true, Some(ca)) => sqlx::query_as(page!("issuer_id = $1 AND ", "$2", "$3", "$4")).bind(ca),
-        (false, None) => sqlx::query_as(page!("organization_id = $1 AND ", "$2", "$3", "$4"))
-            .bind(f.organization_id),
-        (false, Some(ca)) => sqlx::query_as(page!(
-            "organization_id = $1 AND issuer_id = $2 AND ",
-            "$3",
-            "$4",
-            "$5"
-        ))
-        .bind(f.organization_id)
-        .bind(ca),
-    };
-    q.bind(f.after_id)
-        .bind(f.limit)
-        .bind(f.skip)
+    q.fetch_all(c).await
+}
+
+/// The statement of [`expiring_per_issuer`] (public for a test of its plan).
+pub const EXPIRING_PER_ISSUER: &str = "SELECT issuer_id, \
+     CAST(SUM(CASE WHEN not_after <= $2 THEN 1 ELSE 0 END) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
+     FROM certificates WHERE not_after > $1 AND not_after <= $3 AND status = 'valid' GROUP BY issuer_id";
+
+/// Per CA, its certificates still valid at `now` (not revoked, not expired)
+/// whose `not_after` is at most `soon`, and at most `later` (`soon` <= `later`):
+/// (CA id, by `soon`, by `later`). One range of `certificates_not_after`.
+pub async fn expiring_per_issuer(
+    c: &mut AnyConnection,
+    now: &str,
+    soon: &str,
+    later: &str,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(EXPIRING_PER_ISSUER)
+        .bind(now)
+        .bind(soon)
+        .bind(later)
         .fetch_all(c)
         .await
 }
@@ -385,23 +481,23 @@ pub async fn revoked_of(
     .await
 }
 
-/// How many certificates of a CA are still valid at `now`: neither revoked nor expired.
 /// Revokes every unexpired certificate of a CA that is not revoked yet (the
-/// CA is being retired: RFC 5280 cessationOfOperation); returns how many.
+/// CA is being retired: RFC 5280 cessationOfOperation); returns the type of
+/// each certificate revoked.
 pub async fn revoke_live_of_issuer(
     c: &mut AnyConnection,
     issuer_id: i64,
     now: &str,
-) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = 'cessationOfOperation', \
-         revocation_reason_code = 5, updated_at = $1 WHERE issuer_id = $2 AND status <> 'revoked' AND not_after > $1",
+         revocation_reason_code = 5, updated_at = $1 WHERE issuer_id = $2 AND status <> 'revoked' AND not_after > $1 \
+         RETURNING certificate_type",
     )
     .bind(now)
     .bind(issuer_id)
-    .execute(c)
-    .await?;
-    Ok(r.rows_affected())
+    .fetch_all(c)
+    .await
 }
 
 /// Deletes a CA's revoked and expired certificates, never a live one: one

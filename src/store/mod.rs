@@ -49,6 +49,17 @@ pub struct Db {
     pub backend: Backend,
 }
 
+/// The connections of one pool.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    pub name: &'static str,
+    /// Open connections, idle or in use.
+    pub open: u32,
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
+}
+
 /// A write transaction; commit it or it rolls back on drop.
 pub type Tx = Transaction<'static, Any>;
 /// A pooled connection for reads.
@@ -57,6 +68,18 @@ pub type Conn = PoolConnection<Any>;
 impl Db {
     /// Connects (creating a SQLite file if needed) without running migrations.
     pub async fn connect(url: &str, backend: Backend) -> Result<Self> {
+        Self::connect_waiting(url, backend, Duration::from_secs(10)).await
+    }
+
+    /// `connect`, where a PostgreSQL connection is waited for at most
+    /// `pool_timeout` (a pool at its limit, or a database that does not answer:
+    /// the wait ends in `PoolTimedOut`). SQLite's pools wait 30 s for their
+    /// writer whatever this says.
+    pub async fn connect_waiting(
+        url: &str,
+        backend: Backend,
+        pool_timeout: Duration,
+    ) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let options: AnyConnectOptions = url
             .parse()
@@ -76,7 +99,7 @@ impl Db {
             Backend::Postgres => {
                 let pool = pool_options()
                     .max_connections(POSTGRES_POOL)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(pool_timeout)
                     .connect_with(options)
                     .await
                     .with_context(|| {
@@ -133,6 +156,21 @@ impl Db {
         match self.read.acquire().await {
             Ok(mut c) => sqlx::query("SELECT 1").execute(&mut *c).await.is_ok(),
             Err(_) => false,
+        }
+    }
+
+    /// What each pool holds now (SQLite: `read` and `write`; PostgreSQL: one
+    /// pool, `shared`, for both).
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let stats = |name, pool: &AnyPool| PoolStats {
+            name,
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        };
+        match self.backend {
+            Backend::Sqlite => vec![stats("read", &self.read), stats("write", &self.write)],
+            Backend::Postgres => vec![stats("shared", &self.read)],
         }
     }
 

@@ -258,6 +258,8 @@ const CELLS: &[Cell] = &[
     cell("GET", "/", "",                                                                    PUBLIC),
     cell("GET", "/healthz", "",                                                             PUBLIC),
     cell("GET", "/readyz", "",                                                              PUBLIC),
+    // Open without METRICS_TOKEN (tests/api/metrics.rs tests it set).
+    cell("GET", "/metrics", "",                                                             PUBLIC),
 ];
 
 /// The shared world of the table.

@@ -56,6 +56,22 @@ impl Server {
     ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = fresh_database(dir.path(), "the HTTP suite").await;
+        Server::start_in(dir, db, extra, tweak).await
+    }
+
+    /// Starts a server on the database at `db` (a test that puts something
+    /// between the server and its database), with extra settings.
+    pub async fn start_on(db: String, extra: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Server::start_in(dir, db, extra, |_| {}).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        db: String,
+        extra: &[(&str, &str)],
+        tweak: impl FnOnce(&mut fastpki::service::AppState),
+    ) -> Server {
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", db.as_str()),
             (

@@ -46,8 +46,19 @@ fn with_newline(mut pem: String) -> String {
 }
 
 fn internal(e: Error) -> Problem {
-    tracing::error!(error = %e, "ACME certificate lookup failed");
-    Problem::internal()
+    match e.classified() {
+        Error::DatabaseUnavailable(cause) => {
+            tracing::warn!(
+                error = format!("{cause:#}"),
+                "ACME certificate lookup: the database is unavailable"
+            );
+            Problem::database_unavailable()
+        }
+        e => {
+            tracing::error!(error = %e, "ACME certificate lookup failed");
+            Problem::internal()
+        }
+    }
 }
 
 /// Who asks for a revocation.

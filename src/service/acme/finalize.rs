@@ -181,7 +181,7 @@ fn common_name(order: &OrderView, requested: Option<&str>) -> String {
 
 /// What an issuance failure is in ACME's words.
 fn issue_problem(e: Error) -> Problem {
-    match e {
+    match e.classified() {
         Error::BadRequest(m) => Problem::new(ProblemType::BadCsr, m),
         Error::Validation(_) => Problem::new(ProblemType::BadCsr, "the request is invalid"),
         Error::BadRequestCoded(v) | Error::ForbiddenCoded(v) => {
@@ -212,6 +212,13 @@ fn issue_problem(e: Error) -> Problem {
         | Error::PayloadTooLarge(m) => {
             tracing::error!(detail = %m, "ACME issuance failed");
             Problem::new(ProblemType::ServerInternal, m)
+        }
+        Error::DatabaseUnavailable(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "ACME issuance: the database is unavailable"
+            );
+            Problem::database_unavailable()
         }
         Error::Internal(e) => {
             tracing::error!(error = %e, "ACME issuance failed");

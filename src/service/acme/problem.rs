@@ -227,6 +227,19 @@ impl Problem {
         Problem::new(ProblemType::ServerInternal, "internal server error")
     }
 
+    /// `serverInternal` answered 503 with `Retry-After`: the database cannot
+    /// be reached now, and the same request may succeed shortly.
+    pub fn database_unavailable() -> Self {
+        Problem {
+            retry_after: Some(crate::error::DATABASE_RETRY_AFTER_SECS),
+            ..Problem::new(
+                ProblemType::ServerInternal,
+                "The database is unavailable; retry shortly",
+            )
+            .with_status(503)
+        }
+    }
+
     /// A `compound` problem: one subproblem per identifier at fault.
     pub fn compound(detail: impl Into<String>, subproblems: Vec<Subproblem>) -> Self {
         Problem {
@@ -263,9 +276,14 @@ impl fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
-/// A database failure: logged here, answered as `serverInternal` without its cause.
+/// A database failure: logged here, answered as `serverInternal` without its
+/// cause (503 with `Retry-After` while the database cannot be reached).
 impl From<sqlx::Error> for Problem {
     fn from(e: sqlx::Error) -> Self {
+        if crate::error::database_unreachable(&e) {
+            tracing::warn!(error = %e, "ACME request: the database is unavailable");
+            return Problem::database_unavailable();
+        }
         tracing::error!(error = %e, "ACME request failed on the database");
         Problem::internal()
     }

@@ -83,7 +83,8 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     // Deleting retires the CA (FastPKI deletes it with its certificates): what
     // it issued and is still valid is revoked first, so that its final CRL
     // says so, instead of the certificates becoming "unknown".
-    let retired = store::certs::revoke_live_of_issuer(&mut tx, id, &now_s).await?;
+    let retired_types = store::certs::revoke_live_of_issuer(&mut tx, id, &now_s).await?;
+    let retired = retired_types.len();
     // The final CRL: valid as long as anything the CA signed can be.
     let ca_end = ca.not_after;
     let next = ca_end.max(now + chrono::Duration::days(state.settings.crl_validity_days));
@@ -115,6 +116,13 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     ));
     store::audit::insert(&mut tx, &entry, &now_s).await?;
     tx.commit().await?;
+    let mut by_type = std::collections::BTreeMap::<String, u64>::new();
+    for t in retired_types {
+        *by_type.entry(t).or_default() += 1;
+    }
+    for (t, n) in by_type {
+        state.metrics.revoked(id, &t, n);
+    }
     state.crls.forget(&id);
     state.issuers.forget(&id);
     state.public.forget_where(|ca| ca.ca_id == id);

@@ -27,4 +27,7 @@ pub use request::{
 };
 pub use revoke::{revoke, revoke_row};
 
-pub use view::{CertOut, check_ca_filter, get, list, list_all, load_for, owner};
+pub use view::{
+    CertOut, CertStatus, ListFilter, MAX_EXPIRING_WITHIN_DAYS, check_ca_filter, get, list,
+    list_all, load_for, owner,
+};

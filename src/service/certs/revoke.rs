@@ -57,6 +57,7 @@ pub async fn revoke_row(
         .await?
         .ok_or_else(|| Error::NotFound("Certificate not found".into()))?;
     tx.commit().await?;
+    state.metrics.revoked(ca.id, &row.certificate_type, 1);
     state.crls.forget(&ca.id);
     with_lineage(state, row).await
 }

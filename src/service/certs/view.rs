@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::auth::authz::{self, Action, Owner};
@@ -138,23 +138,96 @@ pub(super) async fn with_lineage(state: &AppState, row: CertRow) -> Result<CertO
     Ok(CertOut::from_row(row, to))
 }
 
-/// Scoped list; `ca_id` filters by issuer.
+/// A status the list can select: `expired` is a `valid` row past its `not_after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CertStatus {
+    /// Neither revoked nor expired.
+    Valid,
+    Revoked,
+    /// Not revoked, past its `not_after`.
+    Expired,
+}
+
+impl CertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertStatus::Valid => "valid",
+            CertStatus::Revoked => "revoked",
+            CertStatus::Expired => "expired",
+        }
+    }
+}
+
+/// What a certificate list selects within the caller's scope.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListFilter {
+    /// Only this CA's certificates.
+    pub ca_id: Option<i64>,
+    pub status: Option<CertStatus>,
+    /// Only certificates not yet expired whose `not_after` is at most this
+    /// many days from now (revoked ones too, unless `status` is `valid`).
+    pub expiring_within_days: Option<i64>,
+}
+
+/// The longest `expiring_within_days`: the longest validity a certificate can have.
+pub const MAX_EXPIRING_WITHIN_DAYS: i64 = 36500;
+
+impl ListFilter {
+    /// 422 for a filter that selects nothing sensible.
+    pub fn check(self) -> Result<Self> {
+        check_ca_filter(self.ca_id)?;
+        if let Some(days) = self.expiring_within_days
+            && !(1..=MAX_EXPIRING_WITHIN_DAYS).contains(&days)
+        {
+            return Err(Error::Validation(vec![crate::error::FieldError::query(
+                "expiring_within_days",
+                format!("Input should be between 1 and {MAX_EXPIRING_WITHIN_DAYS}"),
+            )]));
+        }
+        Ok(self)
+    }
+
+    /// The store's filter for `caller`, judged at `now`.
+    fn scoped(
+        self,
+        caller: &Principal,
+        now: chrono::DateTime<Utc>,
+        after_id: i64,
+        skip: i64,
+        limit: i64,
+    ) -> store::certs::CertFilter {
+        use store::certs::StatusFilter;
+        store::certs::CertFilter {
+            all_organizations: caller.is_superuser(),
+            organization_id: caller.organization_id(),
+            issuer_id: self.ca_id,
+            status: self.status.map(|s| match s {
+                CertStatus::Valid => StatusFilter::Valid,
+                CertStatus::Revoked => StatusFilter::Revoked,
+                CertStatus::Expired => StatusFilter::Expired,
+            }),
+            expires_by: self
+                .expiring_within_days
+                .map(|d| store::ts(now + chrono::Duration::days(d))),
+            now: store::ts(now),
+            after_id,
+            skip,
+            limit,
+        }
+    }
+}
+
+/// Scoped list of the certificates `filter` selects.
 pub async fn list(
     state: &AppState,
     caller: &Principal,
-    ca_id: Option<i64>,
+    filter: ListFilter,
     after_id: i64,
     skip: i64,
     limit: i64,
 ) -> Result<Vec<CertOut>> {
-    let filter = store::certs::CertFilter {
-        all_organizations: caller.is_superuser(),
-        organization_id: caller.organization_id(),
-        issuer_id: ca_id,
-        after_id,
-        skip,
-        limit,
-    };
+    let filter = filter.scoped(caller, Utc::now(), after_id, skip, limit);
     let mut c = state.db.read().await?;
     let rows = store::certs::list(&mut c, &filter).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -168,29 +241,21 @@ pub async fn list(
         .collect())
 }
 
-/// Every certificate the caller may list (`ca_id` filters by issuer), in id
+/// Every certificate the caller may list that `filter` selects, in id
 /// order after `after_id` and `skip` rows: FastPKI 0.4's list without a limit,
-/// streamed. A non-superuser without an organization sees none.
+/// streamed. A non-superuser without an organization sees none. Status and
+/// expiry are judged at the time the list starts.
 pub fn list_all(
     state: &AppState,
     caller: &Principal,
-    ca_id: Option<i64>,
+    filter: ListFilter,
     after_id: i64,
     skip: i64,
 ) -> RowStream<CertOut> {
-    let all = caller.is_superuser();
-    let org = caller.organization_id();
-    if !all && org.is_none() {
+    if !caller.is_superuser() && caller.organization_id().is_none() {
         return stream::empty().boxed();
     }
-    let filter = store::certs::CertFilter {
-        all_organizations: all,
-        organization_id: org,
-        issuer_id: ca_id,
-        after_id,
-        skip,
-        limit: state.list_window,
-    };
+    let filter = filter.scoped(caller, Utc::now(), after_id, skip, state.list_window);
     store::certs::stream(state.db.clone(), filter, state.list_window)
         .map_ok(|(row, renewed_to)| CertOut::from_row(row, renewed_to))
         .map_err(Error::from)
