@@ -148,13 +148,17 @@ pub fn check_ca_certificate(
 /// with the next one's key; each issuer is a CA allowed to sign certificates, and its
 /// pathLenConstraint allows the CAs below it (`cert_der` is a CA, so it counts). The last
 /// issuer need not be a root: trust ends where the caller says.
-pub fn verify_chain(cert_der: &[u8], issuers: &[Vec<u8>]) -> Result<(), PkiError> {
+///
+/// Returns how many CAs the issuers' pathLenConstraints still allow below `cert_der`
+/// (None: no limit), whatever `cert_der`'s own constraint says.
+pub fn verify_chain(cert_der: &[u8], issuers: &[Vec<u8>]) -> Result<Option<u32>, PkiError> {
     if issuers.len() > MAX_CHAIN_LEN {
         return Err(bad(format!("a chain of more than {MAX_CHAIN_LEN} issuers")));
     }
     let mut child = parse(cert_der)?;
     // Non-self-issued CA certificates below the issuer being looked at.
     let mut below: u32 = 0;
+    let mut room: Option<u32> = None;
     for (i, der) in issuers.iter().enumerate() {
         let parent = parse(der)?;
         let which = |n: usize| match n {
@@ -195,6 +199,10 @@ pub fn verify_chain(cert_der: &[u8], issuers: &[Vec<u8>]) -> Result<(), PkiError
                 x509_name_to_string(parent.subject())
             )));
         }
+        if let Some(max) = bc.value.path_len_constraint {
+            let left = max - below;
+            room = Some(room.map_or(left, |r| r.min(left)));
+        }
         child
             .verify_signature(Some(parent.public_key()))
             .map_err(|e| match e {
@@ -211,7 +219,7 @@ pub fn verify_chain(cert_der: &[u8], issuers: &[Vec<u8>]) -> Result<(), PkiError
             })?;
         child = parent;
     }
-    Ok(())
+    Ok(room)
 }
 
 /// A PEM CSR (`CERTIFICATE REQUEST`) for a CA: the subject exactly as `subject_der` (a DER
@@ -283,7 +291,11 @@ mod tests {
             let (key, sub) = intermediate(&r, "Sub", Some(0));
             let imported = check_ca_certificate(&sub, key.clone(), now()).unwrap();
             assert!(!imported.self_signed);
-            verify_chain(&sub, &[r.certificate_der().to_vec()]).unwrap();
+            // The root (pathLen 1) leaves no room for a CA below the sub-CA.
+            assert_eq!(
+                verify_chain(&sub, &[r.certificate_der().to_vec()]),
+                Ok(Some(0))
+            );
             // Below a pathLen-0 CA, no CA can chain.
             let sub_issuer = Issuer::from_der(&sub, key).unwrap();
             let (_, deeper) = intermediate(&sub_issuer, "Deeper", None);

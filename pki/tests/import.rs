@@ -276,7 +276,7 @@ fn ca_csr_signed_by_openssl() {
     let ca = check_ca_certificate(&cert[0], key.clone(), now()).unwrap();
     assert!(!ca.self_signed);
     assert_eq!(ca.issuer.subject_der(), subject.as_slice());
-    verify_chain(&cert[0], &root_der).unwrap();
+    assert_eq!(verify_chain(&cert[0], &root_der).unwrap(), Some(0));
     // The signed certificate is for this key only.
     let other = PrivateKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
     assert_eq!(
