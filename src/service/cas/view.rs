@@ -61,8 +61,7 @@ impl From<CaRow> for CaOut {
             id: r.id,
             name: r.name,
             description: r.description,
-            // Rows stored before values were RFC 4514-escaped show escaped too.
-            subject_dn: pki::normalize_stored_dn(&r.subject_dn).into_owned(),
+            subject_dn: display_subject(&r.subject_dn, &r.certificate),
             key_algorithm: r.key_algorithm,
             key_size: r.key_size,
             valid_days: r.valid_days,
@@ -88,6 +87,20 @@ impl From<CaRow> for CaOut {
             csr: r.pending_csr,
             external_chain: r.external_chain,
         }
+    }
+}
+
+/// The subject as RFC 4514 writes it. Rows stored before values were escaped show
+/// escaped too; a string that needs that treatment (a `+`, quotes...) is read again from
+/// the certificate, which is the truth: an imported CA's multi-valued RDN (`OU=a+CN=b`)
+/// must not come out as one value with a plus sign in it.
+fn display_subject(stored: &str, certificate: &str) -> String {
+    match pki::normalize_stored_dn(stored) {
+        std::borrow::Cow::Borrowed(s) => s.to_string(),
+        std::borrow::Cow::Owned(normalized) => match pki::inspect_cert(certificate.as_bytes()) {
+            Ok(info) => info.subject,
+            Err(_) => normalized,
+        },
     }
 }
 
