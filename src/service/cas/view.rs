@@ -91,15 +91,15 @@ impl From<CaRow> for CaOut {
 }
 
 /// The subject as RFC 4514 writes it. Rows stored before values were escaped show
-/// escaped too; a string that needs that treatment (a `+`, quotes...) is read again from
-/// the certificate, which is the truth: an imported CA's multi-valued RDN (`OU=a+CN=b`)
-/// must not come out as one value with a plus sign in it.
+/// escaped too; but a string that is exactly what the CA's certificate prints was written
+/// from it (an imported CA) and is shown as it is: a multi-valued RDN (`OU=a+CN=b`) must
+/// not come out as one value with a plus sign in it.
 fn display_subject(stored: &str, certificate: &str) -> String {
     match pki::normalize_stored_dn(stored) {
         std::borrow::Cow::Borrowed(s) => s.to_string(),
         std::borrow::Cow::Owned(normalized) => match pki::inspect_cert(certificate.as_bytes()) {
-            Ok(info) => info.subject,
-            Err(_) => normalized,
+            Ok(info) if info.subject == stored => info.subject,
+            _ => normalized,
         },
     }
 }
