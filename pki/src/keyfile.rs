@@ -1,6 +1,8 @@
 //! Private key files as other tools write them: PEM or DER; PKCS#8, PKCS#1 (RSA), SEC1 (EC);
-//! and PKCS#8 encrypted with a passphrase (PBES2: PBKDF2 and AES-CBC, what `openssl pkcs8
-//! -topk8`, `openssl genpkey -aes256` and OpenSSL 3's `genrsa -aes256` write).
+//! PKCS#8 encrypted with a passphrase (PBES2: PBKDF2 and AES-CBC, what `openssl pkcs8
+//! -topk8`, `openssl genpkey -aes256` and OpenSSL 3's `genrsa -aes256` write); and PKCS#1 or
+//! SEC1 PEM in OpenSSL's traditional encryption (`Proc-Type: 4,ENCRYPTED`, AES-CBC), which
+//! step-ca writes its CA keys in.
 //!
 //! Nothing here logs or echoes key material or the passphrase: errors say what kind of file
 //! was seen and what to do about it.
@@ -49,13 +51,10 @@ fn read_pem(text: &str, passphrase: Option<&[u8]>) -> Result<PrivateKey, PkiErro
         .iter()
         .find(|b| b.tag() != "EC PARAMETERS")
         .ok_or_else(|| bad("no private key in the PEM document"))?;
-    // Traditional OpenSSL encryption: `Proc-Type: 4,ENCRYPTED` and `DEK-Info` headers.
+    // OpenSSL's traditional encryption (`Proc-Type: 4,ENCRYPTED`, `DEK-Info`), which
+    // step-ca writes its keys in, and `openssl ec|rsa -aes256`.
     if block.headers().get("Proc-Type").is_some() || block.headers().get("DEK-Info").is_some() {
-        return Err(bad(
-            "the key uses OpenSSL's legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which is \
-             not supported: convert it with `openssl pkcs8 -topk8 -in key.pem -out key.p8` \
-             (encrypted PKCS#8) and import that",
-        ));
+        return decrypt_legacy_pem(block, passphrase);
     }
     match block.tag() {
         "ENCRYPTED PRIVATE KEY" => decrypt_pkcs8(block.contents(), passphrase),
@@ -237,6 +236,86 @@ fn decrypt_pkcs8(der: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey, Pk
     loaded
 }
 
+/// Decrypts a PKCS#1 or SEC1 PEM block encrypted the traditional OpenSSL way: AES-CBC with
+/// the key from `EVP_BytesToKey` (MD5, one round, salted with the IV's first 8 bytes).
+fn decrypt_legacy_pem(
+    block: &::pem::Pem,
+    passphrase: Option<&[u8]>,
+) -> Result<PrivateKey, PkiError> {
+    let label = block.tag();
+    if label != "RSA PRIVATE KEY" && label != "EC PRIVATE KEY" {
+        return Err(bad(format!("unexpected encrypted PEM label {label:?}")));
+    }
+    let dek = block
+        .headers()
+        .get("DEK-Info")
+        .ok_or_else(|| bad("an encrypted PEM key without its DEK-Info header"))?;
+    let (cipher, iv_hex) = dek
+        .split_once(',')
+        .ok_or_else(|| bad("malformed DEK-Info header"))?;
+    let (algorithm, key_len) = match cipher.trim().to_ascii_uppercase().as_str() {
+        "AES-128-CBC" => (&AES_128, 16),
+        "AES-192-CBC" => (&AES_192, 24),
+        "AES-256-CBC" => (&AES_256, 32),
+        other => {
+            return Err(bad(format!(
+                "the key is encrypted with {other}, which is not supported (AES-128/192/256-CBC \
+                 are): re-encrypt it with `openssl pkcs8 -topk8 -v2 aes256`"
+            )));
+        }
+    };
+    let iv: [u8; 16] = hex::decode(iv_hex.trim())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| bad("malformed DEK-Info header"))?;
+    let encrypted = block.contents();
+    if encrypted.is_empty() || encrypted.len() % 16 != 0 {
+        return Err(bad("malformed encrypted PEM key"));
+    }
+    let Some(passphrase) = passphrase else {
+        return Err(bad(format!(
+            "the key is encrypted ({label} with Proc-Type: 4,ENCRYPTED): give its passphrase"
+        )));
+    };
+    let mut key = evp_bytes_to_key(passphrase, &iv[..8], key_len);
+    let wrong = || bad("could not decrypt the key: wrong passphrase?");
+    let unbound = UnboundCipherKey::new(algorithm, &key).map_err(|_| wrong())?;
+    let decrypting = PaddedBlockDecryptingKey::cbc_pkcs7(unbound).map_err(|_| wrong())?;
+    let mut buf = encrypted.to_vec();
+    let loaded = match decrypting.decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv)))
+    {
+        Ok(plain) => {
+            let mut pem = crate::codec::der_to_pem(plain, label);
+            let k = PrivateKey::from_pem(&pem).map_err(|_| wrong());
+            // The clear key does not stay in our buffers.
+            pem.clear();
+            k
+        }
+        Err(_) => Err(wrong()),
+    };
+    buf.fill(0);
+    key.fill(0);
+    loaded
+}
+
+/// OpenSSL's `EVP_BytesToKey` with MD5 and one round: D_1 = MD5(pass || salt),
+/// D_i = MD5(D_i-1 || pass || salt), concatenated to `len` bytes.
+fn evp_bytes_to_key(pass: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let mut out = Vec::with_capacity(len + 16);
+    let mut prev: Vec<u8> = Vec::new();
+    while out.len() < len {
+        let mut h = Md5::new();
+        h.update(&prev);
+        h.update(pass);
+        h.update(salt);
+        prev = h.finalize().to_vec();
+        out.extend_from_slice(&prev);
+    }
+    out.truncate(len);
+    out
+}
+
 /// A non-negative INTEGER's value when it fits in 64 bits.
 fn small_uint(content: &[u8]) -> Option<u64> {
     if content.is_empty() || content[0] & 0x80 != 0 {
@@ -325,6 +404,16 @@ mod tests {
             );
         }
         assert!(read_private_key(&vec![b'A'; MAX_KEY_FILE_LEN + 1], None).is_err());
+    }
+
+    #[test]
+    fn evp_bytes_to_key_as_openssl() {
+        // `openssl enc -aes-256-cbc -P -md md5 -pass pass:password -S 0102030405060708`
+        let key = evp_bytes_to_key(b"password", &[1, 2, 3, 4, 5, 6, 7, 8], 32);
+        assert_eq!(
+            hex::encode_upper(key),
+            "E7B0971E52CA5CC8D0539FB3412F6316F7BA2E6EE293D9F3457B99436B51CE02"
+        );
     }
 
     #[test]

@@ -90,6 +90,47 @@ fn openssl_key_files_in_every_form() {
             assert!(m.contains("wrong passphrase"), "{m}");
         }
     }
+    // OpenSSL's traditional encryption, as step-ca writes its CA keys (SEC1, and PKCS#1 for
+    // RSA, with `Proc-Type: 4,ENCRYPTED` and `DEK-Info: AES-256-CBC,...`).
+    let f2 = Files::new();
+    let (ec, rsa) = (f2.path("ec.pem"), f2.path("rsa.pem"));
+    openssl_ok(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-noout",
+        "-out",
+        &ec,
+    ]);
+    openssl_ok(&["genrsa", "-traditional", "-out", &rsa, "2048"]);
+    for (kind, clear, cipher) in [
+        ("ec", &ec, "-aes256"),
+        ("ec", &ec, "-aes128"),
+        ("rsa", &rsa, "-aes192"),
+        ("rsa", &rsa, "-aes256"),
+    ] {
+        let enc = f2.path("legacy.pem");
+        #[rustfmt::skip]
+        let mut args = vec![kind, "-in", clear, cipher, "-passout", "pass:step pass", "-out", &enc];
+        if kind == "rsa" {
+            args.push("-traditional");
+        }
+        openssl_ok(&args);
+        let data = std::fs::read(&enc).unwrap();
+        assert!(String::from_utf8_lossy(&data).contains("Proc-Type: 4,ENCRYPTED"));
+        let reference = read_private_key(&std::fs::read(clear).unwrap(), None).unwrap();
+        let key = read_private_key(&data, Some(b"step pass")).unwrap();
+        assert_eq!(
+            key.public_key_der(),
+            reference.public_key_der(),
+            "{kind} {cipher}"
+        );
+        let m = key_err(read_private_key(&data, None));
+        assert!(m.contains("give its passphrase"), "{m}");
+        let m = key_err(read_private_key(&data, Some(b"wrong")));
+        assert!(m.contains("wrong passphrase"), "{m}");
+    }
     // OpenSSL 3's `genrsa -aes256` writes encrypted PKCS#8 too.
     let enc = f.path("genrsa-aes.pem");
     openssl_ok(&[
@@ -112,15 +153,15 @@ fn unsupported_encryptions_say_how_to_convert() {
         "-out",
         &k,
     ]);
-    let legacy = f.path("legacy.pem");
+    let des = f.path("des.pem");
     openssl_ok(&[
-        "ec", "-in", &k, "-aes256", "-passout", "pass:pw", "-out", &legacy,
+        "ec", "-in", &k, "-des3", "-passout", "pass:pw", "-out", &des,
     ]);
-    let m = key_err(read_private_key(
-        &std::fs::read(&legacy).unwrap(),
-        Some(b"pw"),
-    ));
-    assert!(m.contains("legacy PEM encryption"), "{m}");
+    let m = key_err(read_private_key(&std::fs::read(&des).unwrap(), Some(b"pw")));
+    assert!(
+        m.contains("DES-EDE3-CBC") && m.contains("openssl pkcs8"),
+        "{m}"
+    );
     let scrypt = f.path("scrypt.pem");
     openssl_ok(&[
         "pkcs8", "-topk8", "-scrypt", "-passout", "pass:pw", "-in", &k, "-out", &scrypt,

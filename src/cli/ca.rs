@@ -265,14 +265,14 @@ fn file_field(path: &std::path::Path) -> Res<String> {
 }
 
 /// The passphrase of an encrypted key: from the file, else asked on a terminal when the
-/// key is PEM `ENCRYPTED PRIVATE KEY`, else none.
+/// key is encrypted PEM (`ENCRYPTED PRIVATE KEY`, or `Proc-Type: 4,ENCRYPTED`), else none.
 fn passphrase(file: Option<&std::path::Path>, key_field: &str) -> Res<Option<String>> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))?;
         return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
     }
-    if key_field.contains("ENCRYPTED PRIVATE KEY") {
+    if key_field.contains("ENCRYPTED PRIVATE KEY") || key_field.contains("Proc-Type: 4,ENCRYPTED") {
         use std::io::IsTerminal as _;
         if !std::io::stdin().is_terminal() {
             return Err(Failure::Usage(

@@ -386,11 +386,18 @@ async fn ca_import_openssl_and_step_ca_roots_issue_and_revoke() {
         ],
     );
     assert!(step.key.contains("BEGIN EC PRIVATE KEY"));
+    // step-ca keeps its keys encrypted the traditional OpenSSL way (SEC1, AES-256-CBC).
+    let step_key = step.f.path("step.key");
+    #[rustfmt::skip]
+    run(&step.f, &["ec", "-in", "KEY", "-aes256", "-passout", "pass:step pass", "-out", &step_key]);
+    let step_key = std::fs::read_to_string(&step_key).unwrap();
+    assert!(step_key.contains("Proc-Type: 4,ENCRYPTED"), "{step_key}");
     let ca = expect(
         import(
             t,
             &s,
-            json!({"name": "step root", "certificate": step.cert, "private_key": step.key}),
+            json!({"name": "step root", "certificate": step.cert, "private_key": step_key,
+                   "passphrase": "step pass"}),
         )
         .await,
         201,
