@@ -30,10 +30,10 @@ pub fn run(data: &[u8]) {
     if let Err(e) = Jwk::from_json(data) {
         client_error(e.into());
     }
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
-        if let Err(e) = ExternalAccountBinding::parse(&value) {
-            client_error(e.into());
-        }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
+        && let Err(e) = ExternalAccountBinding::parse(&value)
+    {
+        client_error(e.into());
     }
 }
 

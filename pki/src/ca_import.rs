@@ -307,7 +307,7 @@ mod tests {
             let e = verify_chain(&sub, &[other.certificate_der().to_vec()]).unwrap_err();
             assert!(e.to_string().contains("does not verify"), "{e}");
             // Another name altogether.
-            let e = verify_chain(r.certificate_der(), &[sub.clone()]).unwrap_err();
+            let e = verify_chain(r.certificate_der(), std::slice::from_ref(&sub)).unwrap_err();
             assert!(e.to_string().contains("is issued by"), "{e}");
         }
     }
@@ -334,7 +334,7 @@ mod tests {
         .unwrap();
         let e = check_ca_certificate(&leaf.der, leaf_key, now()).unwrap_err();
         assert!(e.to_string().contains("not a CA"), "{e}");
-        let e = verify_chain(r.certificate_der(), &[leaf.der.clone()]).unwrap_err();
+        let e = verify_chain(r.certificate_der(), std::slice::from_ref(&leaf.der)).unwrap_err();
         assert!(e.to_string().contains("is issued by"), "{e}");
     }
 

@@ -210,7 +210,7 @@ fn decrypt_pkcs8(der: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey, Pk
         .map_err(|_| malformed())?
         .try_into()
         .map_err(|_| malformed())?;
-    if encrypted.is_empty() || encrypted.len() % 16 != 0 {
+    if encrypted.is_empty() || !encrypted.len().is_multiple_of(16) {
         return Err(malformed());
     }
     let Some(passphrase) = passphrase else {
@@ -269,7 +269,7 @@ fn decrypt_legacy_pem(
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| bad("malformed DEK-Info header"))?;
     let encrypted = block.contents();
-    if encrypted.is_empty() || encrypted.len() % 16 != 0 {
+    if encrypted.is_empty() || !encrypted.len().is_multiple_of(16) {
         return Err(bad("malformed encrypted PEM key"));
     }
     let Some(passphrase) = passphrase else {

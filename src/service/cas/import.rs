@@ -94,16 +94,23 @@ pub(super) async fn parent_for(state: &AppState, caller: &Principal, id: i64) ->
     Ok(parent)
 }
 
+/// Where a certificate made elsewhere hangs, once checked.
+pub(super) struct Anchored {
+    /// The certificates above it to keep: outside issuers only (DER, issuer first).
+    pub chain: Option<Vec<Vec<u8>>>,
+    /// How many CAs its issuers' pathLenConstraints still allow below it.
+    pub room: Option<u32>,
+}
+
 /// Where a certificate made elsewhere hangs, checked (call on the blocking pool): under
 /// `parent` (its certificate PEM), under the outside `chain`, or nowhere (a self-signed
-/// root). Returns the chain to keep (outside issuers only) and how many CAs the issuers
-/// still allow below it.
+/// root).
 pub(super) fn anchor(
     cert: &[u8],
     self_signed: bool,
     parent: Option<&str>,
     chain: Vec<Vec<u8>>,
-) -> Result<(Option<Vec<Vec<u8>>>, Option<u32>)> {
+) -> Result<Anchored> {
     if let Some(pem) = parent {
         let parent_der = pki::cert_pem_to_der(pem)?;
         let room = pki::verify_chain(cert, &[parent_der]).map_err(|e| {
@@ -111,7 +118,7 @@ pub(super) fn anchor(
                 "the certificate does not chain to its parent CA: {e}"
             ))
         })?;
-        return Ok((None, room));
+        return Ok(Anchored { chain: None, room });
     }
     if !chain.is_empty() {
         if self_signed {
@@ -124,10 +131,16 @@ pub(super) fn anchor(
                 "the certificate does not chain to the certificates given: {e}"
             ))
         })?;
-        return Ok((Some(chain), room));
+        return Ok(Anchored {
+            chain: Some(chain),
+            room,
+        });
     }
     if self_signed {
-        return Ok((None, None));
+        return Ok(Anchored {
+            chain: None,
+            room: None,
+        });
     }
     Err(Error::BadRequest(
         "the certificate is not self-signed: name its issuer, with parent_ca_id (a FastPKI CA) \
@@ -236,7 +249,8 @@ pub async fn import(state: &AppState, caller: &Principal, input: CaImport) -> Re
             None => certs,
         };
         let ca = pki::check_ca_certificate(&cert_der, key, now).map_err(refused)?;
-        let (chain, room) = anchor(&cert_der, ca.self_signed, parent_pem.as_deref(), chain)?;
+        let Anchored { chain, room } =
+            anchor(&cert_der, ca.self_signed, parent_pem.as_deref(), chain)?;
         // The first CRL (empty) is signed now: anonymous requests never wait for one.
         let crl = pki::build_crl(&ca.issuer, &[], first_crl as u64, now, crl_end)?;
         Ok((ca, cert_der, chain, room, crl))

@@ -14,7 +14,8 @@ use crate::service::{AppState, crl, policy};
 use crate::store::{self, cas::InstalledCert};
 
 use super::import::{
-    anchor, chain_pem, check_policy, effective_path_length, parent_for, pem_or_base64, refused,
+    Anchored, anchor, chain_pem, check_policy, effective_path_length, parent_for, pem_or_base64,
+    refused,
 };
 use super::view::{CaOut, chain_rows, ensure_can_issue, load_for};
 
@@ -121,7 +122,8 @@ pub async fn install(
                 checked.subject
             )));
         }
-        let (chain, room) = anchor(&cert_der, checked.self_signed, parent_pem.as_deref(), chain)?;
+        let Anchored { chain, room } =
+            anchor(&cert_der, checked.self_signed, parent_pem.as_deref(), chain)?;
         // A pending CA's first CRL (empty), signed now as a created CA's is.
         let first_crl = if was_pending {
             Some(pki::build_crl(&checked.issuer, &[], 1, now, crl_end)?)
