@@ -2140,3 +2140,96 @@ fn acme_directories_and_eab_keys() {
     );
     admin.run(&["acme", "directory", "show", &id]).code(1);
 }
+
+#[test]
+fn ca_import_csr_and_install_cert() {
+    let (_server, root) = root_session();
+    // A root made by openssl; its key encrypted (PKCS#8), its certificate in DER.
+    root.shell(
+        "openssl ecparam -genkey -name prime256v1 -noout -out k.pem \
+         && openssl pkcs8 -topk8 -v2 aes256 -passout pass:pw -in k.pem -out enc.pem \
+         && openssl req -x509 -new -key k.pem -days 30 -subj '/CN=CLI Root' -out root.pem \
+         && openssl x509 -in root.pem -outform DER -out root.der \
+         && printf 'pw\\n' > pass.txt \
+         && openssl ecparam -genkey -name prime256v1 -noout -out other.pem",
+    )
+    .ok();
+    // Encrypted, and no passphrase nor terminal to ask it on.
+    let import = [
+        "ca", "import", "-n", "cli root", "--cert", "root.der", "--key", "enc.pem",
+    ];
+    let r = root.run(&import).code(2);
+    assert!(r.stderr.contains("--passphrase-file"), "{r:#?}");
+    let mut with_pass = import.to_vec();
+    with_pass.extend(["--passphrase-file", "pass.txt"]);
+    let v = root.json(&with_pass);
+    assert_eq!(v["is_root"], true);
+    assert_eq!(v["key_algorithm"], "ecdsa-p256");
+    let id = v["id"].to_string();
+    let r = root
+        .run(&[
+            "ca",
+            "import",
+            "-n",
+            "x",
+            "--cert",
+            "root.pem",
+            "--key",
+            "other.pem",
+        ])
+        .code(1);
+    assert!(
+        r.stderr.contains("Error 400") && r.stderr.contains("does not match"),
+        "{r:#?}"
+    );
+
+    // A pending CA: its CSR to a file, signed by the root with openssl, installed.
+    let p = root.json(&[
+        "ca",
+        "csr",
+        "-n",
+        "cli issuing",
+        "-s",
+        "CN=CLI Issuing,O=Example",
+        "--key-algorithm",
+        "ecdsa-p256",
+        "--csr-out",
+        "issuing.csr",
+    ]);
+    assert_eq!(p["pending"], true);
+    assert!(p.get("csr").is_none(), "written to the file instead: {p}");
+    let pid = p["id"].to_string();
+    root.shell(
+        "printf '[v3]\\nbasicConstraints=critical,CA:TRUE,pathlen:0\\nkeyUsage=critical,keyCertSign,cRLSign\\n' > ext.cnf \
+         && openssl req -in issuing.csr -noout -verify \
+         && openssl x509 -req -in issuing.csr -CA root.pem -CAkey k.pem -CAcreateserial -days 10 \
+            -extfile ext.cnf -extensions v3 -out issuing.pem",
+    )
+    .ok();
+    let v = root.json(&[
+        "ca",
+        "install-cert",
+        &pid,
+        "--cert",
+        "issuing.pem",
+        "--parent",
+        &id,
+    ]);
+    assert_eq!(v["pending"], false);
+    assert_eq!(v["parent_ca_id"].to_string(), id);
+    let cert = root.json(&["cert", "create", "--ca", &pid, "--cn", "svc.example.com"]);
+    assert!(
+        cert["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+
+    // A CSR for an existing CA's own key, shown in the table; key options need --new-key.
+    let t = root.table(&["ca", "csr", &id]);
+    assert!(t.contains("BEGIN CERTIFICATE REQUEST"), "{t}");
+    root.run(&["ca", "csr", &id, "-n", "renamed"]).code(2);
+    let next = root.json(&["ca", "csr", &id, "--new-key"]);
+    assert_eq!(next["name"], "cli root (new key)");
+    assert_eq!(next["pending"], true);
+}

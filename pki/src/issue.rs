@@ -155,12 +155,18 @@ impl Issuer {
         self.path_len
     }
 
-    pub(crate) fn subject_der(&self) -> &[u8] {
+    /// The CA's subject Name, DER, exactly as its certificate has it (what everything it
+    /// signs names as issuer).
+    pub fn subject_der(&self) -> &[u8] {
         &self.subject_der
     }
 
     pub(crate) fn ski(&self) -> &[u8] {
         &self.ski
+    }
+
+    pub(crate) fn can_sign_certs(&self) -> bool {
+        self.can_sign_certs
     }
 
     pub(crate) fn can_sign_crls(&self) -> bool {

@@ -18,10 +18,10 @@ const OID_SERVER_AUTH: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 1];
 const OID_CLIENT_AUTH: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
 
 // KeyUsage bits, bit 0 being the most significant bit of the u16.
-const KU_DIGITAL_SIGNATURE: u16 = 0x8000;
+pub(crate) const KU_DIGITAL_SIGNATURE: u16 = 0x8000;
 const KU_KEY_ENCIPHERMENT: u16 = 0x2000;
-const KU_KEY_CERT_SIGN: u16 = 0x0400;
-const KU_CRL_SIGN: u16 = 0x0200;
+pub(crate) const KU_KEY_CERT_SIGN: u16 = 0x0400;
+pub(crate) const KU_CRL_SIGN: u16 = 0x0200;
 
 /// Longest URL accepted for CRL distribution points and AIA.
 const MAX_URL_LEN: usize = 2048;
@@ -104,7 +104,7 @@ pub(crate) fn validate_url(url: &str) -> Result<(), PkiError> {
     Ok(())
 }
 
-fn basic_constraints(ca: bool, path_len: Option<u8>) -> Vec<u8> {
+pub(crate) fn basic_constraints(ca: bool, path_len: Option<u8>) -> Vec<u8> {
     let value = match (ca, path_len) {
         (false, _) => der::seq(&[]),
         (true, None) => der::seq(&[&der::boolean(true)]),
@@ -113,7 +113,7 @@ fn basic_constraints(ca: bool, path_len: Option<u8>) -> Vec<u8> {
     der::extension(OID_BASIC_CONSTRAINTS, true, &value)
 }
 
-fn key_usage(bits: u16) -> Vec<u8> {
+pub(crate) fn key_usage(bits: u16) -> Vec<u8> {
     der::extension(OID_KEY_USAGE, true, &der::named_bits(bits))
 }
 

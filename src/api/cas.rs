@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use super::extract::{BaseUrl, Caller, Json, JsonOrDefault, Path, Query};
 use super::{json_stream, paging};
@@ -131,6 +131,74 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/cas/import", tag = "cas", request_body = cas::CaImport, security(("bearer" = [])),
+    responses((status = 201, description = "The imported CA (without its key)", body = CaOut),
+        (status = 400, description = "A certificate or key that cannot be read or used: not a CA, key and certificate do not match, does not chain to its issuer, wrong passphrase...", body = crate::api::errors::ErrorBody),
+        (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, description = "Parent CA not found", body = crate::api::errors::ErrorBody),
+        (status = 409, description = "The certificate is already a CA here", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(body): Json<cas::CaImport>,
+) -> Result<(StatusCode, axum::Json<CaOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(cas::import(&state, &caller, body).await?),
+    ))
+}
+
+#[utoipa::path(post, path = "/cas/csr", tag = "cas", request_body = cas::CaCsrNew, security(("bearer" = [])),
+    responses((status = 201, description = "The pending CA, with `csr`: have it signed, then `PUT /cas/{id}/certificate`", body = CaOut),
+        (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody),
+        (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+pub(crate) async fn create_pending(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(body): Json<cas::CaCsrNew>,
+) -> Result<(StatusCode, axum::Json<CaOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(cas::create_pending(&state, &caller, body).await?),
+    ))
+}
+
+#[utoipa::path(post, path = "/cas/{id}/csr", tag = "cas", params(("id" = i64, Path)), request_body = Option<cas::CaCsr>, security(("bearer" = [])),
+    responses((status = 200, description = "The CA, with `csr` for its own key", body = CaOut),
+        (status = 201, description = "`new_key`: the new pending CA, with `csr`", body = CaOut),
+        (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody),
+        (status = 404, body = crate::api::errors::ErrorBody), (status = 409, description = "`new_key` on a pending CA", body = crate::api::errors::ErrorBody),
+        (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+pub(crate) async fn csr(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    JsonOrDefault(body): JsonOrDefault<cas::CaCsr>,
+) -> Result<(StatusCode, axum::Json<CaOut>)> {
+    let status = if body.new_key {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(cas::csr(&state, &caller, id, body).await?),
+    ))
+}
+
+#[utoipa::path(put, path = "/cas/{id}/certificate", tag = "cas", params(("id" = i64, Path)), request_body = cas::CaCertificateInstall, security(("bearer" = [])),
+    responses((status = 200, description = "The CA with its new certificate", body = CaOut),
+        (status = 400, description = "Not a CA certificate for this CA's key (and, on an active CA, its subject), or it does not chain to its issuer", body = crate::api::errors::ErrorBody),
+        (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody),
+        (status = 409, description = "The CA changed meanwhile", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+pub(crate) async fn install(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<cas::CaCertificateInstall>,
+) -> Result<axum::Json<CaOut>> {
+    Ok(axum::Json(cas::install(&state, &caller, id, body).await?))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cas", get(list).post(create))
@@ -139,4 +207,8 @@ pub fn router() -> Router<AppState> {
         .route("/cas/{id}/chain", get(chain))
         .route("/cas/{id}/children", get(children))
         .route("/cas/{id}/revoke", post(revoke))
+        .route("/cas/import", post(import))
+        .route("/cas/csr", post(create_pending))
+        .route("/cas/{id}/csr", post(csr))
+        .route("/cas/{id}/certificate", put(install))
 }

@@ -40,6 +40,7 @@ impl Modify for BearerAuth {
         api::audit::list,
         api::cas::create, api::cas::list, api::cas::read, api::cas::private_key, api::cas::chain,
         api::cas::children, api::cas::update, api::cas::revoke, api::cas::delete,
+        api::cas::import, api::cas::create_pending, api::cas::csr, api::cas::install,
         api::certs::create, api::certs::sign_csr, api::certs::list, api::certs::read, api::certs::private_key,
         api::certs::revoke, api::certs::renew,
         api::service_accounts::create, api::service_accounts::list, api::service_accounts::read,

@@ -14,6 +14,12 @@ pub struct PemFile {
 
 pub async fn ca_certificate(state: &AppState, caller: &Principal, id: i64) -> Result<PemFile> {
     let ca = cas::load_for(state, caller, id, Action::Read).await?;
+    if ca.is_pending() {
+        return Err(Error::Conflict(format!(
+            "CA '{}' is pending: it has no certificate yet",
+            ca.name
+        )));
+    }
     Ok(PemFile {
         filename: format!("ca_{id}_certificate.pem"),
         body: ca.certificate,
@@ -51,7 +57,8 @@ pub async fn certificate_private_key(
     })
 }
 
-/// The certificate, then each CA up to the root.
+/// The certificate, then each CA up to the root (or up to the outside issuers of the
+/// topmost, as given at its import).
 pub async fn certificate_chain(state: &AppState, caller: &Principal, id: i64) -> Result<PemFile> {
     let row = certs::load_for(state, caller, id, Action::Read).await?;
     let issuer = cas::load(state, row.issuer_id)
@@ -60,6 +67,10 @@ pub async fn certificate_chain(state: &AppState, caller: &Principal, id: i64) ->
     let mut body = ensure_newline(row.certificate);
     for ca in cas::chain_rows(state, issuer).await? {
         body.push_str(&ensure_newline(ca.certificate));
+        // Above a CA signed outside FastPKI: the certificates given with it.
+        if let Some(external) = ca.external_chain {
+            body.push_str(&ensure_newline(external));
+        }
     }
     Ok(PemFile {
         filename: format!("certificate_{id}_chain.pem"),

@@ -36,6 +36,8 @@ pub async fn ca_by_slug(state: &AppState, given: &str) -> Result<Arc<PublicCa>> 
     let (ca_id, name, certificate) = {
         let mut c = state.db.read().await?;
         match store::cas::get(&mut c, id).await? {
+            // A pending CA has no certificate to publish yet.
+            Some(ca) if ca.is_pending() => return Err(not_found()),
             Some(ca) => (ca.id, ca.name, ca.certificate),
             None => {
                 let gone = store::cas::tombstone(&mut c, id)

@@ -24,7 +24,7 @@ pub struct AuditEntry {
 
 /// Every action an entry may name: FastPKI's `AuditAction` enum (the first 20),
 /// then ours. The audit list accepts only these as a filter.
-pub const ACTIONS: [&str; 35] = [
+pub const ACTIONS: [&str; 38] = [
     "ca_create",
     "ca_update",
     "ca_delete",
@@ -60,6 +60,9 @@ pub const ACTIONS: [&str; 35] = [
     "acme_account_update",
     "acme_account_deactivate",
     "acme_account_key_change",
+    "ca_import",
+    "ca_csr",
+    "ca_certificate_install",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.

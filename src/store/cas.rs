@@ -43,6 +43,17 @@ pub struct CaRow {
     pub revoked_at: Option<DateTime<Utc>>,
     pub revocation_reason: Option<String>,
     pub revocation_reason_code: Option<i64>,
+    /// PEM certificates above a CA whose issuer is outside FastPKI, issuer first.
+    pub external_chain: Option<String>,
+    /// The CSR of a pending CA (no certificate yet: `certificate` is empty).
+    pub pending_csr: Option<String>,
+}
+
+impl CaRow {
+    /// A CA whose certificate is not installed yet: it holds a key and signs nothing.
+    pub fn is_pending(&self) -> bool {
+        self.pending_csr.is_some()
+    }
 }
 
 macro_rules! ca_columns {
@@ -50,7 +61,8 @@ macro_rules! ca_columns {
         "id, name, description, subject_dn, key_algorithm, key_size, valid_days, certificate, private_key, \
          serial_number, not_before, not_after, organization_id, created_by_user_id, \
          created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
-         created_at, updated_at, revoked_at, revocation_reason, revocation_reason_code"
+         created_at, updated_at, revoked_at, revocation_reason, revocation_reason_code, external_chain, \
+         pending_csr"
     };
 }
 
@@ -75,6 +87,8 @@ pub struct NewCa<'a> {
     pub allow_leaf_certs: bool,
     pub crl_base_url: Option<&'a str>,
     pub is_root: bool,
+    pub external_chain: Option<&'a str>,
+    pub pending_csr: Option<&'a str>,
 }
 
 pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<CaRow, sqlx::Error> {
@@ -82,8 +96,8 @@ pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<C
         "INSERT INTO certificate_authorities (name, description, subject_dn, key_algorithm, key_size, valid_days, \
          certificate, private_key, serial_number, not_before, not_after, organization_id, created_by_user_id, \
          created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, $20, $20) RETURNING ",
+         external_chain, pending_csr, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) RETURNING ",
         ca_columns!()
     );
     sqlx::query_as(sql)
@@ -106,6 +120,8 @@ pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<C
         .bind(n.allow_leaf_certs)
         .bind(n.crl_base_url)
         .bind(n.is_root)
+        .bind(n.external_chain)
+        .bind(n.pending_csr)
         .bind(now)
         .fetch_one(c)
         .await
@@ -118,6 +134,62 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CaRow>, sqlx::
         " FROM certificate_authorities WHERE id = $1"
     );
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
+}
+
+/// CAs whose certificate has this serial (hex), whatever their issuer; at most 16.
+pub async fn by_serial(c: &mut AnyConnection, serial_hex: &str) -> Result<Vec<CaRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        ca_columns!(),
+        " FROM certificate_authorities WHERE serial_number = $1 ORDER BY id LIMIT 16"
+    );
+    sqlx::query_as(sql).bind(serial_hex).fetch_all(c).await
+}
+
+/// A CA certificate being installed on an existing CA row (pending or not).
+pub struct InstalledCert<'a> {
+    pub certificate: &'a str,
+    pub serial_number: &'a str,
+    pub subject_dn: &'a str,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub valid_days: i64,
+    pub path_length: Option<i64>,
+    pub is_root: bool,
+    pub parent_ca_id: Option<i64>,
+    pub external_chain: Option<&'a str>,
+}
+
+/// Puts a certificate on CA `id` and ends its pending state, if its certificate is still
+/// `previous` (empty for a pending CA): false when another request changed it meanwhile.
+pub async fn install_certificate(
+    c: &mut AnyConnection,
+    id: i64,
+    previous: &str,
+    n: &InstalledCert<'_>,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE certificate_authorities SET certificate = $1, serial_number = $2, subject_dn = $3, \
+         not_before = $4, not_after = $5, valid_days = $6, path_length = $7, is_root = $8, parent_ca_id = $9, \
+         external_chain = $10, pending_csr = NULL, updated_at = $11 WHERE id = $12 AND certificate = $13",
+    )
+    .bind(n.certificate)
+    .bind(n.serial_number)
+    .bind(n.subject_dn)
+    .bind(ts(n.not_before))
+    .bind(ts(n.not_after))
+    .bind(n.valid_days)
+    .bind(n.path_length)
+    .bind(n.is_root)
+    .bind(n.parent_ca_id)
+    .bind(n.external_chain)
+    .bind(now)
+    .bind(id)
+    .bind(previous)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// CAs named `name`, in `org` (or anywhere when `org` is None).
@@ -464,10 +536,12 @@ pub async fn store_crl(
     Ok(())
 }
 
-/// CAs whose CRL runs out before `before` (or has never been built).
+/// CAs whose CRL runs out before `before` (or has never been built); pending CAs, which
+/// have no certificate to sign with yet, are not.
 pub async fn crls_due(c: &mut AnyConnection, before: &str) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM certificate_authorities WHERE crl_next_update IS NULL OR crl_next_update < $1 ORDER BY id",
+        "SELECT id FROM certificate_authorities WHERE (crl_next_update IS NULL OR crl_next_update < $1) \
+         AND pending_csr IS NULL ORDER BY id",
     )
     .bind(before)
     .fetch_all(c)

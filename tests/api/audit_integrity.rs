@@ -656,6 +656,58 @@ async fn audit_integrity_every_mutating_route_writes_one_entry_or_nothing() {
     )
     .await;
 
+    // ---- CAs made elsewhere: imported, or signed outside for a key kept here
+    let (cert, key) = openssl_root("/CN=Audit Imported Root");
+    h.check(
+        &route("POST", "/cas/import"),
+        Req::new(Method::POST, "/cas/import", root)
+            .json(json!({"name": "Audit Import", "certificate": cert, "private_key": key})),
+        201,
+        "ca_import",
+        Some("ca"),
+        Rid::New,
+    )
+    .await;
+    let pending = h
+        .check(
+            &route("POST", "/cas/csr"),
+            Req::new(Method::POST, "/cas/csr", root).json(
+                json!({"name": "Audit Pending", "subject_dn": "CN=Audit Pending", "key_algorithm": "ecdsa-p256"}),
+            ),
+            201,
+            "ca_csr",
+            Some("ca"),
+            Rid::New,
+        )
+        .await;
+    h.check(
+        &route("POST", "/cas/{id}/csr"),
+        Req::new(Method::POST, format!("/cas/{ca}/csr"), root).json(json!({})),
+        200,
+        "ca_csr",
+        Some("ca"),
+        Rid::Is(ca),
+    )
+    .await;
+    let (outside, outside_key) = openssl_root("/CN=Audit Outside Root");
+    let signed = openssl_sign_ca(pending["csr"].as_str().unwrap(), &outside, &outside_key);
+    let installed = h
+        .check(
+            &route("PUT", "/cas/{id}/certificate"),
+            Req::new(
+                Method::PUT,
+                format!("/cas/{}/certificate", id(&pending)),
+                root,
+            )
+            .json(json!({"certificate": signed, "chain": outside})),
+            200,
+            "ca_certificate_install",
+            Some("ca"),
+            Rid::Is(id(&pending)),
+        )
+        .await;
+    assert_eq!(installed["pending"], false);
+
     // ---- reads that disclose a private key are audited: no entry, no key
     for (path, action, rtype, rid) in [
         (
@@ -894,7 +946,7 @@ async fn audit_integrity_every_mutating_route_writes_one_entry_or_nothing() {
     let all = mutating_routes(&s).await;
     let missing: Vec<&String> = all.difference(&h.covered).collect();
     assert!(missing.is_empty(), "routes not checked: {missing:?}");
-    assert_eq!(all.len(), 32, "{all:?}");
+    assert_eq!(all.len(), 36, "{all:?}");
 }
 
 /// Concurrent issuances share one transaction in the group-commit writer

@@ -193,6 +193,16 @@ const CELLS: &[Cell] = &[
                                                                                             [401, 201, 201, 201, 403, 201, 201, 403, 400, 403]),
     cell("POST", "/cas/", r#"{"name": "c{uniq}", "subject_dn": "CN=c{uniq}", "key_algorithm": "ecdsa-p256", "parent_ca_id": {parent}}"#,
                                                                                             [401, 201, 201, 201, 403, 403, 403, 403, 400, 403]),
+    // Importing a CA, a pending CA and its CSR: as creating a root (the caller's organization).
+    cell("POST", "/cas/import", r#"{"name": "i{uniq}", "certificate": {fresh_root_cert}, "private_key": {fresh_root_key}}"#,
+                                                                                            [401, 201, 201, 201, 403, 201, 201, 403, 400, 403]),
+    cell("POST", "/cas/csr", r#"{"name": "p{uniq}", "subject_dn": "CN=p{uniq}", "key_algorithm": "ecdsa-p256"}"#,
+                                                                                            [401, 201, 201, 201, 403, 201, 201, 403, 400, 403]),
+    // A CSR for organization A's CA (create_ca on it); a policy allows no CA signed outside.
+    cell("POST", "/cas/{ca}/csr", "{}",                                                     [401, 200, 200, 200, 403, 403, 403, 403, 400, 403]),
+    cell("POST", "/cas/{ca}/csr", r#"{"new_key": true}"#,                                   [401, 201, 201, 201, 403, 403, 403, 403, 400, 403]),
+    cell("PUT", "/cas/{fresh_pending}/certificate", r#"{"certificate": {fresh_pending_cert}, "chain": {outside_root}}"#,
+                                                                                            [401, 200, 200, 200, 403, 403, 403, 403, 400, 403]),
     cell("GET", "/cas/", "",                                                                ANY_AUTH),
     cell("GET", "/cas/{ca}", "",                                                            READ_A),
     cell("GET", "/cas/{ca}/private-key", "",                                                EXPORT_A),
@@ -275,6 +285,10 @@ struct Fixture {
     acme: i64,
     slug: String,
     csr: String,
+    /// A root outside FastPKI (certificate, key PEM) that signs pending CAs.
+    outside: (String, String),
+    /// The pending CA of the current cell: (cell number, id, its signed certificate).
+    pending: std::sync::Mutex<Option<(usize, i64, String)>>,
     tokens: HashMap<Who, String>,
 }
 
@@ -327,6 +341,8 @@ impl Fixture {
             acme: 0,
             slug: format!("cells-ca-{ca}"),
             csr,
+            outside: openssl_root("/CN=Cells Outside Root"),
+            pending: std::sync::Mutex::new(None),
             tokens,
         };
         f.sa = f.account(s, "target-sa", json!({})).await;
@@ -515,6 +531,47 @@ impl Fixture {
                 201,
             );
             put("fresh_kid", k["kid"].as_str().unwrap().to_string());
+        }
+        put(
+            "outside_root",
+            serde_json::to_string(&self.outside.0).unwrap(),
+        );
+        if has("fresh_root_cert") {
+            let (cert, key) = openssl_root(&format!("/CN=Imported {n}"));
+            put("fresh_root_cert", serde_json::to_string(&cert).unwrap());
+            put("fresh_root_key", serde_json::to_string(&key).unwrap());
+        }
+        if has("fresh_pending") || has("fresh_pending_cert") {
+            // The path names the pending CA, the body its certificate: one CA per cell.
+            let cached = self.pending.lock().unwrap().clone().filter(|c| c.0 == n);
+            let (_, pid, signed) = match cached {
+                Some(c) => c,
+                None => {
+                    let p = expect(
+                        s.post(
+                            "/cas/csr",
+                            Some(&self.tokens[&Who::AdmA]),
+                            json!({"name": format!("Pending {n}"), "subject_dn": format!("CN=Pending {n}"),
+                                   "key_algorithm": "ecdsa-p256"}),
+                        )
+                        .await,
+                        201,
+                    );
+                    let signed = openssl_sign_ca(
+                        p["csr"].as_str().unwrap(),
+                        &self.outside.0,
+                        &self.outside.1,
+                    );
+                    let c = (n, p["id"].as_i64().unwrap(), signed);
+                    *self.pending.lock().unwrap() = Some(c.clone());
+                    c
+                }
+            };
+            put("fresh_pending", pid.to_string());
+            put(
+                "fresh_pending_cert",
+                serde_json::to_string(&signed).unwrap(),
+            );
         }
         if has("policy_sa") {
             put(

@@ -479,3 +479,46 @@ pub fn ids(list: &Value) -> Vec<i64> {
         .map(|v| v["id"].as_i64().expect("id"))
         .collect()
 }
+
+/// A root CA made by `openssl req -x509` with an EC P-256 key as `openssl ecparam
+/// -genkey` writes it (SEC1, after an `EC PARAMETERS` block), the way step-ca's roots
+/// are made: (certificate PEM, key PEM).
+pub fn openssl_root(subject: &str) -> (String, String) {
+    let f = Files::new();
+    let (key, cert) = (f.path("root.key"), f.path("root.pem"));
+    openssl_ok(&["ecparam", "-genkey", "-name", "prime256v1", "-out", &key]);
+    #[rustfmt::skip]
+    openssl_ok(&["req", "-x509", "-new", "-key", &key, "-days", "30", "-subj", subject,
+        "-addext", "basicConstraints=critical,CA:TRUE,pathlen:1",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", &cert]);
+    (f.read("root.pem"), f.read("root.key"))
+}
+
+/// Signs a CSR for a CA as an outside root does (`openssl x509 -req` with CA:TRUE and
+/// keyCertSign, cRLSign): the certificate PEM.
+pub fn openssl_sign_ca(csr: &str, root_cert: &str, root_key: &str) -> String {
+    let f = Files::new();
+    let csr = f.write("ca.csr", csr);
+    let (cert, key) = (
+        f.write("root.pem", root_cert),
+        f.write("root.key", root_key),
+    );
+    let ext = f.write(
+        "ext.cnf",
+        "[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    );
+    let out = f.path("ca.pem");
+    #[rustfmt::skip]
+    openssl_ok(&["x509", "-req", "-in", &csr, "-CA", &cert, "-CAkey", &key, "-set_serial",
+        &format!("0x{:016x}", rand_u64()), "-days", "20", "-extfile", &ext, "-extensions", "v3",
+        "-out", &out]);
+    f.read("ca.pem")
+}
+
+/// 64 random bits (for serials of certificates the tests sign with openssl).
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).expect("random");
+    u64::from_be_bytes(b) >> 1
+}

@@ -34,6 +34,16 @@ pub async fn chain(
         if single || !ca.is_root {
             pem.push_str(&with_newline(ca.certificate));
         }
+        // A CA signed outside FastPKI: its outside intermediates too, not their root.
+        if let Some(external) = &ca.external_chain {
+            for der in
+                pki::read_certificates(external.as_bytes()).map_err(|_| Problem::internal())?
+            {
+                if !pki::inspect_cert(&der).is_ok_and(|i| i.self_issued) {
+                    pem.push_str(&pki::cert_der_to_pem(&der));
+                }
+            }
+        }
     }
     Ok(pem)
 }

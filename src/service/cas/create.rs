@@ -37,7 +37,8 @@ pub struct CaCreate {
     pub crl_base_url: Option<String>,
 }
 
-fn check_url(url: Option<&str>) -> Result<Option<String>> {
+/// A CA's `crl_base_url`: an http(s) URL without a trailing `/`, or none.
+pub(super) fn check_url(url: Option<&str>) -> Result<Option<String>> {
     let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
@@ -55,19 +56,36 @@ fn check_url(url: Option<&str>) -> Result<Option<String>> {
     Ok(Some(url.trim_end_matches('/').to_string()))
 }
 
-pub async fn create(
-    state: &AppState,
-    caller: &Principal,
-    input: CaCreate,
-    base_url: &str,
-) -> Result<CaOut> {
-    let name = input.name.trim().to_string();
+/// A CA's name, trimmed: 1 to 255 characters, none of them control characters.
+pub(super) fn check_name(name: &str) -> Result<String> {
+    let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(Error::validation(
             "name",
             "name must be 1 to 255 printable characters",
         ));
     }
+    Ok(name)
+}
+
+/// A requested `path_length`: 0 to 32.
+pub(super) fn check_path_length(path_length: Option<i64>) -> Result<()> {
+    if path_length.is_some_and(|p| !(0..=32).contains(&p)) {
+        return Err(Error::validation(
+            "path_length",
+            "path_length must be between 0 and 32",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    input: CaCreate,
+    base_url: &str,
+) -> Result<CaOut> {
+    let name = check_name(&input.name)?;
     let subject = pki::parse_dn(&input.subject_dn)?;
     let alg = key_algorithm(
         input.key_algorithm.as_deref(),
@@ -79,12 +97,7 @@ pub async fn create(
             .valid_days
             .unwrap_or(i64::from(state.settings.ca_cert_days)),
     )?;
-    if input.path_length.is_some_and(|p| !(0..=32).contains(&p)) {
-        return Err(Error::validation(
-            "path_length",
-            "path_length must be between 0 and 32",
-        ));
-    }
+    check_path_length(input.path_length)?;
     let crl_base_url = check_url(input.crl_base_url.as_deref())?;
     let subject_authz = caller.authz_subject();
     // Creating a CA puts it in the caller's organization.
@@ -217,6 +230,8 @@ pub async fn create(
         allow_leaf_certs: input.allow_leaf_certs.unwrap_or(true),
         crl_base_url: crl_base_url.as_deref(),
         is_root: parent.is_none(),
+        external_chain: None,
+        pending_csr: None,
     };
     let mut tx = state.db.begin().await?;
     let row = store::cas::insert(&mut tx, &new, &now_s)

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::service::{AppState, crl};
 use crate::store::{self};
 
-use super::view::{CaOut, denied, load, load_for, owner};
+use super::view::{CaOut, denied, load, load_for, owner, pending};
 
 /// `POST /cas/{id}/revoke`: `revoke_cert` on the issuing (parent) CA. The
 /// CA's serial goes into the parent's CRL, re-signed in the same transaction;
@@ -26,6 +26,16 @@ pub async fn revoke(
         // A root is its own issuer: say why only to those who may act on it.
         if !authz::allows(&subject, &owner(&ca), Action::RevokeCert) {
             return Err(denied());
+        }
+        if ca.is_pending() {
+            return Err(pending(&ca));
+        }
+        if !ca.is_root {
+            return Err(Error::BadRequest(format!(
+                "CA '{}' was signed by a CA outside FastPKI: only that issuer can revoke it. \
+                 Ask it to, or delete the CA",
+                ca.name
+            )));
         }
         return Err(Error::BadRequest(format!(
             "CA '{}' is a root CA: no issuer can revoke it. Remove it from trust stores, or delete it",
@@ -80,6 +90,19 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     }
     let now = Utc::now();
     let now_s = store::ts(now);
+    if ca.is_pending() {
+        // It never had a certificate: nothing it signed to revoke, nothing to publish.
+        store::cas::delete(&mut tx, id).await?;
+        let mut entry = caller.audit_on("ca_delete", "ca", id, ca.organization_id);
+        entry.detail = Some(format!(
+            "Deleted pending CA '{}' and its key (it had no certificate)",
+            ca.name
+        ));
+        store::audit::insert(&mut tx, &entry, &now_s).await?;
+        tx.commit().await?;
+        state.issuers.forget(&id);
+        return Ok(());
+    }
     // Deleting retires the CA (FastPKI deletes it with its certificates): what
     // it issued and is still valid is revoked first, so that its final CRL
     // says so, instead of the certificates becoming "unknown".

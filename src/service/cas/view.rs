@@ -42,6 +42,17 @@ pub struct CaOut {
     pub revocation_reason_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
+    /// True while the CA waits for its certificate (`PUT /cas/{id}/certificate`):
+    /// `certificate` and `serial_number` are empty and it signs nothing.
+    pub pending: bool,
+    /// A CSR for the CA's key (PEM): always on a pending CA, and in the answers of the
+    /// CSR routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csr: Option<String>,
+    /// The certificates above the CA when its issuer is outside FastPKI (PEM, issuer
+    /// first), as given at import or installation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_chain: Option<String>,
 }
 
 impl From<CaRow> for CaOut {
@@ -50,8 +61,7 @@ impl From<CaRow> for CaOut {
             id: r.id,
             name: r.name,
             description: r.description,
-            // Rows stored before values were RFC 4514-escaped show escaped too.
-            subject_dn: pki::normalize_stored_dn(&r.subject_dn).into_owned(),
+            subject_dn: display_subject(&r.subject_dn, &r.certificate),
             key_algorithm: r.key_algorithm,
             key_size: r.key_size,
             valid_days: r.valid_days,
@@ -73,7 +83,24 @@ impl From<CaRow> for CaOut {
             revocation_reason: r.revocation_reason,
             revocation_reason_code: r.revocation_reason_code,
             private_key: None,
+            pending: r.pending_csr.is_some(),
+            csr: r.pending_csr,
+            external_chain: r.external_chain,
         }
+    }
+}
+
+/// The subject as RFC 4514 writes it. Rows stored before values were escaped show
+/// escaped too; but a string that is exactly what the CA's certificate prints was written
+/// from it (an imported CA) and is shown as it is: a multi-valued RDN (`OU=a+CN=b`) must
+/// not come out as one value with a plus sign in it.
+fn display_subject(stored: &str, certificate: &str) -> String {
+    match pki::normalize_stored_dn(stored) {
+        std::borrow::Cow::Borrowed(s) => s.to_string(),
+        std::borrow::Cow::Owned(normalized) => match pki::inspect_cert(certificate.as_bytes()) {
+            Ok(info) if info.subject == stored => info.subject,
+            _ => normalized,
+        },
     }
 }
 
@@ -112,9 +139,21 @@ pub async fn load_for(
     Ok(ca)
 }
 
-/// Refuses to sign with a CA that is revoked or under a revoked CA:
-/// whatever it signed would not verify, and a revoked CA signs nothing more.
+/// The refusal for a CA without its certificate yet.
+pub(super) fn pending(ca: &CaRow) -> Error {
+    Error::Conflict(format!(
+        "CA '{}' is pending: it has no certificate yet (install one with PUT /cas/{}/certificate)",
+        ca.name, ca.id
+    ))
+}
+
+/// Refuses to sign with a CA that is pending (no certificate yet), revoked or
+/// under a revoked CA: whatever it signed would not verify, and a revoked CA
+/// signs nothing more.
 pub async fn ensure_can_issue(state: &AppState, ca: &CaRow) -> Result<()> {
+    if ca.is_pending() {
+        return Err(pending(ca));
+    }
     let revoked = if ca.revoked_at.is_some() {
         Some((ca.id, ca.name.clone()))
     } else if ca.parent_ca_id.is_some() {

@@ -1,0 +1,348 @@
+//! CAs made by `openssl`: their key files in every form openssl writes, their certificates
+//! checked for import, the CAs signing certificates that openssl verifies (issuer bytes
+//! untouched), and a CA's CSR signed by openssl as an outside root would.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use pki::{
+    CertRequest, KeyAlgorithm, PkiError, PrivateKey, Profile, Sans, Signer, ca_csr,
+    check_ca_certificate, issue, parse_dn, random_serial, read_certificates, read_private_key,
+    verify_chain,
+};
+use test_support::openssl::openssl_ok;
+use test_support::process::Files;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+fn key_err(r: Result<PrivateKey, PkiError>) -> String {
+    match r {
+        Err(PkiError::InvalidKey(m)) => m,
+        other => panic!("expected InvalidKey, got {other:?}"),
+    }
+}
+
+/// Every form openssl writes of one key loads as the same key; encrypted ones need the
+/// right passphrase, and the errors never echo it.
+#[test]
+fn openssl_key_files_in_every_form() {
+    let f = Files::new();
+    let k = f.path("k.pem");
+    for (alg, gen_args, want) in [
+        (
+            "rsa",
+            vec!["genrsa", "-out", &k, "2048"],
+            KeyAlgorithm::Rsa { bits: 2048 },
+        ),
+        (
+            "p256",
+            vec!["ecparam", "-genkey", "-name", "prime256v1", "-out", &k],
+            KeyAlgorithm::EcdsaP256,
+        ),
+        (
+            "p384",
+            vec!["ecparam", "-genkey", "-name", "secp384r1", "-out", &k],
+            KeyAlgorithm::EcdsaP384,
+        ),
+        (
+            "ed25519",
+            vec!["genpkey", "-algorithm", "ed25519", "-out", &k],
+            KeyAlgorithm::Ed25519,
+        ),
+    ] {
+        openssl_ok(&gen_args);
+        let native = std::fs::read(&k).unwrap();
+        let reference = read_private_key(&native, None).unwrap();
+        assert_eq!(reference.algorithm(), want, "{alg}");
+        let path = |n: &str| f.path(&format!("{alg}-{n}"));
+        let (p8, p8der, native_der) = (path("p8.pem"), path("p8.der"), path("native.der"));
+        let (enc, enc_der, enc_sha1, enc_128) = (
+            path("enc.pem"),
+            path("enc.der"),
+            path("enc-sha1.pem"),
+            path("enc-128.pem"),
+        );
+        let pass = "pass:s3cret pass";
+        #[rustfmt::skip]
+        let runs: [&[&str]; 7] = [
+            &["pkcs8", "-topk8", "-nocrypt", "-in", &k, "-out", &p8],
+            &["pkcs8", "-topk8", "-nocrypt", "-in", &k, "-outform", "DER", "-out", &p8der],
+            &["pkey", "-in", &k, "-outform", "DER", "-out", &native_der],
+            &["pkcs8", "-topk8", "-v2", "aes256", "-passout", pass, "-in", &k, "-out", &enc],
+            &["pkcs8", "-topk8", "-v2", "aes256", "-passout", pass, "-in", &k, "-outform", "DER", "-out", &enc_der],
+            &["pkcs8", "-topk8", "-v2", "aes192", "-v2prf", "hmacWithSHA1", "-passout", pass, "-in", &k, "-out", &enc_sha1],
+            &["pkcs8", "-topk8", "-v2", "aes128", "-v2prf", "hmacWithSHA512", "-iter", "10000", "-passout", pass, "-in", &k, "-out", &enc_128],
+        ];
+        for args in runs {
+            openssl_ok(args);
+        }
+        for p in [&p8, &p8der, &native_der] {
+            let key = read_private_key(&std::fs::read(p).unwrap(), None).unwrap();
+            assert_eq!(key.public_key_der(), reference.public_key_der(), "{p}");
+        }
+        for p in [&enc, &enc_der, &enc_sha1, &enc_128] {
+            let data = std::fs::read(p).unwrap();
+            let key = read_private_key(&data, Some(b"s3cret pass")).unwrap();
+            assert_eq!(key.public_key_der(), reference.public_key_der(), "{p}");
+            let m = key_err(read_private_key(&data, None));
+            assert!(m.contains("give its passphrase"), "{m}");
+            let m = key_err(read_private_key(&data, Some(b"wrong")));
+            assert!(m.contains("wrong passphrase"), "{m}");
+        }
+    }
+    // OpenSSL's traditional encryption, as step-ca writes its CA keys (SEC1, and PKCS#1 for
+    // RSA, with `Proc-Type: 4,ENCRYPTED` and `DEK-Info: AES-256-CBC,...`).
+    let f2 = Files::new();
+    let (ec, rsa) = (f2.path("ec.pem"), f2.path("rsa.pem"));
+    openssl_ok(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-noout",
+        "-out",
+        &ec,
+    ]);
+    openssl_ok(&["genrsa", "-traditional", "-out", &rsa, "2048"]);
+    for (kind, clear, cipher) in [
+        ("ec", &ec, "-aes256"),
+        ("ec", &ec, "-aes128"),
+        ("rsa", &rsa, "-aes192"),
+        ("rsa", &rsa, "-aes256"),
+    ] {
+        let enc = f2.path("legacy.pem");
+        #[rustfmt::skip]
+        let mut args = vec![kind, "-in", clear, cipher, "-passout", "pass:step pass", "-out", &enc];
+        if kind == "rsa" {
+            args.push("-traditional");
+        }
+        openssl_ok(&args);
+        let data = std::fs::read(&enc).unwrap();
+        assert!(String::from_utf8_lossy(&data).contains("Proc-Type: 4,ENCRYPTED"));
+        let reference = read_private_key(&std::fs::read(clear).unwrap(), None).unwrap();
+        let key = read_private_key(&data, Some(b"step pass")).unwrap();
+        assert_eq!(
+            key.public_key_der(),
+            reference.public_key_der(),
+            "{kind} {cipher}"
+        );
+        let m = key_err(read_private_key(&data, None));
+        assert!(m.contains("give its passphrase"), "{m}");
+        let m = key_err(read_private_key(&data, Some(b"wrong")));
+        assert!(m.contains("wrong passphrase"), "{m}");
+    }
+    // OpenSSL 3's `genrsa -aes256` writes encrypted PKCS#8 too.
+    let enc = f.path("genrsa-aes.pem");
+    openssl_ok(&[
+        "genrsa", "-aes256", "-passout", "pass:pw", "-out", &enc, "2048",
+    ]);
+    let key = read_private_key(&std::fs::read(&enc).unwrap(), Some(b"pw")).unwrap();
+    assert_eq!(key.algorithm(), KeyAlgorithm::Rsa { bits: 2048 });
+}
+
+#[test]
+fn unsupported_encryptions_say_how_to_convert() {
+    let f = Files::new();
+    let k = f.path("k.pem");
+    openssl_ok(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-noout",
+        "-out",
+        &k,
+    ]);
+    let des = f.path("des.pem");
+    openssl_ok(&[
+        "ec", "-in", &k, "-des3", "-passout", "pass:pw", "-out", &des,
+    ]);
+    let m = key_err(read_private_key(&std::fs::read(&des).unwrap(), Some(b"pw")));
+    assert!(
+        m.contains("DES-EDE3-CBC") && m.contains("openssl pkcs8"),
+        "{m}"
+    );
+    let scrypt = f.path("scrypt.pem");
+    openssl_ok(&[
+        "pkcs8", "-topk8", "-scrypt", "-passout", "pass:pw", "-in", &k, "-out", &scrypt,
+    ]);
+    let m = key_err(read_private_key(
+        &std::fs::read(&scrypt).unwrap(),
+        Some(b"pw"),
+    ));
+    assert!(m.contains("scrypt"), "{m}");
+    let v1 = f.path("v1.pem");
+    #[rustfmt::skip]
+    openssl_ok(&["pkcs8", "-topk8", "-v1", "PBE-SHA1-3DES", "-passout", "pass:pw", "-in", &k, "-out", &v1]);
+    let m = key_err(read_private_key(&std::fs::read(&v1).unwrap(), Some(b"pw")));
+    assert!(m.contains("PBES1"), "{m}");
+}
+
+/// A root made by `openssl req -x509`, its key file, and openssl's view of its subject.
+struct OpensslRoot {
+    f: Files,
+    cert: String,
+    key: String,
+}
+
+fn openssl_root(genkey: &[&str], subj: &str, extra: &[&str]) -> OpensslRoot {
+    let f = Files::new();
+    let key = f.path("root.key");
+    let cert = f.path("root.pem");
+    // `KEY` in `genkey` stands for the key file.
+    let args: Vec<&str> = genkey
+        .iter()
+        .map(|a| if *a == "KEY" { key.as_str() } else { a })
+        .collect();
+    openssl_ok(&args);
+    let mut args = vec![
+        "req", "-x509", "-new", "-key", &key, "-days", "30", "-subj", subj, "-out", &cert,
+    ];
+    args.extend(extra);
+    openssl_ok(&args);
+    OpensslRoot { f, cert, key }
+}
+
+/// Issues a server certificate from `ca` with pki and has openssl verify it.
+fn issue_and_verify(root: &OpensslRoot, ca: &pki::Issuer) -> Vec<u8> {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let sans = Sans {
+        dns: vec!["leaf.example.com".into()],
+        ..Sans::default()
+    };
+    let leaf = issue(
+        &CertRequest {
+            subject: &parse_dn("CN=leaf.example.com").unwrap(),
+            public_key_der: &key.public_key_der(),
+            profile: Profile::Server,
+            sans: &sans,
+            serial: &random_serial(),
+            not_before: now(),
+            not_after: now() + Duration::days(7),
+            crl_url: None,
+            ca_issuers_url: None,
+        },
+        Signer::Issuer(ca),
+    )
+    .unwrap();
+    let leaf_path = root.f.write("leaf.pem", &leaf.pem);
+    let out = openssl_ok(&["verify", "-CAfile", &root.cert, &leaf_path]);
+    assert!(out.contains(": OK"), "{out}");
+    leaf.der
+}
+
+/// Roots as openssl and step-ca make them: RSA (default openssl.cnf extensions, no
+/// KeyUsage), ECDSA P-256 with a SEC1 key and pathlen 1, Ed25519; and a subject pki's own DN
+/// encoder would not write (PrintableString CN, a multi-valued RDN), kept byte for byte.
+#[test]
+fn openssl_roots_import_and_issue() {
+    let roots = [
+        openssl_root(
+            &["genrsa", "-traditional", "-out", "KEY", "2048"],
+            "/C=US/O=Example/CN=Example RSA Root",
+            &[],
+        ),
+        openssl_root(
+            &["ecparam", "-genkey", "-name", "prime256v1", "-out", "KEY"],
+            "/O=Smallstep Example/CN=Example Root CA",
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE,pathlen:1",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ),
+        openssl_root(
+            &["genpkey", "-algorithm", "ed25519", "-out", "KEY"],
+            "/CN=Ed Root",
+            &[],
+        ),
+        openssl_root(
+            &["ecparam", "-genkey", "-name", "secp384r1", "-out", "KEY"],
+            "/CN=Odd Root+OU=Multi/O=Example",
+            &["-multivalue-rdn", "-utf8"],
+        ),
+    ];
+    for root in &roots {
+        let certs = read_certificates(&std::fs::read(&root.cert).unwrap()).unwrap();
+        assert_eq!(certs.len(), 1);
+        let key = read_private_key(&std::fs::read(&root.key).unwrap(), None).unwrap();
+        let ca = check_ca_certificate(&certs[0], key, now()).unwrap();
+        assert!(ca.self_signed);
+        let leaf = issue_and_verify(root, &ca.issuer);
+        let (_, leaf) = X509Certificate::from_der(&leaf).unwrap();
+        let (_, root_cert) = X509Certificate::from_der(&certs[0]).unwrap();
+        assert_eq!(leaf.issuer().as_raw(), root_cert.subject().as_raw());
+    }
+    // Our DN encoder would have written that subject otherwise (one attribute per RDN):
+    // the bytes signed with are the certificate's, not a re-encoding.
+    let key = read_private_key(&std::fs::read(&roots[3].key).unwrap(), None).unwrap();
+    let der = read_certificates(&std::fs::read(&roots[3].cert).unwrap()).unwrap();
+    let ca = check_ca_certificate(&der[0], key, now()).unwrap();
+    assert!(ca.subject.contains('+'), "{}", ca.subject);
+    let ours = ca.subject_dn.as_ref().unwrap().to_der();
+    assert_ne!(ours.as_slice(), ca.issuer.subject_der());
+}
+
+/// A CA's CSR goes to an outside root (openssl `x509 -req`), comes back as a CA certificate
+/// for the same key, and chains to that root.
+#[test]
+fn ca_csr_signed_by_openssl() {
+    let root = openssl_root(
+        &["ecparam", "-genkey", "-name", "prime256v1", "-out", "KEY"],
+        "/CN=Offline Root",
+        &["-addext", "basicConstraints=critical,CA:TRUE,pathlen:1"],
+    );
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+    let subject = parse_dn("CN=Issuing CA,O=Example").unwrap().to_der();
+    let csr = ca_csr(&key, &subject, Some(0)).unwrap();
+    let csr_path = root.f.write("ca.csr", &csr);
+    let out = openssl_ok(&["req", "-in", &csr_path, "-noout", "-verify", "-text"]);
+    assert!(
+        out.contains("verify OK") || out.contains("verify ok"),
+        "{out}"
+    );
+    assert!(out.contains("CA:TRUE, pathlen:0"), "{out}");
+    let ext = root.f.write(
+        "ext.cnf",
+        "[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    );
+    let signed = root.f.path("ca.pem");
+    #[rustfmt::skip]
+    openssl_ok(&["x509", "-req", "-in", &csr_path, "-CA", &root.cert, "-CAkey", &root.key,
+        "-CAcreateserial", "-days", "10", "-extfile", &ext, "-extensions", "v3", "-out", &signed]);
+    let cert = read_certificates(&std::fs::read(&signed).unwrap()).unwrap();
+    let root_der = read_certificates(&std::fs::read(&root.cert).unwrap()).unwrap();
+    let ca = check_ca_certificate(&cert[0], key.clone(), now()).unwrap();
+    assert!(!ca.self_signed);
+    assert_eq!(ca.issuer.subject_der(), subject.as_slice());
+    assert_eq!(verify_chain(&cert[0], &root_der).unwrap(), Some(0));
+    // The signed certificate is for this key only.
+    let other = PrivateKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+    assert_eq!(
+        check_ca_certificate(&cert[0], other, now()).unwrap_err(),
+        PkiError::KeyMismatch
+    );
+    // The new CA issues, and openssl follows the whole chain.
+    let leaf_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let leaf = issue(
+        &CertRequest {
+            subject: &parse_dn("CN=svc.example.com").unwrap(),
+            public_key_der: &leaf_key.public_key_der(),
+            profile: Profile::Client,
+            sans: &Sans::default(),
+            serial: &random_serial(),
+            not_before: now(),
+            not_after: now() + Duration::days(1),
+            crl_url: None,
+            ca_issuers_url: None,
+        },
+        Signer::Issuer(&ca.issuer),
+    )
+    .unwrap();
+    let leaf_path = root.f.write("leaf.pem", &leaf.pem);
+    #[rustfmt::skip]
+    let out = openssl_ok(&["verify", "-CAfile", &root.cert, "-untrusted", &signed, &leaf_path]);
+    assert!(out.contains(": OK"), "{out}");
+}
