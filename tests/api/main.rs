@@ -19,6 +19,7 @@ mod crl_refresh;
 mod export;
 mod hostile;
 mod https;
+mod import;
 mod interop;
 mod list_pages;
 mod orgs;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::convert;
 use super::report::Kind;
 use super::{Importer, Table};
-use crate::service::{crl, issuers, revocation};
+use crate::service::{crl, issuers, public_urls, revocation};
 use crate::store::fastpki04::{SrcCa, SrcCrlEntry};
 use crate::store::import::{self as target_store, ImportedCa, ImportedCert};
 use crate::store::{self, cas};
@@ -77,6 +77,17 @@ impl Importer<'_> {
             let id = self
                 .id_for(Table::Cas, Kind::CertificateAuthority, ca.id)
                 .await?;
+            if id != ca.id {
+                self.report.warnings.push(format!(
+                    "CA {} ('{}') is CA {id} here: the CRL and CA-certificate URLs in what it issued end in \
+                     /{} (FastPKI's slugs hold the id), which this server does not answer; its URLs here end \
+                     in /{}",
+                    ca.id,
+                    ca.name,
+                    public_urls::slug(&ca.name, ca.id),
+                    public_urls::slug(&ca.name, id)
+                ));
+            }
             let sealed = self.target.keys.seal(&key_pem);
             let parent = ca.parent_ca_id.and_then(|p| self.cas.get(&p).copied());
             let new = ImportedCa {
