@@ -419,6 +419,22 @@ const TABLES: [(&str, &str); 11] = [
     ("blocklisted_tokens", "id, jti, exp, created_at"),
 ];
 
+/// A one-connection pool on `url` and a transaction in which it answers a read.
+async fn begin(url: &str, backend: Backend) -> anyhow::Result<Tx> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Sqlite {
+        // Reads the schema: fails here, not later, when the file cannot be read.
+        sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+            .fetch_one(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
 /// An open FastPKI 0.4 database, read in one read-only transaction.
 pub struct Source {
     tx: Tx,
@@ -445,12 +461,16 @@ impl Source {
             Backend::Postgres => sqlx_url,
         };
         let shown_url = redact_url(url);
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&sqlx_url)
-            .await
-            .with_context(|| format!("cannot open the FastPKI database {shown_url}"))?;
-        let mut tx = pool.begin().await?;
+        let mut tx = match begin(&sqlx_url, backend).await {
+            Ok(tx) => Ok(tx),
+            // A WAL database in a folder we may not write to cannot be opened read-only
+            // (SQLite would create its -shm file): read it as an immutable file.
+            Err(_) if backend == Backend::Sqlite => {
+                begin(&format!("{sqlx_url}&immutable=true"), backend).await
+            }
+            Err(e) => Err(e),
+        }
+        .with_context(|| format!("cannot open the FastPKI database {shown_url}"))?;
         if backend == Backend::Postgres {
             // One snapshot for every read; times printed in UTC, ISO style.
             for sql in [
