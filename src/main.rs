@@ -68,7 +68,8 @@ enum ImportSource {
             hide_env_values = true
         )]
         pepper: Option<String>,
-        /// Do everything, report, then roll back: nothing is written.
+        /// Do everything, report, then roll back: nothing is written (but the target's schema is
+        /// migrated first, as `fastpki migrate` does).
         #[arg(long)]
         dry_run: bool,
         /// Import into a database that already holds data (ids kept where free).
