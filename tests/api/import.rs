@@ -775,3 +775,97 @@ async fn copy_to_postgres(sqlite: &Path, pg_url: &str) {
         }
     }
 }
+
+/// Rows a FastPKI database may hold that do not fit: each is skipped with its
+/// reason, or imported with a warning; the rest goes in as usual.
+#[tokio::test]
+async fn odd_rows_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture_copy(dir.path());
+    {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", src.display()))
+            .await
+            .unwrap();
+        // A key stored before FastPKI had an encryption key: plain PEM.
+        let sealed: String =
+            sqlx::query_scalar("SELECT private_key FROM certificates WHERE id = 5")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        let old = fastpki::service::keystore::KeyStore::new(Some(OLD_FERNET_KEY)).unwrap();
+        let plain = old.open(&sealed).unwrap();
+        // FastPKI's SQLite connections never turned foreign keys on; sqlx's do.
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        for (sql, bind) in [
+            (
+                "UPDATE certificates SET private_key = $1 WHERE id = 5",
+                Some(plain.as_str()),
+            ),
+            (
+                "UPDATE certificates SET status = 'EXPIRED' WHERE id = 6",
+                None,
+            ),
+            // A renewal recorded before the certificate it renews (ids out of order).
+            (
+                "UPDATE certificates SET renewed_from_id = 9 WHERE id = 7",
+                None,
+            ),
+            // An organization deleted under a user (SQLite did not enforce the key).
+            ("UPDATE users SET organization_id = 77 WHERE id = 5", None),
+            // A CRL entry whose certificate is gone, and a certificate whose CA is gone.
+            (
+                "INSERT INTO crl_entries (id, created_at, serial_number, revocation_date, reason, ca_id) \
+                 VALUES (3, '2026-12-06 10:00:00', 'abcdef', '2026-12-06 10:00:00', 'superseded', 2)",
+                None,
+            ),
+            (
+                "INSERT INTO certificates SELECT common_name, subject_dn, certificate_type, key_size, \
+                 valid_days, status, 20, created_at, updated_at, private_key, certificate, '1234', \
+                 not_before, not_after, revoked_at, 99, organization_id, created_by_user_id, \
+                 created_by_service_account_id, is_csr_origin, renewed_from_id FROM certificates WHERE id = 4",
+                None,
+            ),
+        ] {
+            let mut q = sqlx::query(sql);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            q.execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    let target = fresh_database(dir.path(), "the import tests").await;
+    let report = import_json(&target, &format!("sqlite:///{}", src.display()), &[]);
+    assert_eq!(counts(&report, "certificate"), (10, 9, 0, 1), "{report}");
+    assert_eq!(counts(&report, "crl_entry"), (3, 2, 0, 1), "{report}");
+    let skipped = report["skipped"].to_string();
+    assert!(skipped.contains("its CA 99 was not imported"), "{skipped}");
+    assert!(skipped.contains("serial abcdef"), "{skipped}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("user 5: its organization 77"),
+        "{report}"
+    );
+
+    let s = Server::start_on(&target, &settings()).await;
+    let (root, _) = s.login_pair("root", "root-fixture-pw-a").await;
+    let seven = expect(s.get("/certificates/7", Some(&root)).await, 200);
+    assert_eq!(seven["renewed_from_id"], 9);
+    let six = expect(s.get("/certificates/6", Some(&root)).await, 200);
+    assert_eq!(six["status"], "valid");
+    let five = expect(s.get("/certificates/5/private-key", Some(&root)).await, 200);
+    assert_eq!(
+        key_public_key(five["private_key"].as_str().unwrap()),
+        cert_public_key(five["certificate"].as_str().unwrap())
+    );
+    let loner = expect(s.get("/users/5", Some(&root)).await, 200);
+    assert_eq!(loner["organization_id"], Value::Null);
+    // The orphan entry is not in the CRL: the two revoked certificates are.
+    let crl = test_support::crl::crl_der(&s.client, &s.base, "acme-issuing-ca-2").await;
+    assert_eq!(parse_crl(&crl).serials.len(), 2);
+}
