@@ -54,24 +54,24 @@ impl Server {
         extra: &[(&str, &str)],
         tweak: impl FnOnce(&mut fastpki::service::AppState),
     ) -> Server {
-        Server::start_in(None, extra, tweak).await
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = fresh_database(dir.path(), "the HTTP suite").await;
+        Server::start_in(dir, db, extra, tweak).await
     }
 
-    /// Starts a server on an existing database (`DATABASE_URL`), with extra settings.
-    pub async fn start_on(database_url: &str, extra: &[(&str, &str)]) -> Server {
-        Server::start_in(Some(database_url), extra, |_| {}).await
+    /// Starts a server on the database at `db` (a test that puts something
+    /// between the server and its database), with extra settings.
+    pub async fn start_on(db: String, extra: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Server::start_in(dir, db, extra, |_| {}).await
     }
 
     async fn start_in(
-        database_url: Option<&str>,
+        dir: tempfile::TempDir,
+        db: String,
         extra: &[(&str, &str)],
         tweak: impl FnOnce(&mut fastpki::service::AppState),
     ) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = match database_url {
-            Some(url) => url.to_string(),
-            None => fresh_database(dir.path(), "the HTTP suite").await,
-        };
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", db.as_str()),
             (

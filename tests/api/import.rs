@@ -255,7 +255,7 @@ async fn a_fastpki_database_imports_and_answers_as_before() {
         db.close().await;
     }
 
-    let s = Server::start_on(&target, &settings()).await;
+    let s = Server::start_on(target.clone(), &settings()).await;
 
     // Every user logs in with the password the old server had.
     let mut tokens = std::collections::HashMap::new();
@@ -522,7 +522,7 @@ async fn a_database_in_use_is_refused_then_merged() {
 
     // Ours already has a superuser, an "Acme Corp", an "admin1" who is someone
     // else, and a CA with id 1.
-    let s = Server::start_on(&target, &settings()).await;
+    let s = Server::start_on(target.clone(), &settings()).await;
     let boss = {
         let (st, v) = s
             .post("/users/", None, json!({"username": "boss", "email": "boss@example.org", "password": PASSWORD, "role": "superuser"}))
@@ -663,7 +663,7 @@ async fn a_fastpki_postgres_database_imports_too() {
         assert_eq!(counts(&report, kind), (n, n, 0, 0), "{kind}: {report}");
     }
 
-    let s = Server::start_on(&target, &settings()).await;
+    let s = Server::start_on(target.clone(), &settings()).await;
     let (root, _) = s.login_pair("root", "root-fixture-pw-a").await;
     let m = manifest();
     expect(
@@ -852,7 +852,7 @@ async fn odd_rows_are_reported() {
         "{report}"
     );
 
-    let s = Server::start_on(&target, &settings()).await;
+    let s = Server::start_on(target.clone(), &settings()).await;
     let (root, _) = s.login_pair("root", "root-fixture-pw-a").await;
     let seven = expect(s.get("/certificates/7", Some(&root)).await, 200);
     assert_eq!(seven["renewed_from_id"], 9);
