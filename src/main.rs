@@ -1,5 +1,5 @@
-//! The `fastpki` binary: `serve` runs the server, `migrate` is an admin task, and the
-//! other subcommands are the command-line client (`src/cli`), which talks HTTP only.
+//! The `fastpki` binary: `serve` runs the server, `migrate`, `rotate-key` and `import` are
+//! admin tasks, and the other subcommands are the command-line client (`src/cli`), which talks HTTP only.
 
 mod cli;
 
@@ -34,8 +34,51 @@ enum Command {
         #[arg(long, env = "NEW_PRIVATE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         new_key: String,
     },
+    /// Import another CA's database into this one (DATABASE_URL), in one transaction.
+    #[command(subcommand)]
+    Import(ImportSource),
     #[command(flatten)]
     Client(Box<cli::ClientCommand>),
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// Everything of a FastPKI 0.4 (Python) database: organizations, users, service accounts
+    /// and tokens, CAs and certificates with their keys, revocations, the audit log.
+    Fastpki {
+        /// The FastPKI database: sqlite:///path/fastpki.db or postgresql://user:pass@host/db
+        /// (SQLAlchemy forms such as sqlite+aiosqlite:// are accepted).
+        #[arg(long = "from", value_name = "DATABASE_URL")]
+        from: String,
+        /// The old server's PRIVATE_KEY_ENCRYPTION_KEY, to open its private keys (they are
+        /// sealed again with this server's key).
+        #[arg(
+            long,
+            value_name = "KEY",
+            env = "FASTPKI_IMPORT_ENCRYPTION_KEY",
+            hide_env_values = true
+        )]
+        encryption_key: Option<String>,
+        /// The old server's SERVICE_ACCOUNT_TOKEN_PEPPER (or SECRET_KEY if it had none): checked
+        /// against this server's, which must be the same for imported tokens to work.
+        #[arg(
+            long,
+            value_name = "PEPPER",
+            env = "FASTPKI_IMPORT_PEPPER",
+            hide_env_values = true
+        )]
+        pepper: Option<String>,
+        /// Do everything, report, then roll back: nothing is written (but the target's schema is
+        /// migrated first, as `fastpki migrate` does).
+        #[arg(long)]
+        dry_run: bool,
+        /// Import into a database that already holds data (ids kept where free).
+        #[arg(long)]
+        merge: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_logging(level: &str) {
@@ -91,6 +134,39 @@ fn main() -> std::process::ExitCode {
                 let new = fastpki::service::keystore::KeyStore::new(Some(&new_key))?;
                 let n = fastpki::service::key_rotation::rotate(&db, &current, &new).await?;
                 println!("re-encrypted {n} private keys: set PRIVATE_KEY_ENCRYPTION_KEY to the new key before the next start");
+                Ok(())
+            }
+            Command::Import(ImportSource::Fastpki {
+                from,
+                encryption_key,
+                pepper,
+                dry_run,
+                merge,
+                json,
+            }) => {
+                let db = fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
+                db.migrate().await?;
+                let keys = fastpki::service::keystore::KeyStore::new(settings.private_key_encryption_key.as_deref())?;
+                let target = fastpki::service::import::Target {
+                    db: &db,
+                    keys: &keys,
+                    pepper: &settings.service_account_token_pepper,
+                    crl_validity_days: settings.crl_validity_days,
+                };
+                let opts = fastpki::service::import::Options {
+                    from,
+                    encryption_key,
+                    pepper,
+                    dry_run,
+                    merge,
+                };
+                let report = fastpki::service::import::fastpki04(&target, &opts).await?;
+                db.close().await;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print!("{report}");
+                }
                 Ok(())
             }
             Command::Client(_) => unreachable!("client commands return before the runtime starts"),

@@ -73,18 +73,7 @@ pub async fn sign_next(
     next_update: chrono::DateTime<Utc>,
 ) -> Result<SignedCrl> {
     let number = store::cas::next_crl_number(tx, ca.id).await?;
-    let mut revoked = store::certs::revoked_of(tx, ca.id).await?;
-    revoked.extend(store::cas::revoked_children(tx, ca.id).await?);
-    let entries: Vec<pki::RevokedEntry> = revoked
-        .into_iter()
-        .map(|r| pki::RevokedEntry {
-            serial_hex: r.serial_number,
-            revoked_at: r.revoked_at.unwrap_or_else(Utc::now),
-            reason: r
-                .revocation_reason_code
-                .and_then(pki::RevocationReason::from_code),
-        })
-        .collect();
+    let entries = revoked_entries(tx, ca.id).await?;
     let issuer = issuers::issuer(state, ca).await?;
     let crl = cpu(state, move || {
         Ok(pki::build_crl(
@@ -100,6 +89,23 @@ pub async fn sign_next(
         number,
         der: crl.der,
     })
+}
+
+/// What the CRL of CA `ca_id` lists: every certificate it revoked and every
+/// sub-CA it revoked, deleted ones included.
+pub async fn revoked_entries(tx: &mut Tx, ca_id: i64) -> Result<Vec<pki::RevokedEntry>> {
+    let mut revoked = store::certs::revoked_of(tx, ca_id).await?;
+    revoked.extend(store::cas::revoked_children(tx, ca_id).await?);
+    Ok(revoked
+        .into_iter()
+        .map(|r| pki::RevokedEntry {
+            serial_hex: r.serial_number,
+            revoked_at: r.revoked_at.unwrap_or_else(Utc::now),
+            reason: r
+                .revocation_reason_code
+                .and_then(pki::RevocationReason::from_code),
+        })
+        .collect())
 }
 
 /// The current CRL of a CA, from memory or the database; None if it has none.

@@ -10,6 +10,7 @@ pub mod commit;
 pub mod cpu;
 pub mod crl;
 pub mod export;
+pub mod import;
 pub mod issuers;
 pub mod key_rotation;
 pub mod keypool;

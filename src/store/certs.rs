@@ -165,7 +165,9 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CertRow>, sqlx
 }
 
 /// The stored (possibly sealed) private key of a certificate, if any.
-/// The certificate of CA `issuer_id` with this serial (lowercase hex).
+/// The certificate of CA `issuer_id` with this serial (lowercase hex, whole
+/// octets). Certificates imported from FastPKI keep its form, without a
+/// leading zero digit (`format(n, "x")`): either form is found.
 pub async fn by_serial(
     c: &mut AnyConnection,
     issuer_id: i64,
@@ -174,11 +176,13 @@ pub async fn by_serial(
     let sql = concat!(
         "SELECT ",
         cert_columns!(),
-        " FROM certificates WHERE issuer_id = $1 AND serial_number = $2"
+        " FROM certificates WHERE issuer_id = $1 AND serial_number IN ($2, $3) ORDER BY id LIMIT 1"
     );
+    let unpadded = serial_hex.strip_prefix('0').unwrap_or(serial_hex);
     sqlx::query_as(sql)
         .bind(issuer_id)
         .bind(serial_hex)
+        .bind(unpadded)
         .fetch_optional(c)
         .await
 }

@@ -18,6 +18,8 @@ pub mod audit;
 pub mod cas;
 pub mod certs;
 mod decode;
+pub mod fastpki04;
+pub mod import;
 pub mod orgs;
 pub mod service_accounts;
 pub mod sessions;

@@ -22,6 +22,7 @@ mod expiry;
 mod export;
 mod hostile;
 mod https;
+mod import;
 mod interop;
 mod list_pages;
 mod metrics;
