@@ -15,7 +15,7 @@ use crate::service::acme::eab_keys::{self as eab, EabKeyCreated, EabKeyOut};
 
 #[utoipa::path(post, path = "/acme-directories/", tag = "acme-directories", request_body = dirs::DirectoryCreate, security(("bearer" = [])),
     responses((status = 201, body = DirectoryOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
-        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 409, description = "The CA is pending: it has no certificate yet", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,
@@ -54,7 +54,7 @@ pub(crate) async fn read(
 }
 
 #[utoipa::path(patch, path = "/acme-directories/{id}", tag = "acme-directories", params(("id" = i64, Path)), request_body = dirs::DirectoryUpdate, security(("bearer" = [])),
-    responses((status = 200, body = DirectoryOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+    responses((status = 200, body = DirectoryOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 409, description = "The CA is pending: it has no certificate yet", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     UserCaller(caller): UserCaller,

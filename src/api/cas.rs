@@ -14,7 +14,7 @@ use crate::service::{cas, cas::CaOut};
 
 #[utoipa::path(post, path = "/cas/", tag = "cas", request_body = cas::CaCreate, security(("bearer" = [])),
     responses((status = 201, body = CaOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
-        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 409, description = "The CA is pending: it has no certificate yet", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,

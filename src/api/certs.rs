@@ -51,7 +51,7 @@ pub(crate) struct ListQuery {
 
 #[utoipa::path(post, path = "/certificates/", tag = "certificates", params(CertQuery), request_body = certs::CertCreate, security(("bearer" = [])),
     responses((status = 201, body = CertOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
-        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 409, description = "The CA is pending: it has no certificate yet", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -70,7 +70,7 @@ pub(crate) async fn create(
 
 #[utoipa::path(post, path = "/certificates/sign-csr", tag = "certificates", request_body = certs::SignCsr, security(("bearer" = [])),
     responses((status = 201, body = CertOut), (status = 400, body = crate::api::errors::ErrorBody), (status = 401, body = crate::api::errors::ErrorBody),
-        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+        (status = 403, body = crate::api::errors::ErrorBody), (status = 404, body = crate::api::errors::ErrorBody), (status = 409, description = "The CA is pending: it has no certificate yet", body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
 pub(crate) async fn sign_csr(
     State(state): State<AppState>,
     Caller(caller): Caller,

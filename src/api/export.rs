@@ -25,11 +25,12 @@ fn download(file: PemFile) -> Response {
 }
 
 macro_rules! export_route {
-    ($name:ident, $path:literal, $service:path, $what:literal) => {
+    ($name:ident, $path:literal, $service:path, $what:literal $(, $extra:tt)*) => {
         #[utoipa::path(get, path = $path, tag = "export", params(("id" = i64, Path)), security(("bearer" = [])),
             responses((status = 200, description = $what, content_type = "application/x-pem-file", body = String),
                 (status = 401, body = crate::api::errors::ErrorBody), (status = 403, body = crate::api::errors::ErrorBody),
-                (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)))]
+                (status = 404, body = crate::api::errors::ErrorBody), (status = 422, body = crate::api::errors::ValidationErrorBody)
+                $(, $extra)*))]
         pub(crate) async fn $name(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<i64>) -> Result<Response> {
             Ok(download($service(&state, &caller, id).await?))
         }
@@ -40,7 +41,12 @@ export_route!(
     ca_certificate,
     "/export/ca/{id}/certificate",
     export::ca_certificate,
-    "The CA certificate"
+    "The CA certificate",
+    (
+        status = 409,
+        description = "The CA is pending: it has no certificate yet",
+        body = crate::api::errors::ErrorBody
+    )
 );
 export_route!(
     ca_private_key,
