@@ -394,6 +394,56 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
         window["suggestedWindow"]["start"].as_str().unwrap()
             < window["suggestedWindow"]["end"].as_str().unwrap()
     );
+
+    // Revocation by another account (RFC 8555 §7.6): refused until it holds
+    // valid authorizations for every name of the certificate, then accepted.
+    let revoke = json!({"certificate": b64(&pem_to_der(leaf)), "reason": 4});
+    acme.post_kid(
+        &stranger,
+        &stranger_account,
+        &acme.url("revokeCert"),
+        Some(&revoke),
+    )
+    .await
+    .problem(403, "unauthorized");
+    let theirs = acme
+        .post_kid(
+            &stranger,
+            &stranger_account,
+            &acme.url("newOrder"),
+            Some(&json!({"identifiers": identifiers})),
+        )
+        .await;
+    let challenge = acme
+        .challenge_of(&stranger, &stranger_account, &theirs.body, "http-01")
+        .await;
+    let token = challenge["token"].as_str().unwrap();
+    dns.add_http01(token, &format!("{token}.{}", stranger.thumbprint()))
+        .await;
+    acme.post_kid(
+        &stranger,
+        &stranger_account,
+        challenge["url"].as_str().unwrap(),
+        Some(&json!({})),
+    )
+    .await;
+    let their_order = theirs.header("location").unwrap().to_string();
+    let o = acme
+        .poll_order(&stranger, &stranger_account, &their_order, "ready")
+        .await;
+    assert_eq!(o["status"], "ready", "{o}");
+    let r = acme
+        .post_kid(
+            &stranger,
+            &stranger_account,
+            &acme.url("revokeCert"),
+            Some(&revoke),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    acme.post_kid(&key, &account, &acme.url("revokeCert"), Some(&revoke))
+        .await
+        .problem(400, "alreadyRevoked");
 }
 
 /// A challenge left processing by a server that died mid-validation (its

@@ -71,6 +71,38 @@ fn internal(e: Error) -> Problem {
     }
 }
 
+/// Whether `account` holds a valid authorization for every DNS name and IP
+/// address of a certificate (a `*.` name needs the wildcard authorization).
+async fn authorized_for_all(
+    c: &mut crate::store::Conn,
+    account: i64,
+    sans: &pki::Sans,
+) -> Result<bool, Problem> {
+    if sans.dns.is_empty() && sans.ips.is_empty() {
+        return Ok(false);
+    }
+    let now = chrono::Utc::now();
+    for name in &sans.dns {
+        let name = name.to_ascii_lowercase();
+        let (value, wildcard) = match name.strip_prefix("*.") {
+            Some(base) => (base.to_owned(), true),
+            None => (name, false),
+        };
+        if !store::acme::authorizations::holds_valid(c, account, "dns", &value, wildcard, now)
+            .await?
+        {
+            return Ok(false);
+        }
+    }
+    for ip in &sans.ips {
+        let ip = ip.to_string();
+        if !store::acme::authorizations::holds_valid(c, account, "ip", &ip, false, now).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Who asks for a revocation.
 pub enum Revoker<'a> {
     /// An account of the directory: it must have ordered the certificate.
@@ -119,10 +151,13 @@ pub async fn revoke(
         Revoker::Account(account) => {
             let mut c = state.db.read().await?;
             let order = store::acme::orders::by_certificate(&mut c, row.id).await?;
-            if order.is_none_or(|o| o.account_id != account.id) {
+            let ordered = order.is_some_and(|o| o.account_id == account.id);
+            // RFC 8555 §7.6: the account that ordered it, or one that holds
+            // valid authorizations for every identifier in it.
+            if !ordered && !authorized_for_all(&mut c, account.id, &info.sans).await? {
                 return Err(Problem::new(
                     ProblemType::Unauthorized,
-                    "this account did not order this certificate",
+                    "this account neither ordered this certificate nor holds authorizations for all its names",
                 ));
             }
             account.service_account_id

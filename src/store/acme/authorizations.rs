@@ -94,6 +94,29 @@ pub async fn reusable(
         .await
 }
 
+/// Whether the account holds a valid, unexpired authorization for this identifier.
+pub async fn holds_valid(
+    c: &mut AnyConnection,
+    account_id: i64,
+    identifier_type: &str,
+    identifier_value: &str,
+    wildcard: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM acme_authorizations WHERE account_id = $1 AND identifier_type = $2 \
+         AND identifier_value = $3 AND wildcard = $4 AND status = 'valid' AND expires_at > $5",
+    )
+    .bind(account_id)
+    .bind(identifier_type)
+    .bind(identifier_value)
+    .bind(wildcard)
+    .bind(ts(now))
+    .fetch_one(c)
+    .await?;
+    Ok(n > 0)
+}
+
 /// Moves an authorization from `from` to `to`; a valid one is given its new
 /// lifetime. False when it was not in `from` any more.
 pub async fn transition(
