@@ -78,7 +78,7 @@ impl<'a> Acme<'a> {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(r.status(), 200, "new-nonce: {:?}", r.headers());
         r.headers()["replay-nonce"].to_str().unwrap().to_string()
     }
 
