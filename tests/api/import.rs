@@ -1,5 +1,6 @@
 //! `fastpki import fastpki`: the FastPKI 0.4 database written by the real
-//! Python server (`../shared/fixtures/fastpki-0.4/`) is imported with the
+//! Python server (`tests/data/fastpki-0.4/`, a copy of the project's
+//! `../shared/fixtures/fastpki-0.4/`, so that a clone alone runs it) is imported with the
 //! command, then the server started on the result must answer as the old one
 //! did: the same users log in with their passwords, the same tokens work, the
 //! same CAs, certificates, serials, revocations, keys, audit entries and
@@ -24,7 +25,7 @@ const OLD_PEPPER: &str = "fixture-a-pepper-0123456789abcdef";
 const OUR_FERNET_KEY: &str = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
 
 fn fixture_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/fastpki-0.4");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fastpki-0.4");
     assert!(
         dir.join("fastpki.db").is_file(),
         "the FastPKI 0.4 fixture is missing: {}",
