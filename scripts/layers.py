@@ -14,6 +14,8 @@ import sys
 RANK = {"main": 9, "server": 9, "crate": 9, "cli": 8, "tls": 8, "api": 7, "service": 6,
         "auth": 5, "store": 4, "config": 0, "error": 0, "capabilities": 0}
 ALLOWED_SIDEWAYS = {("auth", "store")}
+# Down, but skipping the layer between: handlers reach the store through service.
+SKIPS_FORBIDDEN = {("api", "store")}
 
 args = [a for a in sys.argv[1:] if not a.startswith("-")]
 root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
@@ -75,8 +77,11 @@ up = sorted(
     for a, bs in edges.items()
     for b in bs
     if layer(a) != layer(b)
-    and RANK.get(layer(b), 0) >= RANK.get(layer(a), 0)
-    and (layer(a), layer(b)) not in ALLOWED_SIDEWAYS
+    and (
+        (RANK.get(layer(b), 0) >= RANK.get(layer(a), 0)
+         and (layer(a), layer(b)) not in ALLOWED_SIDEWAYS)
+        or (layer(a), layer(b)) in SKIPS_FORBIDDEN
+    )
 )
 
 

@@ -77,11 +77,7 @@ pub async fn new_account(
     Ok(reply(&acme, status, &account))
 }
 
-fn reply(
-    acme: &Acme,
-    status: StatusCode,
-    account: &crate::store::acme::accounts::AccountRow,
-) -> Response {
+fn reply(acme: &Acme, status: StatusCode, account: &crate::service::acme::AccountRow) -> Response {
     json_reply(
         status,
         &resources::account(&acme.urls, account),

@@ -16,8 +16,8 @@ use super::jwk::Jwk;
 use super::jws::{Jws, MAX_JWS_BYTES, Payload, Signer, VerifiedJws};
 use crate::api::extract::BaseUrl;
 use crate::service::AppState;
+use crate::service::acme::{AccountRow, DirectoryRow};
 use crate::service::acme::{Problem, ProblemType, accounts, directory, nonces};
-use crate::store::acme::{accounts::AccountRow, directories::DirectoryRow};
 
 /// The media type of every ACME POST body (RFC 8555 §6.2).
 pub const JOSE_JSON: &str = "application/jose+json";

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::context::Urls;
 use crate::service::acme::authorizations::{AuthorizationView, ChallengeView};
 use crate::service::acme::orders::OrderView;
-use crate::store::acme::{accounts::AccountRow, directories::DirectoryRow};
+use crate::service::acme::{AccountRow, DirectoryRow};
 
 /// RFC 3339 with seconds, `Z` (the form RFC 8555 examples use).
 pub fn time(t: DateTime<Utc>) -> String {

@@ -40,6 +40,7 @@ pub mod status;
 pub mod validate;
 pub mod worker;
 
+pub use crate::store::acme::{accounts::AccountRow, directories::DirectoryRow};
 pub use identifier::Identifier;
 pub use problem::{Problem, ProblemType, Subproblem};
 pub use runtime::AcmeRuntime;
