@@ -78,7 +78,8 @@ pub async fn certificate_chain(state: &AppState, caller: &Principal, id: i64) ->
     })
 }
 
-fn ensure_newline(mut pem: String) -> String {
+/// A PEM text ending with a newline, so that files can be concatenated.
+pub(crate) fn ensure_newline(mut pem: String) -> String {
     if !pem.ends_with('\n') {
         pem.push('\n');
     }

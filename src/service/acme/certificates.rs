@@ -4,6 +4,7 @@
 use super::directory;
 use super::problem::{Problem, ProblemType};
 use crate::error::Error;
+use crate::service::export::ensure_newline;
 use crate::service::revocation::Revoke;
 use crate::service::{AppState, cas, certs};
 use crate::store::{self, acme::accounts::AccountRow, acme::directories::DirectoryRow};
@@ -27,12 +28,12 @@ pub async fn chain(
         .ok_or_else(|| Problem::malformed("no such certificate").with_status(404))?;
     drop(c);
     let issuer = cas::load(state, row.issuer_id).await.map_err(internal)?;
-    let mut pem = with_newline(row.certificate);
+    let mut pem = ensure_newline(row.certificate);
     let chain = cas::chain_rows(state, issuer).await.map_err(internal)?;
     let single = chain.len() == 1;
     for ca in chain {
         if single || !ca.is_root {
-            pem.push_str(&with_newline(ca.certificate));
+            pem.push_str(&ensure_newline(ca.certificate));
         }
         // A CA signed outside FastPKI: its outside intermediates too, not their root.
         if let Some(external) = &ca.external_chain {
@@ -46,13 +47,6 @@ pub async fn chain(
         }
     }
     Ok(pem)
-}
-
-fn with_newline(mut pem: String) -> String {
-    if !pem.ends_with('\n') {
-        pem.push('\n');
-    }
-    pem
 }
 
 fn internal(e: Error) -> Problem {
