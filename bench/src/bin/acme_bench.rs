@@ -17,13 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use reqwest::Client;
 use serde_json::{Value, json};
+use test_support::acme::{AcmeKey, b64};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use server::{Database, Server, free_port};
@@ -49,10 +46,6 @@ struct Args {
 }
 
 const PASSWORD: &str = "acme-bench-password-1";
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// The http-01 responder: tokens to key authorizations, served on loopback.
 type Tokens = Arc<Mutex<HashMap<String, String>>>;
@@ -101,9 +94,7 @@ async fn responder(tokens: Tokens) -> Result<u16> {
 /// An ACME client with its own ES256 account.
 struct AcmeClient {
     c: Client,
-    key: EcdsaKeyPair,
-    jwk: Value,
-    thumbprint: String,
+    key: AcmeKey,
     kid: String,
     nonce: Option<String>,
     dir: Value,
@@ -117,24 +108,9 @@ struct Reply {
 
 impl AcmeClient {
     async fn new(c: Client, dir: Value) -> Result<Self> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| anyhow::anyhow!("keygen"))?;
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-            .map_err(|_| anyhow::anyhow!("key"))?;
-        let point = key.public_key().as_ref().to_vec();
-        let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let thumbprint = b64(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            canonical.as_bytes(),
-        )
-        .as_ref());
         let mut client = AcmeClient {
             c,
-            key,
-            jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
-            thumbprint,
+            key: AcmeKey::generate(),
             kid: String::new(),
             nonce: None,
             dir,
@@ -164,23 +140,11 @@ impl AcmeClient {
         };
         let mut protected = json!({"alg": "ES256", "nonce": nonce, "url": url});
         if with_jwk {
-            protected["jwk"] = self.jwk.clone();
+            protected["jwk"] = self.key.jwk();
         } else {
             protected["kid"] = json!(self.kid);
         }
-        let protected = b64(protected.to_string().as_bytes());
-        let payload = payload
-            .map(|p| b64(p.to_string().as_bytes()))
-            .unwrap_or_default();
-        let sig = self
-            .key
-            .sign(
-                &SystemRandom::new(),
-                format!("{protected}.{payload}").as_bytes(),
-            )
-            .map_err(|_| anyhow::anyhow!("sign"))?;
-        let body =
-            json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())});
+        let body = self.key.sign(&protected, payload.as_ref());
         let r = self
             .c
             .post(url)
@@ -237,7 +201,7 @@ impl AcmeClient {
         tokens
             .lock()
             .unwrap()
-            .insert(token.clone(), format!("{token}.{}", self.thumbprint));
+            .insert(token.clone(), format!("{token}.{}", self.key.thumbprint()));
         let chall_url = challenge["url"]
             .as_str()
             .context("challenge URL")?
