@@ -2,36 +2,10 @@
 //! name, encode to DER that x509-parser reads back attribute for attribute, and
 //! convert to rcgen's name without panicking.
 
+use test_support::oid::dotted;
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
-
-/// Dotted form of OID content octets, decoded here rather than with x509-parser's
-/// `to_id_string`, which reads the first two arcs from the first byte only.
-fn dotted(content: &[u8]) -> String {
-    let mut subids: Vec<u128> = vec![0];
-    for (i, b) in content.iter().enumerate() {
-        let last = subids.last_mut().unwrap();
-        *last = (*last << 7) | u128::from(b & 0x7f);
-        if b & 0x80 == 0 && i + 1 < content.len() {
-            subids.push(0);
-        }
-    }
-    let first = subids[0];
-    let (a, b) = if first < 40 {
-        (0, first)
-    } else if first < 80 {
-        (1, first - 40)
-    } else {
-        (2, first - 80)
-    };
-    std::iter::once(a)
-        .chain(std::iter::once(b))
-        .chain(subids[1..].iter().copied())
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(".")
-}
 
 /// One input through the target's checks: panics on a finding.
 pub fn run(data: &[u8]) {

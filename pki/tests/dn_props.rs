@@ -13,6 +13,7 @@ use pki::{
     parse_dn, parse_stored_dn,
 };
 use proptest::prelude::*;
+use test_support::oid::dotted;
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
@@ -159,33 +160,6 @@ fn read_der(der: &[u8]) -> Vec<(String, String, Tag)> {
             )
         })
         .collect()
-}
-
-/// Dotted form of OID content octets, decoded here rather than with x509-parser's
-/// `to_id_string`, which reads the first two arcs from the first byte only.
-fn dotted(content: &[u8]) -> String {
-    let mut subids: Vec<u128> = vec![0];
-    for (i, b) in content.iter().enumerate() {
-        let last = subids.last_mut().unwrap();
-        *last = (*last << 7) | u128::from(b & 0x7f);
-        if b & 0x80 == 0 && i + 1 < content.len() {
-            subids.push(0);
-        }
-    }
-    let first = subids[0];
-    let (a, b) = if first < 40 {
-        (0, first)
-    } else if first < 80 {
-        (1, first - 40)
-    } else {
-        (2, first - 80)
-    };
-    std::iter::once(a)
-        .chain(std::iter::once(b))
-        .chain(subids[1..].iter().copied())
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 /// An independent, strict RFC 4514 reader: RDNs split on unescaped `,`, attributes of one RDN

@@ -2,7 +2,7 @@
 //! digest of the secret, keyed with the pepper, is stored.
 
 use base64::Engine;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::principal::Principal;
 use super::tokens::constant_time_eq;
@@ -31,6 +31,16 @@ pub fn digest(pepper: &str, secret: &str) -> String {
     hex::encode(aws_lc_rs::hmac::sign(&key, secret.as_bytes()).as_ref())
 }
 
+/// Whether a token neither revoked nor expired may be used at `now`: it expires at
+/// `expires_at` itself, as a JWT's `exp`.
+fn usable_at(
+    revoked_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    revoked_at.is_none() && expires_at.is_none_or(|e| now < e)
+}
+
 fn invalid() -> Error {
     Error::Unauthorized("Could not validate credentials".into())
 }
@@ -50,7 +60,7 @@ pub async fn authenticate(db: &store::Db, pepper: &str, rest: &str) -> Result<Pr
         return Err(invalid());
     }
     let now = Utc::now();
-    if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
+    if !usable_at(token.revoked_at, token.expires_at, now) {
         return Err(invalid());
     }
     let account = store::service_accounts::get(&mut c, token.service_account_id)
@@ -76,6 +86,24 @@ pub async fn authenticate(db: &store::Db, pepper: &str, rest: &str) -> Result<Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_expires_at_its_expiry_time() {
+        let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 6, 12, 0, 0).unwrap();
+        let second = chrono::Duration::seconds(1);
+        assert!(usable_at(None, None, t));
+        assert!(usable_at(None, Some(t + second), t));
+        assert!(
+            !usable_at(None, Some(t), t),
+            "expired at the instant itself"
+        );
+        assert!(!usable_at(None, Some(t - second), t));
+        assert!(!usable_at(Some(t - second), Some(t + second), t), "revoked");
+        assert!(
+            !usable_at(Some(t - second), None, t),
+            "revoked, never expiring"
+        );
+    }
 
     #[test]
     fn tokens_have_the_documented_shape() {

@@ -91,17 +91,59 @@ pub struct NewCa<'a> {
     pub pending_csr: Option<&'a str>,
 }
 
+/// The columns a `NewCa` fills, in the order `bind_new_ca` binds them.
+macro_rules! new_ca_columns {
+    () => {
+        "name, description, subject_dn, key_algorithm, key_size, valid_days, certificate, private_key, \
+         serial_number, not_before, not_after, organization_id, created_by_user_id, \
+         created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
+         external_chain, pending_csr"
+    };
+}
+
 pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<CaRow, sqlx::Error> {
     let sql = concat!(
-        "INSERT INTO certificate_authorities (name, description, subject_dn, key_algorithm, key_size, valid_days, \
-         certificate, private_key, serial_number, not_before, not_after, organization_id, created_by_user_id, \
-         created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
-         external_chain, pending_csr, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) RETURNING ",
+        "INSERT INTO certificate_authorities (",
+        new_ca_columns!(),
+        ", created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $21, $22, $22) RETURNING ",
         ca_columns!()
     );
-    sqlx::query_as(sql)
-        .bind(n.name)
+    bind_new_ca(sqlx::query_as(sql), n)
+        .bind(now)
+        .fetch_one(c)
+        .await
+}
+
+/// A CA row with the id and times it had in another database (`fastpki import fastpki`);
+/// the caller moves PostgreSQL's identity sequence past the ids it wrote.
+pub async fn insert_with_id(
+    c: &mut AnyConnection,
+    id: i64,
+    n: &NewCa<'_>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+) -> Result<CaRow, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO certificate_authorities (",
+        new_ca_columns!(),
+        ", created_at, updated_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20, $21, $22, $23, $24) RETURNING ",
+        ca_columns!()
+    );
+    bind_new_ca(sqlx::query_as(sql), n)
+        .bind(ts(created_at))
+        .bind(ts(updated_at))
+        .bind(id)
+        .fetch_one(c)
+        .await
+}
+
+fn bind_new_ca<'q>(
+    q: sqlx::query::QueryAs<'q, sqlx::Any, CaRow, sqlx::any::AnyArguments>,
+    n: &NewCa<'q>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, CaRow, sqlx::any::AnyArguments> {
+    q.bind(n.name)
         .bind(n.description)
         .bind(n.subject_dn)
         .bind(n.key_algorithm)
@@ -122,9 +164,6 @@ pub async fn insert(c: &mut AnyConnection, n: &NewCa<'_>, now: &str) -> Result<C
         .bind(n.is_root)
         .bind(n.external_chain)
         .bind(n.pending_csr)
-        .bind(now)
-        .fetch_one(c)
-        .await
 }
 
 pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<CaRow>, sqlx::Error> {

@@ -378,66 +378,6 @@ pub async fn ca_by_certificate(
     .await
 }
 
-pub struct ImportedCa<'a> {
-    pub id: i64,
-    pub name: &'a str,
-    pub description: Option<&'a str>,
-    pub subject_dn: &'a str,
-    pub key_algorithm: &'a str,
-    pub key_size: i64,
-    pub valid_days: i64,
-    pub certificate: &'a str,
-    pub private_key: &'a str,
-    pub serial_number: &'a str,
-    pub not_before: DateTime<Utc>,
-    pub not_after: DateTime<Utc>,
-    pub organization_id: Option<i64>,
-    pub created_by_user_id: Option<i64>,
-    pub created_by_service_account_id: Option<i64>,
-    pub parent_ca_id: Option<i64>,
-    pub path_length: Option<i64>,
-    pub allow_leaf_certs: bool,
-    pub crl_base_url: Option<&'a str>,
-    pub is_root: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-pub async fn insert_ca(c: &mut AnyConnection, n: &ImportedCa<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO certificate_authorities (id, name, description, subject_dn, key_algorithm, key_size, valid_days, \
-         certificate, private_key, serial_number, not_before, not_after, organization_id, created_by_user_id, \
-         created_by_service_account_id, parent_ca_id, path_length, allow_leaf_certs, crl_base_url, is_root, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, $20, $21, $22)",
-    )
-    .bind(n.id)
-    .bind(n.name)
-    .bind(n.description)
-    .bind(n.subject_dn)
-    .bind(n.key_algorithm)
-    .bind(n.key_size)
-    .bind(n.valid_days)
-    .bind(n.certificate)
-    .bind(n.private_key)
-    .bind(n.serial_number)
-    .bind(ts(n.not_before))
-    .bind(ts(n.not_after))
-    .bind(n.organization_id)
-    .bind(n.created_by_user_id)
-    .bind(n.created_by_service_account_id)
-    .bind(n.parent_ca_id)
-    .bind(n.path_length)
-    .bind(n.allow_leaf_certs)
-    .bind(n.crl_base_url)
-    .bind(n.is_root)
-    .bind(ts(n.created_at))
-    .bind(ts(n.updated_at))
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
 /// The certificate of CA `issuer_id` with this serial, as stored.
 pub async fn cert_by_serial(
     c: &mut AnyConnection,

@@ -7,6 +7,7 @@
 
 pub mod crl;
 pub mod csr;
+pub mod oid;
 pub mod openssl;
 pub mod pkilint;
 pub mod ports;

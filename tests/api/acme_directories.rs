@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Row};
 
 use crate::common::{Server, World, expect};
 
@@ -38,19 +38,6 @@ async fn directory(s: &Server, token: &str, name: &str, ca: i64, sa: i64) -> Val
         .await,
         201,
     )
-}
-
-/// The test's own connection to the server's database.
-async fn db(s: &Server) -> AnyConnection {
-    sqlx::any::install_default_drivers();
-    let mut c = AnyConnection::connect(&s.database_url).await.unwrap();
-    if !s.database_url.starts_with("postgres") {
-        sqlx::raw_sql("PRAGMA busy_timeout = 10000")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    c
 }
 
 /// The `hmac_key` column of key `kid`, as stored.
@@ -516,7 +503,7 @@ async fn acme_eab_keys_are_shown_once_sealed_at_rest_and_revoked() {
     assert_eq!(page[0]["kid"], k2["kid"]);
 
     // At rest: a Fernet token under PRIVATE_KEY_ENCRYPTION_KEY, never the key itself.
-    let mut c = db(&s).await;
+    let mut c = s.database().await;
     let stored = stored_hmac(&mut c, k1["kid"].as_str().unwrap()).await;
     assert!(stored.starts_with("gAAAAA"), "{stored}");
     assert!(!stored.contains(k1["hmac_key"].as_str().unwrap()));
@@ -648,7 +635,7 @@ async fn acme_eab_keys_without_an_encryption_key_are_stored_as_made() {
         .await,
         201,
     );
-    let mut c = db(&s).await;
+    let mut c = s.database().await;
     let stored = stored_hmac(&mut c, k["kid"].as_str().unwrap()).await;
     let ks = fastpki::service::keystore::KeyStore::new(None).unwrap();
     assert_eq!(
@@ -686,7 +673,7 @@ async fn acme_eab_keys_are_sealed_at_start_and_rotated() {
     let raw = URL_SAFE_NO_PAD
         .decode(k["hmac_key"].as_str().unwrap())
         .unwrap();
-    let mut c = db(&s).await;
+    let mut c = s.database().await;
     let kid = k["kid"].as_str().unwrap();
     assert_eq!(
         stored_hmac(&mut c, kid).await,

@@ -451,7 +451,6 @@ async fn a_csr_for_the_account_key_or_other_names_is_refused_and_the_order_stays
 /// server polls: validation resumes after a restart.
 #[tokio::test]
 async fn a_challenge_held_by_a_dead_server_is_validated_once_its_lease_lapses() {
-    use sqlx::Connection;
     let dns = ChallTestSrv::start().await;
     let s = server(&dns).await;
     let aw = AcmeWorld::build(&s, false).await;
@@ -474,8 +473,7 @@ async fn a_challenge_held_by_a_dead_server_is_validated_once_its_lease_lapses() 
 
     // As a server that crashed would leave it: processing, one attempt made,
     // leased for three more seconds.
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let mut c = s.database().await;
     let now = chrono::Utc::now();
     let ts =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

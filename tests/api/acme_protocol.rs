@@ -433,7 +433,6 @@ async fn new_orders_are_limited_per_account_with_retry_after() {
 /// `expired`, and a new order no longer reuses it.
 #[tokio::test]
 async fn orders_and_authorizations_expire() {
-    use sqlx::Connection;
     let s = Server::start().await;
     let aw = AcmeWorld::build(&s, false).await;
     let acme = Acme::open(&s, &aw.name).await;
@@ -448,8 +447,7 @@ async fn orders_and_authorizations_expire() {
     let authz_url = r.body["authorizations"][0].as_str().unwrap().to_string();
 
     // A day passes for both, in the database.
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let mut c = s.database().await;
     let past = "2020-01-01T00:00:00.000000Z";
     for table in ["acme_orders", "acme_authorizations"] {
         let sql = format!("UPDATE {table} SET expires_at = $1");

@@ -14,7 +14,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Row};
 
 use crate::common::*;
 
@@ -32,19 +32,11 @@ struct Direct {
 
 impl Direct {
     async fn open(s: &Server) -> Direct {
-        sqlx::any::install_default_drivers();
-        let mut c = AnyConnection::connect(&s.database_url)
-            .await
-            .expect("direct connection to the test database");
         let pg = s.database_url.starts_with("postgres");
-        if !pg {
-            // The server writes through its own connection: wait for it, never fail.
-            sqlx::raw_sql("PRAGMA busy_timeout = 10000")
-                .execute(&mut c)
-                .await
-                .unwrap();
+        Direct {
+            c: s.database().await,
+            pg,
         }
-        Direct { c, pg }
     }
 
     async fn exec(&mut self, sql: &'static str) {

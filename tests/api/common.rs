@@ -22,8 +22,6 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct Server {
     pub base: String,
     pub api: String,
-    /// The server's database (tests that must reach under the API).
-    pub db_url: String,
     pub client: Client,
     /// The server's database, for tests that open their own connection to it.
     pub database_url: String,
@@ -114,13 +112,29 @@ impl Server {
         let base = format!("http://{addr}");
         Server {
             api: format!("{base}{}", settings.api_prefix),
-            db_url: db.clone(),
             base,
             client: Client::new(),
             database_url: db,
             _dir: dir,
             shutdown: Some(tx),
         }
+    }
+
+    /// The test's own connection to the server's database, to reach under the API
+    /// (SQLite waits for the server's writer rather than failing on its lock).
+    pub async fn database(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .expect("a connection to the test database");
+        if !self.database_url.starts_with("postgres") {
+            sqlx::raw_sql("PRAGMA busy_timeout = 10000")
+                .execute(&mut c)
+                .await
+                .expect("busy_timeout");
+        }
+        c
     }
 
     pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {

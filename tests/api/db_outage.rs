@@ -3,12 +3,15 @@
 //! (not 500), `/readyz` fails and `/healthz` does not, and everything works
 //! again once the database is back, without restarting the server.
 //!
-//! The outage is made at the network level with a real PostgreSQL behind it:
-//! the server reaches its database through a TCP forwarder of this test, which
-//! "goes down" by cutting every connection and closing its port (new
-//! connections are refused), and comes back on the same port.
+//! Two outages, one scenario: a private PostgreSQL cluster of the test's own,
+//! stopped (`pg_ctl stop -m fast`: sessions ended by the server, then refused
+//! connections) and started again; and the network cut under a running
+//! PostgreSQL by a TCP forwarder of this test, which "goes down" by cutting every
+//! connection and closing its port, and comes back on the same port.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,12 +20,20 @@ use serde_json::json;
 use test_support::database::{
     create_postgres_database, fail_if_postgres_required, postgres_admin_url,
 };
+use test_support::ports::free_port;
+use test_support::process::{output_text, try_run_with_timeout};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::common::*;
 
 const DETAIL: &str = "The database is unavailable; retry shortly";
+
+/// The database going away and coming back.
+trait Outage {
+    async fn down(&mut self);
+    async fn up(&mut self);
+}
 
 /// A TCP forwarder to `target` on a fixed local port, which can go down and up.
 struct Proxy {
@@ -58,7 +69,9 @@ impl Proxy {
             }
         }));
     }
+}
 
+impl Outage for Proxy {
     /// Every connection cut, the port closed: the database is gone.
     async fn down(&mut self) {
         if let Some(accept) = self.accept.take() {
@@ -90,6 +103,152 @@ impl Proxy {
     }
 }
 
+/// A PostgreSQL cluster of this test's own (initdb in a temporary directory, on a
+/// free port), which the test stops and starts like an operator would.
+struct PrivateCluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivateCluster {
+    /// None when this machine has no PostgreSQL server binaries.
+    fn create() -> Option<PrivateCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let version: u32 = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").exists().then_some((version, bin))
+            })
+            .max()?
+            .1;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = PrivateCluster {
+            bin,
+            dir,
+            port: free_port(),
+        };
+        if as_root() {
+            // PostgreSQL refuses to run as root: the cluster belongs to `postgres`.
+            let owner = Command::new("chown")
+                .args(["postgres:postgres", cluster.path("").to_str().unwrap()])
+                .status()
+                .expect("chown");
+            assert!(owner.success(), "chown the cluster directory to postgres");
+        }
+        let data = cluster.path("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        Some(cluster)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A PostgreSQL program, to run as the cluster's owner.
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        let mut cmd = if as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs a PostgreSQL program; panics with its output on failure.
+    fn run(&self, program: &str, args: &[&str]) {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        let out = try_run_with_timeout(&mut cmd, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            output_text(&out)
+        );
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let (data, log) = (self.path("data"), self.path("postgres.log"));
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn stop(&self, mode: &str) {
+        let data = self.path("data");
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", mode, "-w", "stop"],
+        );
+    }
+}
+
+impl Outage for PrivateCluster {
+    /// As an operator's `systemctl stop postgresql`: sessions are ended, then refused.
+    async fn down(&mut self) {
+        tokio::task::block_in_place(|| self.stop("fast"));
+    }
+
+    async fn up(&mut self) {
+        tokio::task::block_in_place(|| self.start());
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        if self.path("data/postmaster.pid").exists() {
+            let data = self.path("data");
+            let _ = self
+                .command("pg_ctl")
+                .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+                .status();
+        }
+    }
+}
+
+fn as_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
 /// A request's status, `Retry-After` and `detail`, and how long it took.
 async fn ask(
     s: &Server,
@@ -114,6 +273,21 @@ async fn ask(
     (status, retry, body, started.elapsed())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_answer_503_while_postgresql_is_stopped_and_recover_when_it_starts() {
+    if postgres_admin_url().is_none() {
+        fail_if_postgres_required("the PostgreSQL outage test");
+        return;
+    }
+    let Some(mut cluster) = PrivateCluster::create() else {
+        fail_if_postgres_required("the PostgreSQL outage test (PostgreSQL's server binaries)");
+        return;
+    };
+    cluster.start();
+    let s = Server::start_on(cluster.url(), &[("DATABASE_POOL_TIMEOUT_SECONDS", "2")]).await;
+    survives(&s, &mut cluster).await;
+}
+
 #[tokio::test]
 async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
     let Some(admin) = postgres_admin_url() else {
@@ -132,7 +306,13 @@ async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
     let s = Server::start_on(url.to_string(), &[("DATABASE_POOL_TIMEOUT_SECONDS", "2")]).await;
+    survives(&s, &mut proxy).await;
+}
 
+/// The scenario: data written, the database gone (503 with `Retry-After` on every
+/// route that needs it, `/readyz` failing, `/healthz` and `/metrics` answering), the
+/// database back (the same server serves again on its own, nothing was written).
+async fn survives(s: &Server, outage: &mut impl Outage) {
     let root = s.bootstrap().await;
     let ca = id(&s.create_ca(&root, "Outage CA", json!({})).await);
     let cert = id(&s
@@ -142,7 +322,7 @@ async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
     expect(s.get(&read, Some(&root)).await, 200);
     expect(s.get("/readyz", None).await, 200);
 
-    proxy.down().await;
+    outage.down().await;
     use reqwest::Method;
     let issue = format!("/certificates/?ca_id={ca}");
     for (method, path, body) in [
@@ -161,7 +341,7 @@ async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
         ),
         (Method::GET, "/users/me", None),
     ] {
-        let (status, retry, body, took) = ask(&s, method.clone(), path, Some(&root), body).await;
+        let (status, retry, body, took) = ask(s, method.clone(), path, Some(&root), body).await;
         assert_eq!(status, 503, "{method} {path}: {body}");
         assert_eq!(retry.as_deref(), Some("5"), "{method} {path}");
         assert_eq!(body["detail"], DETAIL, "{method} {path}");
@@ -178,7 +358,7 @@ async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
-    let (status, _, body, took) = ask(&s, Method::GET, "/readyz", None, None).await;
+    let (status, _, body, took) = ask(s, Method::GET, "/readyz", None, None).await;
     assert_eq!(status, 503, "{body}");
     assert!(took < Duration::from_secs(4), "readiness took {took:?}");
     expect(s.get("/healthz", None).await, 200);
@@ -191,10 +371,10 @@ async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
     );
 
     // Back: the same server serves again on its own.
-    proxy.up().await;
+    outage.up().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, _, body, _) = ask(&s, Method::GET, &read, Some(&root), None).await;
+        let (status, _, body, _) = ask(s, Method::GET, &read, Some(&root), None).await;
         if status == 200 {
             break;
         }
@@ -219,7 +399,7 @@ async fn requests_answer_503_while_postgresql_is_unreachable_and_recover() {
     );
     assert_eq!(v["status"], "revoked");
     s.login("root").await;
-    let (_, _, list, _) = ask(&s, Method::GET, "/certificates/", Some(&root), None).await;
+    let (_, _, list, _) = ask(s, Method::GET, "/certificates/", Some(&root), None).await;
     assert_eq!(
         list.as_array().map(Vec::len),
         Some(2),

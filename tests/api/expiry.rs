@@ -3,7 +3,6 @@
 //! and 422s, and that the database reads them on `certificates_not_after`.
 
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::common::*;
 
@@ -20,14 +19,6 @@ async fn listed(s: &Server, token: &str, query: &str) -> Vec<i64> {
         s.get(&format!("/certificates/?{query}"), Some(token)).await,
         200,
     ))
-}
-
-/// A connection of the test's own to the server's database.
-async fn connect(s: &Server) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(&s.database_url)
-        .await
-        .expect("a connection of the test's own")
 }
 
 #[tokio::test]
@@ -56,7 +47,7 @@ async fn expiring_within_days_lists_what_needs_renewal() {
     sqlx::query("UPDATE certificates SET not_after = $1 WHERE id = $2")
         .bind(yesterday.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(expired)
-        .execute(&mut connect(&s).await)
+        .execute(&mut s.database().await)
         .await
         .expect("backdate a certificate");
     let other_org = issue_days(&s, &w.admin_b.1, ca_b, "b5.example.com", 5).await;
@@ -178,7 +169,7 @@ async fn bad_expiry_and_status_filters_are_422() {
 async fn expiry_queries_read_the_not_after_index() {
     use fastpki::store::certs::{Bound, CertFilter, EXPIRING_PER_ISSUER, StatusFilter, list_query};
     let s = Server::start().await;
-    let mut c = connect(&s).await;
+    let mut c = s.database().await;
     let postgres = s.database_url.starts_with("postgres");
     if postgres {
         sqlx::query("SET enable_seqscan = off")

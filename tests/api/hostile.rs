@@ -12,6 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{Files, Server, bad_tokens, expect, ids, make_csr, openssl_ok};
 
+/// How long a refusal of a huge input may take. Refusals take milliseconds; the bound
+/// is there to catch work that grows with the square of the input (minutes at these
+/// sizes) or a hang, not to time the server, so a loaded two-core machine cannot fail it.
+const REFUSAL_BOUND: Duration = Duration::from_secs(10);
+
 /// Everything a superuser can list, to compare before and after a battery.
 async fn snapshot(s: &Server, root: &str) -> Value {
     let mut out = serde_json::Map::new();
@@ -235,7 +240,7 @@ async fn hostile_deeply_nested_json_is_refused_fast() {
             assert_eq!(status, 422, "{path} {}...: {v}", &body[..12]);
             assert!(v["detail"].is_array(), "{v}");
             assert!(
-                start.elapsed() < Duration::from_secs(1),
+                start.elapsed() < REFUSAL_BOUND,
                 "{path}: {:?}",
                 start.elapsed()
             );
@@ -641,7 +646,7 @@ fn csr_with_sans(n: usize) -> String {
 }
 
 #[tokio::test]
-async fn hostile_csrs_are_refused_within_two_seconds() {
+async fn hostile_csrs_are_refused_without_quadratic_work() {
     let s = Server::start().await;
     let (root, ca_id) = populated(&s).await;
     // A certificate issued from a CSR, which renews only with a CSR.
@@ -676,10 +681,7 @@ async fn hostile_csrs_are_refused_within_two_seconds() {
             let got = s.post(route, Some(&root), body).await;
             let took = start.elapsed();
             assert_clean_4xx(&got, &format!("{route} with {what}"));
-            assert!(
-                took < Duration::from_secs(2),
-                "{route} with {what} took {took:?}"
-            );
+            assert!(took < REFUSAL_BOUND, "{route} with {what} took {took:?}");
         }
     }
     // And 10,000 SANs in a JSON issuance request.
@@ -693,11 +695,7 @@ async fn hostile_csrs_are_refused_within_two_seconds() {
         )
         .await;
     assert_clean_4xx(&got, "10,000 san_dns_names");
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < REFUSAL_BOUND, "{:?}", start.elapsed());
     still_intact(&s, &root, &before).await;
 }
 

@@ -400,7 +400,7 @@ async fn a_database_failure_mid_list_breaks_the_transfer() {
     // Enough rows that the first chunks of the body are out before the bad row.
     let certs = issue_many(&s, &root, ca, "c", 40).await;
     let corrupt = |cert: i64| {
-        let url = s.db_url.clone();
+        let url = s.database_url.clone();
         async move {
             use sqlx::Connection;
             let mut c = sqlx::SqliteConnection::connect(&url).await.expect("open");

@@ -466,7 +466,6 @@ async fn subject_dn_specials_are_escaped_and_a_bare_plus_is_refused() {
 /// something else.
 #[tokio::test]
 async fn a_stored_value_that_does_not_decode_is_an_error_not_dropped() {
-    use sqlx::Connection;
     let s = Server::start().await;
     let root = s.bootstrap().await;
     let ca_id = s.create_ca(&root, "R", json!({})).await["id"]
@@ -482,10 +481,7 @@ async fn a_stored_value_that_does_not_decode_is_an_error_not_dropped() {
         )
         .await;
     let cert_id = cert["id"].as_i64().unwrap();
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&s.database_url)
-        .await
-        .expect("a connection of the test's own");
+    let mut c = s.database().await;
     let mut set = async |column: &str, value: &str| {
         let sql = format!("UPDATE certificates SET {column} = $1 WHERE id = $2");
         sqlx::query(sqlx::AssertSqlSafe(sql))

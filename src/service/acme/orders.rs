@@ -309,16 +309,16 @@ async fn view_of(
     row: OrderRow,
 ) -> Result<(OrderView, Option<(String, Option<String>)>), Problem> {
     let now = Utc::now();
-    let authorization_ids = store::acme::orders::authorization_ids(c, row.id).await?;
-    let mut authz_statuses = Vec::with_capacity(authorization_ids.len());
-    let mut authz_identifiers = Vec::with_capacity(authorization_ids.len());
-    for id in &authorization_ids {
-        let a = store::acme::authorizations::get(c, *id)
-            .await?
-            .ok_or_else(Problem::internal)?;
-        authz_statuses.push(status::authorization(&a.status, a.expires_at, now).to_owned());
-        authz_identifiers.push(a.identifier_value);
-    }
+    let authorizations = store::acme::authorizations::of_order(c, row.id).await?;
+    let authorization_ids: Vec<i64> = authorizations.iter().map(|a| a.id).collect();
+    let authz_statuses: Vec<String> = authorizations
+        .iter()
+        .map(|a| status::authorization(&a.status, a.expires_at, now).to_owned())
+        .collect();
+    let authz_identifiers: Vec<String> = authorizations
+        .into_iter()
+        .map(|a| a.identifier_value)
+        .collect();
     let statuses: Vec<&str> = authz_statuses.iter().map(String::as_str).collect();
     let (now_status, ended) = status::order(&row.status, row.expires_at, &statuses, now);
     let mut error = stored_problem(row.error.as_deref());

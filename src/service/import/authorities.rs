@@ -10,7 +10,7 @@ use super::report::Kind;
 use super::{Importer, Table};
 use crate::service::{crl, issuers, public_urls, revocation};
 use crate::store::fastpki04::{SrcCa, SrcCrlEntry};
-use crate::store::import::{self as target_store, ImportedCa, ImportedCert};
+use crate::store::import::{self as target_store, ImportedCert};
 use crate::store::{self, cas};
 
 /// Certificates read from the source at a time.
@@ -90,8 +90,7 @@ impl Importer<'_> {
             }
             let sealed = self.target.keys.seal(&key_pem);
             let parent = ca.parent_ca_id.and_then(|p| self.cas.get(&p).copied());
-            let new = ImportedCa {
-                id,
+            let new = cas::NewCa {
                 name: &ca.name,
                 description: ca.description.as_deref(),
                 subject_dn: &ca.subject_dn,
@@ -115,10 +114,10 @@ impl Importer<'_> {
                 allow_leaf_certs: ca.allow_leaf_certs,
                 crl_base_url: ca.crl_base_url.as_deref(),
                 is_root: parent.is_none(),
-                created_at: ca.created_at,
-                updated_at: ca.updated_at,
+                external_chain: None,
+                pending_csr: None,
             };
-            target_store::insert_ca(&mut self.tx, &new)
+            cas::insert_with_id(&mut self.tx, id, &new, ca.created_at, ca.updated_at)
                 .await
                 .with_context(|| format!("CA {}", ca.id))?;
             self.cas.insert(ca.id, id);

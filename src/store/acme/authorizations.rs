@@ -67,6 +67,22 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<AuthorizationR
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
+/// The authorizations of an order, in the order of its identifiers (one read for the
+/// order's view, however many names it has).
+pub async fn of_order(
+    c: &mut AnyConnection,
+    order_id: i64,
+) -> Result<Vec<AuthorizationRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM acme_authorizations JOIN acme_order_authorizations \
+         ON acme_order_authorizations.authorization_id = acme_authorizations.id \
+         WHERE acme_order_authorizations.order_id = $1 ORDER BY acme_order_authorizations.position"
+    );
+    sqlx::query_as(sql).bind(order_id).fetch_all(c).await
+}
+
 /// A live authorization of the account for this identifier that a new order
 /// may reuse: valid or pending, not expiring before `until`; valid first.
 pub async fn reusable(

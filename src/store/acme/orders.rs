@@ -91,19 +91,6 @@ pub async fn get(c: &mut AnyConnection, id: i64) -> Result<Option<OrderRow>, sql
     sqlx::query_as(sql).bind(id).fetch_optional(c).await
 }
 
-/// The ids of the authorizations an order needs, in its order.
-pub async fn authorization_ids(
-    c: &mut AnyConnection,
-    order_id: i64,
-) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT authorization_id FROM acme_order_authorizations WHERE order_id = $1 ORDER BY position",
-    )
-    .bind(order_id)
-    .fetch_all(c)
-    .await
-}
-
 /// One page of an account's order ids, newest first, after `before` (keyset).
 pub async fn ids_of_account(
     c: &mut AnyConnection,
