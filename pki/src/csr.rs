@@ -172,6 +172,66 @@ mod tests {
     }
 
     #[test]
+    fn size_bound_is_inclusive() {
+        let larger =
+            |e: PkiError| matches!(e, PkiError::InvalidCsr(m) if m.starts_with("larger than"));
+        // Exactly the bound: read (and refused for what it is), not refused for its size.
+        assert!(!larger(
+            parse_csr(&"A".repeat(MAX_CSR_PEM_LEN)).unwrap_err()
+        ));
+        assert!(larger(
+            parse_csr(&"A".repeat(MAX_CSR_PEM_LEN + 1)).unwrap_err()
+        ));
+        assert_eq!(
+            parse_csr_der(&vec![0u8; MAX_CSR_PEM_LEN]).unwrap_err(),
+            PkiError::InvalidCsr("malformed request".into())
+        );
+        assert!(larger(
+            parse_csr_der(&vec![0u8; MAX_CSR_PEM_LEN + 1]).unwrap_err()
+        ));
+    }
+
+    #[test]
+    fn at_most_max_sans_are_read() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let names = |n: usize| {
+            (0..n)
+                .map(|i| format!("h{i}.example.com"))
+                .collect::<Vec<_>>()
+        };
+        let info = parse_csr(&csr_pem(
+            &key,
+            &CertificateParams::new(names(MAX_SANS)).unwrap(),
+        ))
+        .unwrap();
+        assert_eq!(info.sans.dns.len(), MAX_SANS);
+        let err = parse_csr(&csr_pem(
+            &key,
+            &CertificateParams::new(names(MAX_SANS + 1)).unwrap(),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            PkiError::InvalidCsr(format!("more than {MAX_SANS} subject alternative names"))
+        );
+    }
+
+    #[test]
+    fn an_unsupported_signature_algorithm_is_named() {
+        // ecdsa-with-SHA256 (1.2.840.10045.4.3.2) in the outer signatureAlgorithm becomes
+        // ecdsa-with-SHA224 (…4.3.1), which the verifier does not support.
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut der = crate::pem_to_der(&csr_pem(&key, &params()), "CERTIFICATE REQUEST").unwrap();
+        let sha256 = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+        let at = der.windows(8).rposition(|w| w == sha256).unwrap();
+        der[at + 7] = 0x01;
+        assert_eq!(
+            parse_csr_der(&der).unwrap_err(),
+            PkiError::InvalidCsr("signature algorithm 1.2.840.10045.4.3.1 is not supported".into())
+        );
+    }
+
+    #[test]
     fn accepts_unknown_requested_extensions() {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let mut p = params();

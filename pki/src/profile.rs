@@ -236,6 +236,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_of_up_to_2048_characters_are_written() {
+        let url = |len: usize| format!("http://crl.example.com/{}", "a".repeat(len - 23));
+        assert_eq!(url(MAX_URL_LEN).len(), MAX_URL_LEN);
+        validate_url(&url(MAX_URL_LEN)).unwrap();
+        assert!(
+            validate_url(&url(MAX_URL_LEN + 1))
+                .unwrap_err()
+                .to_string()
+                .contains("too long")
+        );
+    }
+
+    #[test]
     fn certificate_types() {
         assert_eq!(
             Profile::from_certificate_type("server").unwrap(),

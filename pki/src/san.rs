@@ -205,6 +205,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn length_bounds_are_inclusive() {
+        // A 63-character label and a 253-character name are allowed; one more is not.
+        validate_dns_name(&format!("{}.com", "a".repeat(63))).unwrap();
+        assert!(validate_dns_name(&format!("{}.com", "a".repeat(64))).is_err());
+        let name_of = |len: usize| {
+            let mut labels = vec!["a".repeat(63); 3];
+            labels.push("b".repeat(len - 3 * 64));
+            labels.join(".")
+        };
+        assert_eq!(name_of(253).len(), 253);
+        validate_dns_name(&name_of(253)).unwrap();
+        assert!(validate_dns_name(&name_of(254)).is_err());
+        // E-mail: at most 254 characters, a local part of 1 to 64.
+        let local_msg = |e: PkiError| e.to_string().contains("the local part must be 1 to 64");
+        validate_email(&format!("{}@example.com", "l".repeat(64))).unwrap();
+        assert!(local_msg(
+            validate_email(&format!("{}@example.com", "l".repeat(65))).unwrap_err()
+        ));
+        assert!(local_msg(validate_email("@example.com").unwrap_err()));
+        let domain = |len: usize| {
+            let mut labels = vec!["d".repeat(60); 3];
+            labels.push("e".repeat(len - 3 * 61));
+            labels.join(".")
+        };
+        let at_254 = format!("{}@{}", "l".repeat(50), domain(254 - 51));
+        assert_eq!(at_254.len(), 254);
+        validate_email(&at_254).unwrap();
+        let at_255 = format!("{}@{}", "l".repeat(51), domain(254 - 51));
+        assert!(
+            validate_email(&at_255)
+                .unwrap_err()
+                .to_string()
+                .contains("longer than 254")
+        );
+        // A list of exactly MAX_SANS names is certified; one more is refused.
+        let sans = |n: usize| Sans {
+            dns: (0..n).map(|i| format!("h{i}.example.com")).collect(),
+            ..Sans::default()
+        };
+        assert_eq!(sans(MAX_SANS).normalized().unwrap().len(), MAX_SANS);
+        assert!(sans(MAX_SANS + 1).normalized().is_err());
+    }
+
+    #[test]
     fn dns_names() {
         for ok in [
             "example.com",

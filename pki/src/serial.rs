@@ -109,6 +109,30 @@ mod tests {
     }
 
     #[test]
+    fn hex_text_is_bounded_before_it_is_read() {
+        let digits = "1234567890abcdef1234567890abcdef12345678";
+        assert_eq!(digits.len(), 2 * MAX_SERIAL_OCTETS);
+        // Up to 8 leading zeros pass the text bound (FastPKI wrote some); then the octets count.
+        let s = SerialNumber::from_hex(&format!("{}{digits}", "0".repeat(8))).unwrap();
+        assert_eq!(s.hex(), digits);
+        let too_long = SerialNumber::from_hex(&format!("{}{digits}", "0".repeat(9))).unwrap_err();
+        let empty = SerialNumber::from_hex("").unwrap_err();
+        for e in [too_long, empty] {
+            assert!(
+                matches!(&e, PkiError::InvalidInput(m) if m.ends_with("must be 1 to 40 hex digits")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn prints_as_lowercase_hex() {
+        let s = SerialNumber::from_hex("0ABCDEF").unwrap();
+        assert_eq!(s.to_string(), "abcdef");
+        assert_eq!(format!("{s:?}"), "SerialNumber(abcdef)");
+    }
+
+    #[test]
     fn from_hex() {
         assert_eq!(
             SerialNumber::from_hex("abc").unwrap().bytes(),

@@ -284,6 +284,45 @@ fn openssl_roots_import_and_issue() {
     assert_ne!(ours.as_slice(), ca.issuer.subject_der());
 }
 
+/// A CA certificate whose KeyUsage lacks keyCertSign cannot issue, and one that lacks
+/// cRLSign cannot publish the CRLs revocation needs: both are refused at import, and an
+/// issuer made from the second refuses to sign a CRL.
+#[test]
+fn ca_certificates_that_cannot_sign_are_refused() {
+    let genkey = ["ecparam", "-genkey", "-name", "prime256v1", "-out", "KEY"];
+    let with_usage = |usage: &str| {
+        let ku = format!("keyUsage=critical,{usage}");
+        openssl_root(
+            &genkey,
+            "/CN=Limited Root",
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                &ku,
+            ],
+        )
+    };
+    let load = |root: &OpensslRoot| {
+        let der = read_certificates(&std::fs::read(&root.cert).unwrap()).unwrap();
+        let key = read_private_key(&std::fs::read(&root.key).unwrap(), None).unwrap();
+        (der.into_iter().next().unwrap(), key)
+    };
+    let no_cert_sign = with_usage("cRLSign,digitalSignature");
+    let (der, key) = load(&no_cert_sign);
+    let err = check_ca_certificate(&der, key, now()).unwrap_err();
+    assert!(err.to_string().contains("lacks keyCertSign"), "{err}");
+
+    let no_crl_sign = with_usage("keyCertSign");
+    let (der, key) = load(&no_crl_sign);
+    let err = check_ca_certificate(&der, key, now()).unwrap_err();
+    assert!(err.to_string().contains("lacks cRLSign"), "{err}");
+    let (der, key) = load(&no_crl_sign);
+    let issuer = pki::Issuer::from_der(&der, key).unwrap();
+    let err = pki::build_crl(&issuer, &[], 1, now(), now() + Duration::days(1)).unwrap_err();
+    assert!(err.to_string().contains("lacks cRLSign"), "{err}");
+}
+
 /// A CA's CSR goes to an outside root (openssl `x509 -req`), comes back as a CA certificate
 /// for the same key, and chains to that root.
 #[test]
