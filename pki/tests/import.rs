@@ -323,6 +323,137 @@ fn ca_certificates_that_cannot_sign_are_refused() {
     assert!(err.to_string().contains("lacks cRLSign"), "{err}");
 }
 
+/// The size bounds of what an import reads: certificates up to 64 KiB (an RSA-4096 root
+/// is read), at most 16 in a file and 16 issuers in a chain.
+#[test]
+fn import_bounds_are_inclusive() {
+    let larger = |e: PkiError| e.to_string().contains("a certificate of more than");
+    let err = read_certificates(&vec![0x30; 64 * 1024]).unwrap_err();
+    assert!(!larger(err.clone()), "{err}");
+    assert!(larger(
+        read_certificates(&vec![0x30; 64 * 1024 + 1]).unwrap_err()
+    ));
+
+    let big = openssl_root(&["genrsa", "-out", "KEY", "4096"], "/CN=Big RSA Root", &[]);
+    let pem = std::fs::read_to_string(&big.cert).unwrap();
+    let one = read_certificates(pem.as_bytes()).unwrap();
+    assert!(
+        one[0].len() > 1100,
+        "an RSA-4096 certificate: {} bytes",
+        one[0].len()
+    );
+    assert_eq!(
+        read_certificates(pem.repeat(16).as_bytes()).unwrap().len(),
+        16
+    );
+    let err = read_certificates(pem.repeat(17).as_bytes()).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 16 certificates"),
+        "{err}"
+    );
+
+    // A root over itself sixteen times is a chain that verifies; seventeen is refused.
+    let issuers = vec![one[0].clone(); 17];
+    assert_eq!(verify_chain(&one[0], &issuers[..16]).unwrap(), None);
+    let err = verify_chain(&one[0], &issuers).unwrap_err();
+    assert!(
+        err.to_string().contains("a chain of more than 16 issuers"),
+        "{err}"
+    );
+}
+
+/// Self-signed means the same name and the certificate's own key: a root re-keyed under its
+/// old name and signed by the old key is self-issued, not self-signed.
+#[test]
+fn self_issued_is_not_self_signed() {
+    let old = openssl_root(
+        &["ecparam", "-genkey", "-name", "prime256v1", "-out", "KEY"],
+        "/CN=Same Name Root",
+        &[],
+    );
+    let new_key = old.f.path("new.key");
+    openssl_ok(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-out",
+        &new_key,
+    ]);
+    let csr = old.f.path("new.csr");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-key",
+        &new_key,
+        "-subj",
+        "/CN=Same Name Root",
+        "-out",
+        &csr,
+    ]);
+    let ext = old.f.write(
+        "ext.cnf",
+        "[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    let signed = old.f.path("new.pem");
+    #[rustfmt::skip]
+    openssl_ok(&["x509", "-req", "-in", &csr, "-CA", &old.cert, "-CAkey", &old.key,
+        "-CAcreateserial", "-days", "10", "-extfile", &ext, "-extensions", "v3", "-out", &signed]);
+    let der = read_certificates(&std::fs::read(&signed).unwrap()).unwrap();
+    let key = read_private_key(&std::fs::read(&new_key).unwrap(), None).unwrap();
+    let ca = check_ca_certificate(&der[0], key, now()).unwrap();
+    assert!(!ca.self_signed);
+    let der = read_certificates(&std::fs::read(&old.cert).unwrap()).unwrap();
+    let key = read_private_key(&std::fs::read(&old.key).unwrap(), None).unwrap();
+    assert!(
+        check_ca_certificate(&der[0], key, now())
+            .unwrap()
+            .self_signed
+    );
+}
+
+/// A chain signed with an algorithm the verifier does not support says which one.
+#[test]
+fn a_chain_signed_with_an_unsupported_algorithm_says_so() {
+    let root = openssl_root(
+        &["ecparam", "-genkey", "-name", "prime256v1", "-out", "KEY"],
+        "/CN=SHA-224 Root",
+        &[],
+    );
+    let key = root.f.path("ca.key");
+    openssl_ok(&["ecparam", "-genkey", "-name", "prime256v1", "-out", &key]);
+    let csr = root.f.path("ca.csr");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-key",
+        &key,
+        "-subj",
+        "/CN=SHA-224 Issuing CA",
+        "-out",
+        &csr,
+    ]);
+    let ext = root.f.write(
+        "ext.cnf",
+        "[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    let signed = root.f.path("ca.pem");
+    #[rustfmt::skip]
+    openssl_ok(&["x509", "-req", "-sha224", "-in", &csr, "-CA", &root.cert, "-CAkey", &root.key,
+        "-CAcreateserial", "-days", "10", "-extfile", &ext, "-extensions", "v3", "-out", &signed]);
+    let der = read_certificates(&std::fs::read(&signed).unwrap()).unwrap();
+    let root_der = read_certificates(&std::fs::read(&root.cert).unwrap()).unwrap();
+    let err = verify_chain(&der[0], &root_der).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        PkiError::InvalidCertificate(
+            "the signature algorithm of the certificate (1.2.840.10045.4.3.1) is not supported"
+                .into()
+        )
+        .to_string()
+    );
+}
+
 /// A CA's CSR goes to an outside root (openssl `x509 -req`), comes back as a CA certificate
 /// for the same key, and chains to that root.
 #[test]
@@ -342,6 +473,10 @@ fn ca_csr_signed_by_openssl() {
         "{out}"
     );
     assert!(out.contains("CA:TRUE, pathlen:0"), "{out}");
+    assert!(
+        out.contains("Digital Signature, Certificate Sign, CRL Sign"),
+        "{out}"
+    );
     let ext = root.f.write(
         "ext.cnf",
         "[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n\
