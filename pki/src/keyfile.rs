@@ -383,6 +383,83 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// An EncryptedPrivateKeyInfo written field by field (PBES2, PBKDF2 with an explicit
+    /// PRF and optional keyLength, AES-128-CBC), for the forms openssl does not write.
+    fn pbes2_file(key: &PrivateKey, prf_arc: u64, key_length: Option<u64>, cut: usize) -> Vec<u8> {
+        use crate::der;
+        use aws_lc_rs::cipher::{PaddedBlockEncryptingKey, UnboundCipherKey};
+        let (salt, iv, iterations) = ([7u8; 8], [9u8; 16], 1000u32);
+        let prf = match prf_arc {
+            7 => pbkdf2::PBKDF2_HMAC_SHA1,
+            _ => pbkdf2::PBKDF2_HMAC_SHA256,
+        };
+        let mut aes_key = [0u8; 16];
+        pbkdf2::derive(
+            prf,
+            NonZeroU32::new(iterations).unwrap(),
+            &salt,
+            b"pw",
+            &mut aes_key,
+        );
+        let encrypting =
+            PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_128, &aes_key).unwrap())
+                .unwrap();
+        let mut data = key.pkcs8_der().to_vec();
+        encrypting
+            .less_safe_encrypt(
+                &mut data,
+                aws_lc_rs::cipher::EncryptionContext::Iv128(iv.into()),
+            )
+            .unwrap();
+        data.truncate(data.len() - cut);
+        let length = key_length.map(der::uint_u64).unwrap_or_default();
+        let kdf_params = der::seq(&[
+            &der::octet_string(&salt),
+            &der::uint_u64(u64::from(iterations)),
+            &length,
+            &der::seq(&[&der::oid(&[1, 2, 840, 113549, 2, prf_arc]), &[0x05, 0x00]]),
+        ]);
+        let kdf = der::seq(&[&der::oid(&[1, 2, 840, 113549, 1, 5, 12]), &kdf_params]);
+        let cipher = der::seq(&[
+            &der::oid(&[2, 16, 840, 1, 101, 3, 4, 1, 2]),
+            &der::octet_string(&iv),
+        ]);
+        let alg = der::seq(&[
+            &der::oid(&[1, 2, 840, 113549, 1, 5, 13]),
+            &der::seq(&[&kdf, &cipher]),
+        ]);
+        der::seq(&[&alg, &der::octet_string(&data)])
+    }
+
+    #[test]
+    fn pbes2_with_an_explicit_sha1_prf_and_key_length() {
+        let key = PrivateKey::generate(crate::KeyAlgorithm::EcdsaP256).unwrap();
+        let read = |der: Vec<u8>| read_private_key(&der, Some(b"pw"));
+        // hmacWithSHA1 written out (openssl leaves the default out), with and without keyLength.
+        for length in [None, Some(16)] {
+            let got = read(pbes2_file(&key, 7, length, 0)).unwrap();
+            assert_eq!(got.pkcs8_der(), key.pkcs8_der());
+        }
+        assert_eq!(
+            read(pbes2_file(&key, 9, None, 0)).unwrap().pkcs8_der(),
+            key.pkcs8_der()
+        );
+        let malformed = PkiError::InvalidKey("malformed encrypted PKCS#8 key".into());
+        // A keyLength that is not the cipher's, and a ciphertext cut short of a block.
+        assert_eq!(
+            read(pbes2_file(&key, 7, Some(32), 0)).unwrap_err(),
+            malformed
+        );
+        assert_eq!(read(pbes2_file(&key, 7, None, 1)).unwrap_err(), malformed);
+        // hmacWithSHA224 (…2.8) is not one we derive with.
+        assert!(
+            read(pbes2_file(&key, 8, None, 0))
+                .unwrap_err()
+                .to_string()
+                .contains("unsupported PBKDF2 hash")
+        );
+    }
+
     #[test]
     fn garbage_is_refused_without_panics() {
         for bad in [

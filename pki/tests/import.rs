@@ -62,9 +62,10 @@ fn openssl_key_files_in_every_form() {
             path("enc-sha1.pem"),
             path("enc-128.pem"),
         );
+        let enc_384 = path("enc-384.pem");
         let pass = "pass:s3cret pass";
         #[rustfmt::skip]
-        let runs: [&[&str]; 7] = [
+        let runs: [&[&str]; 8] = [
             &["pkcs8", "-topk8", "-nocrypt", "-in", &k, "-out", &p8],
             &["pkcs8", "-topk8", "-nocrypt", "-in", &k, "-outform", "DER", "-out", &p8der],
             &["pkey", "-in", &k, "-outform", "DER", "-out", &native_der],
@@ -72,6 +73,7 @@ fn openssl_key_files_in_every_form() {
             &["pkcs8", "-topk8", "-v2", "aes256", "-passout", pass, "-in", &k, "-outform", "DER", "-out", &enc_der],
             &["pkcs8", "-topk8", "-v2", "aes192", "-v2prf", "hmacWithSHA1", "-passout", pass, "-in", &k, "-out", &enc_sha1],
             &["pkcs8", "-topk8", "-v2", "aes128", "-v2prf", "hmacWithSHA512", "-iter", "10000", "-passout", pass, "-in", &k, "-out", &enc_128],
+            &["pkcs8", "-topk8", "-v2", "aes256", "-v2prf", "hmacWithSHA384", "-passout", pass, "-in", &k, "-out", &enc_384],
         ];
         for args in runs {
             openssl_ok(args);
@@ -80,7 +82,7 @@ fn openssl_key_files_in_every_form() {
             let key = read_private_key(&std::fs::read(p).unwrap(), None).unwrap();
             assert_eq!(key.public_key_der(), reference.public_key_der(), "{p}");
         }
-        for p in [&enc, &enc_der, &enc_sha1, &enc_128] {
+        for p in [&enc, &enc_der, &enc_sha1, &enc_128, &enc_384] {
             let data = std::fs::read(p).unwrap();
             let key = read_private_key(&data, Some(b"s3cret pass")).unwrap();
             assert_eq!(key.public_key_der(), reference.public_key_der(), "{p}");
@@ -130,6 +132,29 @@ fn openssl_key_files_in_every_form() {
         assert!(m.contains("give its passphrase"), "{m}");
         let m = key_err(read_private_key(&data, Some(b"wrong")));
         assert!(m.contains("wrong passphrase"), "{m}");
+        // Proc-Type without DEK-Info is an encrypted key that cannot be read, not a clear one.
+        let text = String::from_utf8(data.clone()).unwrap();
+        let no_dek: String = text
+            .lines()
+            .filter(|l| !l.starts_with("DEK-Info"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let m = key_err(read_private_key(no_dek.as_bytes(), Some(b"step pass")));
+        assert!(m.contains("without its DEK-Info header"), "{m}");
+        // A ciphertext cut short of a whole block is malformed, whatever the passphrase.
+        let block = ::pem::parse(&text).unwrap();
+        let mut cut = block.contents().to_vec();
+        cut.pop();
+        let body = ::pem::encode(&::pem::Pem::new(block.tag(), cut));
+        let headers: String = text
+            .lines()
+            .filter(|l| l.starts_with("Proc-Type") || l.starts_with("DEK-Info"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let (begin, rest) = body.split_once('\n').unwrap();
+        let short = format!("{begin}\n{headers}\n{rest}");
+        let m = key_err(read_private_key(short.as_bytes(), Some(b"step pass")));
+        assert_eq!(m, "malformed encrypted PEM key", "{short}");
     }
     // OpenSSL 3's `genrsa -aes256` writes encrypted PKCS#8 too.
     let enc = f.path("genrsa-aes.pem");
@@ -138,6 +163,15 @@ fn openssl_key_files_in_every_form() {
     ]);
     let key = read_private_key(&std::fs::read(&enc).unwrap(), Some(b"pw")).unwrap();
     assert_eq!(key.algorithm(), KeyAlgorithm::Rsa { bits: 2048 });
+}
+
+/// Key files up to 64 KiB are read; a larger one is refused before it is parsed.
+#[test]
+fn key_file_size_bound_is_inclusive() {
+    let m = key_err(read_private_key(&vec![b'x'; 64 * 1024], None));
+    assert!(!m.contains("more than"), "{m}");
+    let m = key_err(read_private_key(&vec![b'x'; 64 * 1024 + 1], None));
+    assert!(m.contains("a key file of more than 65536 bytes"), "{m}");
 }
 
 #[test]

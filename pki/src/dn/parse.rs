@@ -250,6 +250,21 @@ mod tests {
     }
 
     #[test]
+    fn a_long_name_within_the_bounds_parses() {
+        // 64 attributes of 64 escaped characters: over 12 KiB of text, under MAX_DN_LEN.
+        let value = r"\41".repeat(64);
+        let text = vec![format!("OU={value}"); MAX_DN_ATTRIBUTES].join(",");
+        assert!(
+            text.len() > 12 * 1024 && text.len() <= MAX_DN_LEN,
+            "{}",
+            text.len()
+        );
+        let dn = parse_dn(&text).unwrap();
+        assert_eq!(pairs(&dn).len(), MAX_DN_ATTRIBUTES);
+        assert_eq!(pairs(&dn)[0], p("OU", &"A".repeat(64)));
+    }
+
+    #[test]
     fn malformed_inputs() {
         let long_cn = format!("CN={}", "a".repeat(65));
         let long_input = "CN=a,".repeat(MAX_DN_LEN);
