@@ -500,6 +500,15 @@ mod tests {
         assert_eq!(small_uint(&[0x80]), None);
         assert_eq!(small_uint(&[]), None);
         assert_eq!(small_uint(&[1; 9]), None);
+        // Eight octets still fit, with or without a leading zero octet.
+        assert_eq!(
+            small_uint(&[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Some(i64::MAX as u64)
+        );
+        assert_eq!(
+            small_uint(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Some(u64::MAX)
+        );
         let r = Reader::new(&[0x04, 0x02, 1, 2, 0x05, 0x00]);
         assert_eq!(r.expect(0x04), Ok((&[1u8, 2][..], &[0x05u8, 0x00][..])));
         assert!(r.expect(0x30).is_err());
