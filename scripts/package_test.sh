@@ -154,14 +154,17 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 base="http://127.0.0.1:$port"
 api="$base/api/v1"
 # As the unit runs it: user fastpki, the installed settings, the state folder as working
-# directory, umask 0077. setpriv execs (no child process), so $! is the server itself.
+# directory, umask 0077. Call it in a subshell: it execs (setpriv, env and sh exec too), so
+# the subshell becomes the command, and `( as_service ... ) &` makes $! the server itself.
 as_service() {
-    (cd /var/lib/fastpki && umask 0077 && exec setpriv --reuid=fastpki --regid=fastpki --init-groups \
+    cd /var/lib/fastpki
+    umask 0077
+    exec setpriv --reuid=fastpki --regid=fastpki --init-groups \
         env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        sh -c 'set -a; . /etc/fastpki/fastpki.env; set +a; exec "$@"' sh "$@")
+        sh -c 'set -a; . /etc/fastpki/fastpki.env; set +a; exec "$@"' sh "$@"
 }
 start_server() {
-    as_service /usr/bin/fastpki serve --bind "127.0.0.1:$port" >>"$work/serve.log" 2>&1 &
+    (as_service /usr/bin/fastpki serve --bind "127.0.0.1:$port") >>"$work/serve.log" 2>&1 &
     server_pid=$!
     local started=$SECONDS
     until curl -fsS -o /dev/null "$base/readyz" 2>/dev/null; do
@@ -169,7 +172,9 @@ start_server() {
         [ $((SECONDS - started)) -lt 30 ] || fail "no 200 from /readyz within 30 s"
         sleep 0.2
     done
-    echo "   GET /readyz: $(curl -fsS "$base/readyz") after $((SECONDS - started)) s"
+    [ "$(readlink "/proc/$server_pid/exe")" = /usr/bin/fastpki ] || fail "process $server_pid is not the server"
+    [ "$(stat -c %U "/proc/$server_pid")" = fastpki ] || fail "the server does not run as fastpki"
+    echo "   GET /readyz: $(curl -fsS "$base/readyz") after $((SECONDS - started)) s (pid $server_pid, user fastpki)"
 }
 secrets=(/var/lib/fastpki/secret_key /var/lib/fastpki/service_account_token_pepper
     /var/lib/fastpki/private_key_encryption_key)
@@ -207,7 +212,7 @@ curl -fsS -o /dev/null -H "Authorization: Bearer $token" "$api/users/me" \
 curl -fsS -H "Authorization: Bearer $token" "$api/export/ca/$ca_id/private-key" | grep -q 'BEGIN PRIVATE KEY' \
     || fail "the CA key does not open after a restart: the encryption key was not reused"
 echo "   the token from before the restart works; the CA's key opens"
-as_service /usr/bin/fastpki backup --to /var/lib/fastpki/package-test-backup.db | sed 's/^/   /'
+(as_service /usr/bin/fastpki backup --to /var/lib/fastpki/package-test-backup.db) | sed 's/^/   /'
 expect_perms /var/lib/fastpki/package-test-backup.db "fastpki:fastpki 600"
 rm -f /var/lib/fastpki/package-test-backup.db
 stop_server || fail "the server did not stop cleanly on SIGTERM"
