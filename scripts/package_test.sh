@@ -10,7 +10,8 @@
 # 4. starts the installed /usr/bin/fastpki as user fastpki with the installed settings
 #    (systemd is usually not PID 1 here), waits for 200 from /readyz, checks the secrets
 #    generated at first start (mode 0600, never logged), and after a restart that the same
-#    secrets, tokens and sealed keys serve; `fastpki backup` with the installed binary;
+#    secrets, tokens and sealed keys serve; `fastpki backup` while it runs, `fastpki restore`
+#    refused while it runs and done once it is stopped, all with the installed binary;
 # 5. systemd-analyze verify on the installed unit, where systemd-analyze exists;
 # 6. dpkg -r (settings and state stay), dpkg -P (both go).
 #
@@ -214,7 +215,21 @@ curl -fsS -H "Authorization: Bearer $token" "$api/export/ca/$ca_id/private-key" 
 echo "   the token from before the restart works; the CA's key opens"
 (as_service /usr/bin/fastpki backup --to /var/lib/fastpki/package-test-backup.db) | sed 's/^/   /'
 expect_perms /var/lib/fastpki/package-test-backup.db "fastpki:fastpki 600"
+if (as_service /usr/bin/fastpki restore --from /var/lib/fastpki/package-test-backup.db --force) >"$work/restore.out" 2>&1; then
+    fail "restore ran under a running server"
+fi
+grep -q "is in use" "$work/restore.out" || fail "restore under a running server: $(cat "$work/restore.out")"
+echo "   restore under the running server: refused"
+stop_server || fail "the server did not stop cleanly on SIGTERM"
+
+stage "restore with the installed binary, third start"
+(as_service /usr/bin/fastpki restore --from /var/lib/fastpki/package-test-backup.db --force) | sed 's/^/   /'
+expect_perms /var/lib/fastpki/fastpki.db "fastpki:fastpki 600"
 rm -f /var/lib/fastpki/package-test-backup.db
+start_server
+curl -fsS -H "Authorization: Bearer $token" "$api/export/ca/$ca_id/private-key" | grep -q 'BEGIN PRIVATE KEY' \
+    || fail "the restored database does not serve the CA key"
+echo "   the restored database serves the token and the CA's key"
 stop_server || fail "the server did not stop cleanly on SIGTERM"
 
 stage "systemd-analyze verify"
