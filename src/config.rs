@@ -148,14 +148,8 @@ impl Settings {
     /// Reads every setting through `lookup` (empty values count as unset).
     pub fn from_lookup(lookup: Lookup) -> Result<Self> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let data_dir = PathBuf::from(var("FASTPKI_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR.into()));
-        let (database_url, backend) = match var("DATABASE_URL") {
-            Some(url) => normalize_database_url(&url)?,
-            None => {
-                let path = data_dir.join("fastpki.db");
-                (sqlite_url(&path), Backend::Sqlite)
-            }
-        };
+        let data_dir = data_dir(&var);
+        let (database_url, backend) = database_from_lookup(&var)?;
         if backend == Backend::Sqlite {
             ensure_sqlite_parent(&database_url)?;
         }
@@ -184,10 +178,16 @@ impl Settings {
                 "SERVICE_ACCOUNT_TOKEN_PEPPER",
             )?,
         };
-        let private_key_encryption_key = var("PRIVATE_KEY_ENCRYPTION_KEY");
-        if let Some(k) = &private_key_encryption_key {
-            validate_fernet_key(k)?;
-        }
+        let private_key_encryption_key = match var("PRIVATE_KEY_ENCRYPTION_KEY") {
+            Some(k) => {
+                validate_fernet_key(&k)?;
+                Some(k)
+            }
+            None => load_generated_encryption_key(
+                &data_dir,
+                parse_bool(&var, "GENERATE_PRIVATE_KEY_ENCRYPTION_KEY")?,
+            )?,
+        };
 
         let jwt_algorithm = match var("ALGORITHM").as_deref().unwrap_or("HS256") {
             "HS256" => jsonwebtoken::Algorithm::HS256,
@@ -397,6 +397,37 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `FASTPKI_DATA_DIR`, or `./data`.
+fn data_dir(var: Lookup) -> PathBuf {
+    PathBuf::from(var("FASTPKI_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR.into()))
+}
+
+/// The sqlx URL and backend that `DATABASE_URL` (or the default SQLite file in
+/// `FASTPKI_DATA_DIR`) names, without creating anything and without reading
+/// any secret: what the admin commands that only copy a database need.
+pub fn database_from_lookup(lookup: Lookup) -> Result<(String, Backend)> {
+    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    match var("DATABASE_URL") {
+        Some(url) => normalize_database_url(&url),
+        None => Ok((
+            sqlite_url(&data_dir(&var).join("fastpki.db")),
+            Backend::Sqlite,
+        )),
+    }
+}
+
+/// `database_from_lookup` on the environment (after `.env`).
+pub fn database_from_env() -> Result<(String, Backend)> {
+    let _ = dotenvy::dotenv();
+    database_from_lookup(&|name| std::env::var(name).ok())
+}
+
+/// The file of a SQLite sqlx URL (as `sqlite_url` and `normalize_database_url` make them).
+pub fn sqlite_path(sqlx_url: &str) -> PathBuf {
+    let path = sqlx_url.trim_start_matches("sqlite://");
+    PathBuf::from(path.split('?').next().unwrap_or(path))
 }
 
 /// A TCP port, 1 to 65535.
@@ -612,44 +643,157 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn ensure_sqlite_parent(sqlx_url: &str) -> Result<()> {
-    let path = sqlx_url.trim_start_matches("sqlite://");
-    let path = Path::new(path.split('?').next().unwrap_or(path));
+    let path = sqlite_path(sqlx_url);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create database folder {}", parent.display()))?;
     }
     // Create the file owner-only before SQLite does; its -wal and -shm files inherit the mode.
     if !path.exists() {
-        write_private_file(path, b"")?;
+        write_private_file(&path, b"")?;
     }
     Ok(())
 }
 
 /// Reads a generated secret from the data folder, creating it (mode 0600) if absent.
 fn load_or_generate_secret(dir: &Path, file: &str, var_name: &str) -> Result<String> {
-    let path = dir.join(file);
-    if let Ok(existing) = fs::read_to_string(&path) {
-        let existing = existing.trim().to_string();
-        if existing.chars().count() < 32 {
-            bail!(
-                "{} holds a secret shorter than 32 characters: fix or delete it",
-                path.display()
-            );
-        }
-        return Ok(existing);
+    let make = || {
+        let mut bytes = [0u8; 48];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    };
+    let secret = load_or_create_private(dir, file, var_name, Some(make))?
+        .context("a generated secret is always made")?;
+    if secret.chars().count() < 32 {
+        bail!(
+            "{} holds a secret shorter than 32 characters: fix or delete it",
+            dir.join(file).display()
+        );
     }
+    Ok(secret)
+}
+
+/// Without `PRIVATE_KEY_ENCRYPTION_KEY`: the key in the data folder's
+/// `private_key_encryption_key` when that file exists (whatever `generate`
+/// says, so that keys sealed with it keep opening), else a new one written
+/// there when `generate` (`GENERATE_PRIVATE_KEY_ENCRYPTION_KEY`) is on, else none.
+fn load_generated_encryption_key(dir: &Path, generate: bool) -> Result<Option<String>> {
+    let make = || {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+        Ok(base64::engine::general_purpose::URL_SAFE.encode(bytes))
+    };
+    let key = load_or_create_private(
+        dir,
+        "private_key_encryption_key",
+        "PRIVATE_KEY_ENCRYPTION_KEY",
+        generate.then_some(make),
+    )?;
+    if let Some(k) = &key {
+        validate_fernet_key(k).with_context(|| {
+            format!(
+                "{} does not hold a Fernet key",
+                dir.join("private_key_encryption_key").display()
+            )
+        })?;
+    }
+    Ok(key)
+}
+
+/// The trimmed content of `dir/file`, a secret only this user may read. When the
+/// file is missing and `make` is given, a new value is made and written there,
+/// atomically and never over another's: a complete file (mode 0600 from the
+/// start, `O_EXCL`) is linked into place, so a reader never sees it half
+/// written and two servers starting at once end up with the same value.
+///
+/// A file that others may read (group or world bits) is refused rather than
+/// used: a secret that leaked must be replaced, not trusted. A file that cannot
+/// be read is an error, never a reason to write a new one.
+fn load_or_create_private(
+    dir: &Path,
+    file: &str,
+    var_name: &str,
+    make: Option<impl FnOnce() -> Result<String>>,
+) -> Result<Option<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(file);
+    match fs::File::open(&path) {
+        Ok(mut f) => {
+            let mode = f
+                .metadata()
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{} is readable by other users (mode {:04o}): it holds {var_name}; \
+                     make it private with `chmod 600 {}` (and replace the secret if others may have read it)",
+                    path.display(),
+                    mode & 0o7777,
+                    path.display()
+                );
+            }
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            return Ok(Some(text.trim().to_string()));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot read {} (it holds {var_name}; the server's user must own it)",
+                    path.display()
+                )
+            });
+        }
+    }
+    let Some(make) = make else {
+        return Ok(None);
+    };
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;
-    let mut bytes = [0u8; 48];
-    aws_lc_rs::rand::fill(&mut bytes)
+    let secret = make()?;
+    let mut tag = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut tag)
         .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private_file(&path, secret.as_bytes())?;
-    tracing::warn!(
-        "{var_name} is not set: generated one and stored it in {} (mode 0600). Set {var_name} to manage it yourself.",
-        path.display()
-    );
-    Ok(secret)
+    let tmp = dir.join(format!(".{file}.{}.tmp", hex::encode(tag)));
+    let written = (|| -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(secret.as_bytes())?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    let linked = written.and_then(|()| fs::hard_link(&tmp, &path).map_err(anyhow::Error::from));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            tracing::warn!(
+                "{var_name} is not set: generated one and stored it in {} (mode 0600). Set {var_name} to manage it yourself.",
+                path.display()
+            );
+            Ok(Some(secret))
+        }
+        // Another process made it first: theirs is the one.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            load_or_create_private(dir, file, var_name, None::<fn() -> Result<String>>)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 /// Writes a file readable only by its owner.
@@ -940,6 +1084,150 @@ mod tests {
         );
         assert!(parse_port(&lookup(&[("P", "0")]), "P", 80).is_err());
         assert!(parse_port(&lookup(&[("P", "65536")]), "P", 80).is_err());
+    }
+
+    fn settings_in(dir: &Path, extra: &[(&str, &str)]) -> Result<Settings> {
+        let data = dir.display().to_string();
+        let url = format!("sqlite:///{}/f.db", dir.display());
+        let mut env: std::collections::HashMap<&str, &str> = [
+            ("FASTPKI_DATA_DIR", data.as_str()),
+            ("DATABASE_URL", url.as_str()),
+        ]
+        .into();
+        env.extend(extra.iter().copied());
+        Settings::from_lookup(&|name| env.get(name).map(|v| v.to_string()))
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn generated_secrets_are_private_reused_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = settings_in(dir.path(), &[]).unwrap();
+        for file in ["secret_key", "service_account_token_pepper"] {
+            assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+        }
+        // No encryption key unless asked for.
+        assert_eq!(first.private_key_encryption_key, None);
+        assert!(!dir.path().join("private_key_encryption_key").exists());
+        let again = settings_in(dir.path(), &[]).unwrap();
+        assert_eq!(first.secret_key, again.secret_key);
+        assert_eq!(
+            first.service_account_token_pepper,
+            again.service_account_token_pepper
+        );
+        // No temporary file is left behind.
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+        // Readable by others: refused, not used, not rewritten.
+        let key_file = dir.path().join("secret_key");
+        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = format!("{:#}", settings_in(dir.path(), &[]).err().unwrap());
+        assert!(err.contains("readable by other users (mode 0640)"), "{err}");
+        assert!(err.contains("chmod 600"), "{err}");
+        assert!(
+            !err.contains(&first.secret_key),
+            "the secret is in the error"
+        );
+        assert_eq!(fs::read_to_string(&key_file).unwrap(), first.secret_key);
+        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+
+        // A secret file that cannot be read is an error, never replaced. (Root
+        // reads everything: make it a folder instead of taking the read bit.)
+        let pepper = dir.path().join("service_account_token_pepper");
+        fs::remove_file(&pepper).unwrap();
+        fs::create_dir(&pepper).unwrap();
+        fs::set_permissions(&pepper, fs::Permissions::from_mode(0o700)).unwrap();
+        let err = format!("{:#}", settings_in(dir.path(), &[]).err().unwrap());
+        assert!(err.contains("cannot read"), "{err}");
+        assert!(err.contains("service_account_token_pepper"), "{err}");
+        assert!(pepper.is_dir());
+    }
+
+    #[test]
+    fn generated_secrets_agree_when_servers_start_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| load_or_generate_secret(dir.path(), "secret_key", "SECRET_KEY"))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
+        });
+        assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("secret_key")).unwrap(),
+            secrets[0]
+        );
+    }
+
+    #[test]
+    fn an_encryption_key_is_generated_when_asked_and_then_always_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = [("GENERATE_PRIVATE_KEY_ENCRYPTION_KEY", "true")];
+        let made = settings_in(dir.path(), &asked)
+            .unwrap()
+            .private_key_encryption_key
+            .expect("a generated key");
+        validate_fernet_key(&made).unwrap();
+        let file = dir.path().join("private_key_encryption_key");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(
+            settings_in(dir.path(), &asked)
+                .unwrap()
+                .private_key_encryption_key
+                .as_deref(),
+            Some(made.as_str())
+        );
+        // Once it exists it is used even when no longer asked for: keys sealed with it must open.
+        assert_eq!(
+            settings_in(dir.path(), &[])
+                .unwrap()
+                .private_key_encryption_key
+                .as_deref(),
+            Some(made.as_str())
+        );
+        // A key in the environment wins over the file.
+        let other = "YWJjZGFiY2RhYmNkYWJjZGFiY2RhYmNkYWJjZGFiY2Q=";
+        assert_eq!(
+            settings_in(dir.path(), &[("PRIVATE_KEY_ENCRYPTION_KEY", other)])
+                .unwrap()
+                .private_key_encryption_key
+                .as_deref(),
+            Some(other)
+        );
+        // A file that does not hold a Fernet key stops the server.
+        fs::write(&file, "not a key").unwrap();
+        let err = format!("{:#}", settings_in(dir.path(), &[]).err().unwrap());
+        assert!(err.contains("does not hold a Fernet key"), "{err}");
+    }
+
+    #[test]
+    fn the_database_is_named_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").display().to_string();
+        let env: std::collections::HashMap<&str, &str> =
+            [("FASTPKI_DATA_DIR", data.as_str())].into();
+        let (url, backend) =
+            database_from_lookup(&|name| env.get(name).map(|v| v.to_string())).unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert_eq!(
+            sqlite_path(&url),
+            dir.path().join("data").join("fastpki.db")
+        );
+        assert!(!dir.path().join("data").exists());
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The `fastpki` binary: `serve` runs the server, `migrate`, `rotate-key` and `import` are
-//! admin tasks, and the other subcommands are the command-line client (`src/cli`), which talks HTTP only.
+//! The `fastpki` binary: `serve` runs the server, `migrate`, `rotate-key`, `import`,
+//! `backup` and `restore` are admin tasks, and the other subcommands are the command-line client (`src/cli`), which talks HTTP only.
 
 mod cli;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +35,26 @@ enum Command {
         /// The new Fernet key (URL-safe base64 of 32 bytes).
         #[arg(long, env = "NEW_PRIVATE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         new_key: String,
+    },
+    /// Copy the SQLite database (DATABASE_URL) to a file, consistently, while servers run.
+    /// (PostgreSQL: use pg_dump; this command prints how.)
+    Backup {
+        /// The backup file to write (written whole, then renamed into place, mode 0600).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the SQLite database (DATABASE_URL) with a backup, after checking it is a sound
+    /// FastPKI database this version can serve. Stop the server first.
+    Restore {
+        /// The backup file to restore (made by `fastpki backup`, or any copy of a FastPKI database).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace the database if one exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Import another CA's database into this one (DATABASE_URL), in one transaction.
     #[command(subcommand)]
@@ -109,6 +131,24 @@ fn main() -> std::process::ExitCode {
         other => other,
     };
     init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "INFO".into()));
+    // Copying a database needs its URL only: no secret is read or generated, nothing is created.
+    let command = match command {
+        Command::Backup { to, force } => {
+            return copy_database(|url, backend| async move {
+                let report = fastpki::service::backup::backup(&url, backend, &to, force).await?;
+                print!("{report}");
+                Ok(())
+            });
+        }
+        Command::Restore { from, force } => {
+            return copy_database(|url, backend| async move {
+                let report = fastpki::service::backup::restore(&url, backend, &from, force).await?;
+                print!("{report}");
+                Ok(())
+            });
+        }
+        other => other,
+    };
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -169,7 +209,9 @@ fn main() -> std::process::ExitCode {
                 }
                 Ok(())
             }
-            Command::Client(_) => unreachable!("client commands return before the runtime starts"),
+            Command::Client(_) | Command::Backup { .. } | Command::Restore { .. } => {
+                unreachable!("client and copy commands return before the runtime starts")
+            }
             Command::Migrate => {
                 let db =
                     fastpki::store::Db::connect(&settings.database_url, settings.backend).await?;
@@ -179,6 +221,33 @@ fn main() -> std::process::ExitCode {
             }
         }
     });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fastpki: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `backup` or `restore` with the database of DATABASE_URL (or the default file).
+fn copy_database<F, Fut>(run: F) -> std::process::ExitCode
+where
+    F: FnOnce(String, fastpki::config::Backend) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (url, backend) = match fastpki::config::database_from_env() {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("fastpki: configuration error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(url, backend)));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -3,6 +3,7 @@
 
 pub mod acme;
 pub mod audit;
+pub mod backup;
 pub mod caller_slots;
 pub mod cas;
 pub mod certs;

@@ -15,6 +15,7 @@ macro_rules! capability_columns {
 
 pub mod acme;
 pub mod audit;
+pub mod backup;
 pub mod cas;
 pub mod certs;
 mod decode;

@@ -10,6 +10,7 @@ mod audit;
 mod audit_integrity;
 mod auth;
 mod authz_cells;
+mod backup;
 mod ca_import;
 mod ca_revocation;
 mod cas;
