@@ -541,8 +541,8 @@ fn parse_key_pool_algorithms(
         if name.is_empty() {
             continue;
         }
-        let Some(alg) = POOLABLE.into_iter().find(|a| a.sized_name() == name) else {
-            let known: Vec<String> = POOLABLE.iter().map(|a| a.sized_name()).collect();
+        let Some(alg) = POOLABLE.into_iter().find(|a| a.to_string() == name) else {
+            let known: Vec<String> = POOLABLE.iter().map(|a| a.to_string()).collect();
             bail!(
                 "KEY_POOL_ALGORITHMS: unknown algorithm {name:?}; use {}",
                 known.join(", ")
@@ -1000,7 +1000,7 @@ mod tests {
     #[test]
     fn key_pool_algorithms_parse() {
         let names = |algs: Vec<pki::KeyAlgorithm>| -> Vec<String> {
-            algs.iter().map(|a| a.sized_name()).collect()
+            algs.iter().map(|a| a.to_string()).collect()
         };
         assert_eq!(
             names(parse_key_pool_algorithms(None, 3072).unwrap()),

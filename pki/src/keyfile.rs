@@ -494,6 +494,37 @@ mod tests {
     }
 
     #[test]
+    fn der_lengths_in_short_and_long_form() {
+        let read = |bytes: &[u8]| {
+            Reader::new(bytes)
+                .expect(0x04)
+                .map(|(c, r)| (c.len(), r.len()))
+        };
+        let content = [7u8; 300];
+        let with = |head: &[u8], n: usize| [head, &content[..n]].concat();
+        // Short form up to 127; the content may end the input exactly.
+        assert_eq!(read(&with(&[0x04, 0x7f], 127)), Ok((127, 0)));
+        assert_eq!(read(&with(&[0x04, 0x02], 3)), Ok((2, 1)));
+        assert_eq!(read(&with(&[0x04, 0x02], 1)), Err(()));
+        // Long form: 128 needs one length octet, 256 two.
+        assert_eq!(read(&with(&[0x04, 0x81, 0x80], 128)), Ok((128, 0)));
+        assert_eq!(read(&with(&[0x04, 0x82, 0x01, 0x00], 256)), Ok((256, 0)));
+        assert_eq!(read(&with(&[0x04, 0x82, 0x01, 0x2c], 300)), Ok((300, 0)));
+        for not_der in [
+            &[0x04, 0x80][..],            // indefinite length
+            &[0x04, 0x81, 0x7f],          // 127 in long form
+            &[0x04, 0x82, 0x00, 0x80],    // a leading zero octet
+            &[0x04, 0x85, 0, 0, 0, 1, 0], // more than four length octets
+            &[0x04, 0x82, 0x01],          // length octets cut short
+            &[0x05, 0x00],                // another tag
+        ] {
+            assert_eq!(read(&with(not_der, 200)), Err(()), "{not_der:02x?}");
+        }
+        // Four length octets are read (and this content is not there).
+        assert_eq!(read(&with(&[0x04, 0x84, 0x01, 0, 0, 0], 300)), Err(()));
+    }
+
+    #[test]
     fn der_reader_and_integers() {
         assert_eq!(small_uint(&[0x00, 0x80]), Some(128));
         assert_eq!(small_uint(&[0x08, 0x00]), Some(2048));

@@ -73,15 +73,6 @@ impl KeyAlgorithm {
         }
     }
 
-    /// The name with the RSA size: `rsa-2048`, `ecdsa-p256`, ... (as
-    /// `KEY_POOL_ALGORITHMS` spells it).
-    pub fn sized_name(&self) -> String {
-        match self {
-            Self::Rsa { bits } => format!("rsa-{bits}"),
-            other => other.name().to_string(),
-        }
-    }
-
     /// Key size in bits: the RSA modulus size, 256 for P-256 and Ed25519, 384 for P-384.
     pub fn key_size(&self) -> u32 {
         match self {
@@ -113,6 +104,8 @@ impl KeyAlgorithm {
     }
 }
 
+/// The name with the RSA size: `rsa-2048`, `ecdsa-p256`, ... (as `KEY_POOL_ALGORITHMS`
+/// spells it).
 impl fmt::Display for KeyAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -478,6 +471,14 @@ pub(crate) fn key_identifier(key_bits: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::testutil::ALL_ALGS;
+
+    #[test]
+    fn display_names_carry_the_rsa_size() {
+        assert_eq!(KeyAlgorithm::Rsa { bits: 3072 }.to_string(), "rsa-3072");
+        assert_eq!(KeyAlgorithm::EcdsaP256.to_string(), "ecdsa-p256");
+        assert_eq!(KeyAlgorithm::EcdsaP384.to_string(), "ecdsa-p384");
+        assert_eq!(KeyAlgorithm::Ed25519.to_string(), "ed25519");
+    }
 
     #[test]
     fn parse_names_and_sizes() {
