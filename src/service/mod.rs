@@ -2,6 +2,7 @@
 //! authorizes, and writes its change together with its audit entry.
 
 pub mod acme;
+pub mod address_policy;
 pub mod audit;
 pub mod caller_slots;
 pub mod cas;
