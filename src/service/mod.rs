@@ -28,6 +28,7 @@ pub mod sessions;
 pub mod state;
 pub mod timed_cache;
 pub mod users;
+pub mod webhooks;
 
 pub use state::AppState;
 
