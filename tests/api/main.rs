@@ -33,3 +33,4 @@ mod regressions;
 mod renew;
 mod service_accounts;
 mod users;
+mod webhooks;
