@@ -97,14 +97,20 @@ async fn deliver_loop(state: AppState) {
 
 /// Makes the deliveries of undispatched events: each URL of `WEBHOOK_URLS`,
 /// and each webhook of the event's organization that takes its type.
+/// Making them twice (two servers at once) makes them once.
 pub async fn fan_out(state: &AppState) -> Result<(), sqlx::Error> {
     loop {
-        let now = Utc::now();
-        let mut tx = state.db.begin().await?;
-        let events = event_store::undispatched(&mut tx, FAN_OUT_BATCH).await?;
+        // Looked for on a read connection: an idle poll never takes the
+        // (on SQLite, single) write connection from the group-commit writer.
+        let events = {
+            let mut c = state.db.read().await?;
+            event_store::undispatched(&mut c, FAN_OUT_BATCH).await?
+        };
         if events.is_empty() {
             return Ok(());
         }
+        let now = Utc::now();
+        let mut tx = state.db.begin().await?;
         let mut orgs: Vec<i64> = events.iter().filter_map(|e| e.organization_id).collect();
         orgs.sort_unstable();
         orgs.dedup();
