@@ -6,7 +6,8 @@ use chrono::Utc;
 use crate::auth::Principal;
 use crate::auth::authz::{self, Action};
 use crate::error::{Error, Result};
-use crate::service::{AppState, crl, webhooks::events};
+use crate::service::webhooks::{EventType, events};
+use crate::service::{AppState, crl};
 use crate::store::{self};
 
 use super::view::{CaOut, denied, load, load_for, owner, pending};
@@ -138,11 +139,17 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
         ca.name, crl.number
     ));
     store::audit::insert(&mut tx, &entry, &now_s).await?;
-    let revoked: Vec<_> = retired_rows
-        .iter()
-        .map(|row| events::revoked(row, &entry, now))
-        .collect();
-    let recorded = state.webhooks.outbox.record(&mut tx, &revoked).await?;
+    let recorded = state
+        .webhooks
+        .outbox
+        .record(
+            &mut tx,
+            EventType::CertificateRevoked,
+            &retired_rows,
+            |r| r.organization_id,
+            |r| events::revoked(r, &entry, now),
+        )
+        .await?;
     tx.commit().await?;
     if recorded > 0 {
         state.webhooks.outbox.notify();

@@ -5,7 +5,8 @@
 use crate::auth::Principal;
 use crate::auth::authz::Action;
 use crate::error::{Error, Result};
-use crate::service::{AppState, cas, crl, webhooks::events};
+use crate::service::webhooks::{EventType, events};
+use crate::service::{AppState, cas, crl};
 use crate::store;
 
 use crate::service::revocation::{Revoke, reason_suffix, revocation_reason};
@@ -57,8 +58,18 @@ pub async fn revoke_row(
     let row = store::certs::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::NotFound("Certificate not found".into()))?;
-    let event = events::revoked(&row, &entry, chrono::Utc::now());
-    let recorded = state.webhooks.outbox.record(&mut tx, &[event]).await?;
+    let now = chrono::Utc::now();
+    let recorded = state
+        .webhooks
+        .outbox
+        .record(
+            &mut tx,
+            EventType::CertificateRevoked,
+            std::slice::from_ref(&row),
+            |r| r.organization_id,
+            |r| events::revoked(r, &entry, now),
+        )
+        .await?;
     tx.commit().await?;
     if recorded > 0 {
         state.webhooks.outbox.notify();

@@ -72,17 +72,51 @@ impl Outbox {
         }
     }
 
-    /// Writes, inside the caller's transaction, the events some receiver
-    /// takes (see `store::webhooks::events::insert_for_receivers`); how many.
-    pub async fn record(
+    /// Writes, inside the caller's transaction, the `event_type` events of
+    /// `rows` that some receiver takes: all of them when `WEBHOOK_URLS` is
+    /// set, otherwise those whose organization (`org_of`) has a webhook for
+    /// the type, found with one query in the same transaction (so it holds on
+    /// every server at once, with no cache to keep coherent). `make` builds an
+    /// event only for those: when nobody listens, nothing is built or
+    /// written. Returns how many events were written.
+    pub async fn record<R>(
         &self,
         c: &mut AnyConnection,
-        events: &[NewEvent],
+        event_type: EventType,
+        rows: &[R],
+        org_of: impl Fn(&R) -> Option<i64>,
+        make: impl Fn(&R) -> NewEvent,
     ) -> Result<u64, sqlx::Error> {
+        let takers = if self.everyone {
+            None
+        } else {
+            let mut orgs: Vec<i64> = rows.iter().filter_map(&org_of).collect();
+            orgs.sort_unstable();
+            orgs.dedup();
+            if orgs.is_empty() {
+                return Ok(0);
+            }
+            let taking =
+                store::webhooks::endpoints::organizations_taking(c, event_type.as_str(), &orgs)
+                    .await?;
+            if taking.is_empty() {
+                return Ok(0);
+            }
+            Some(taking)
+        };
+        let events: Vec<NewEvent> = rows
+            .iter()
+            .filter(|r| {
+                takers
+                    .as_ref()
+                    .is_none_or(|t| org_of(r).is_some_and(|o| t.contains(&o)))
+            })
+            .map(make)
+            .collect();
         if events.is_empty() {
             return Ok(0);
         }
-        store::webhooks::events::insert_for_receivers(c, events, self.everyone).await
+        store::webhooks::events::insert(c, &events).await
     }
 
     /// Whether every event has a receiver (`WEBHOOK_URLS`).

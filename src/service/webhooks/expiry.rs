@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::events;
+use super::events::{self, EventType};
 use crate::service::AppState;
 use crate::store::{self, webhooks::events::NewEvent};
 
@@ -48,13 +48,18 @@ pub async fn scan(state: &AppState) -> Result<u64, sqlx::Error> {
             let mut c = state.db.read().await?;
             store::certs::expiring_page(&mut c, now, by, after, PAGE).await?
         };
-        let found: Vec<NewEvent> = page
+        let found: Vec<_> = page
             .iter()
-            .filter_map(|r| {
-                threshold(days, r.not_after, now).map(|t| events::certificate_expiring(r, t, now))
-            })
+            .filter_map(|r| threshold(days, r.not_after, now).map(|t| (r, t)))
             .collect();
-        written += record(state, &found).await?;
+        written += record(
+            state,
+            EventType::CertificateExpiring,
+            &found,
+            |(r, _)| r.organization_id,
+            |(r, t)| events::certificate_expiring(r, *t, now),
+        )
+        .await?;
         match page.last() {
             Some(last) if page.len() as i64 == PAGE => after = Some((last.not_after, last.id)),
             _ => break,
@@ -67,13 +72,18 @@ pub async fn scan(state: &AppState) -> Result<u64, sqlx::Error> {
             let mut c = state.db.read().await?;
             store::cas::expiring_page(&mut c, now, by, after, PAGE).await?
         };
-        let found: Vec<NewEvent> = page
+        let found: Vec<_> = page
             .iter()
-            .filter_map(|r| {
-                threshold(days, r.not_after, now).map(|t| events::ca_expiring(r, t, now))
-            })
+            .filter_map(|r| threshold(days, r.not_after, now).map(|t| (r, t)))
             .collect();
-        written += record(state, &found).await?;
+        written += record(
+            state,
+            EventType::CaExpiring,
+            &found,
+            |(r, _)| r.organization_id,
+            |(r, t)| events::ca_expiring(r, *t, now),
+        )
+        .await?;
         match page.last() {
             Some(last) if page.len() as i64 == PAGE => after = Some((last.not_after, last.id)),
             _ => break,
@@ -85,12 +95,23 @@ pub async fn scan(state: &AppState) -> Result<u64, sqlx::Error> {
     Ok(written)
 }
 
-async fn record(state: &AppState, found: &[NewEvent]) -> Result<u64, sqlx::Error> {
+/// Records the events of one page in a transaction of its own.
+async fn record<R>(
+    state: &AppState,
+    event_type: EventType,
+    found: &[R],
+    org_of: impl Fn(&R) -> Option<i64>,
+    make: impl Fn(&R) -> NewEvent,
+) -> Result<u64, sqlx::Error> {
     if found.is_empty() {
         return Ok(0);
     }
     let mut tx = state.db.begin().await?;
-    let n = state.webhooks.outbox.record(&mut tx, found).await?;
+    let n = state
+        .webhooks
+        .outbox
+        .record(&mut tx, event_type, found, org_of, make)
+        .await?;
     tx.commit().await?;
     Ok(n)
 }

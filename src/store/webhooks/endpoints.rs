@@ -138,6 +138,31 @@ pub async fn of_organizations(
     q.fetch_all(c).await
 }
 
+/// Those of the organizations `orgs` that have a webhook taking events of
+/// `event_type` (one query on `webhooks_organization_id`).
+pub async fn organizations_taking(
+    c: &mut AnyConnection,
+    event_type: &str,
+    orgs: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    if orgs.is_empty() {
+        return Ok(vec![]);
+    }
+    let placeholders: Vec<String> = (2..orgs.len() + 2).map(|i| format!("${i}")).collect();
+    // Only numbered placeholders are spliced in; the values are bound. The
+    // types are a JSON list of strings: a type is listed when `"<type>"` is in it.
+    let sql = format!(
+        "SELECT DISTINCT organization_id FROM webhooks WHERE organization_id IN ({}) AND events LIKE $1",
+        placeholders.join(", ")
+    );
+    let mut q =
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(format!("%\"{event_type}\"%"));
+    for org in orgs {
+        q = q.bind(*org);
+    }
+    q.fetch_all(c).await
+}
+
 /// Deletes webhook `id` of `org` (and, by cascade, its deliveries); false when there was none.
 pub async fn delete(c: &mut AnyConnection, org: i64, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM webhooks WHERE organization_id = $1 AND id = $2")

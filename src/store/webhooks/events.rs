@@ -1,8 +1,9 @@
 //! The outbox of webhook events. An event is inserted in the transaction of
-//! the change it reports, only when some receiver would take it, and at most
-//! once per fact (`dedupe_key`, unique): several servers, or one started
-//! again, cannot record a fact twice. The worker later makes its deliveries
-//! and marks it dispatched.
+//! the change it reports (only when some receiver takes it: the caller asks
+//! `endpoints::organizations_taking` first), and at most once per fact
+//! (`dedupe_key`, unique): several servers, or one started again, cannot
+//! record a fact twice. The worker later makes its deliveries and marks it
+//! dispatched.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, FromRow};
@@ -34,33 +35,15 @@ pub struct EventRow {
 /// Rows per INSERT statement (6 values each: far below both databases' limits).
 const CHUNK: usize = 200;
 
-/// Records the events some receiver takes: every one when `everyone` (the
-/// deployment has `WEBHOOK_URLS`), otherwise those of an organization with a
-/// webhook for their type. The check runs inside the caller's transaction, so
-/// it sees the webhooks as they are when the change commits, on every server,
-/// with no cache to keep coherent. A fact already recorded is skipped.
-/// Returns how many events were written.
-pub async fn insert_for_receivers(
-    c: &mut AnyConnection,
-    events: &[NewEvent],
-    everyone: bool,
-) -> Result<u64, sqlx::Error> {
+/// Records events, in the caller's transaction; a fact already recorded
+/// (its `dedupe_key`) is skipped. Returns how many were written.
+pub async fn insert(c: &mut AnyConnection, events: &[NewEvent]) -> Result<u64, sqlx::Error> {
     let mut written = 0;
     for chunk in events.chunks(CHUNK) {
         let values = crate::store::values_rows("(?, ?, ?, ?, ?, ?)", chunk.len(), 1);
-        // The VALUES list is named `v`, its columns column1..column6 on both
-        // databases. SQLite needs a WHERE on an INSERT ... SELECT with ON
-        // CONFLICT (it would read ON as a join's otherwise).
-        let filter = if everyone {
-            "1 = 1"
-        } else {
-            "EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = v.column3 \
-             AND w.events LIKE '%\"' || v.column2 || '\"%')"
-        };
         let sql = format!(
             "INSERT INTO webhook_events (id, type, organization_id, payload, dedupe_key, created_at) \
-             SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
-             FROM (VALUES {values}) AS v WHERE {filter} ON CONFLICT (dedupe_key) DO NOTHING"
+             VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING"
         );
         // Built from constants and numbered placeholders only: every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
