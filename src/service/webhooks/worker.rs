@@ -144,35 +144,48 @@ pub async fn fan_out(state: &AppState) -> Result<(), sqlx::Error> {
     }
 }
 
+/// Sends what is due, as many at once as there are free slots: the due
+/// deliveries are looked for on a read connection (an idle poll writes
+/// nothing), then leased together in one statement; again while a whole
+/// batch was taken.
 async fn run_due(state: &AppState, slots: &Arc<Semaphore>) -> Result<(), sqlx::Error> {
-    let due = {
-        let mut c = state.db.read().await?;
-        delivery_store::due(&mut c, Utc::now(), (CONCURRENCY * 4) as i64).await?
-    };
-    for id in due {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
+    loop {
+        let free = slots.available_permits();
+        if free == 0 {
             return Ok(());
+        }
+        let any_due = {
+            let mut c = state.db.read().await?;
+            !delivery_store::due(&mut c, Utc::now(), 1).await?.is_empty()
         };
+        if !any_due {
+            return Ok(());
+        }
         let now = Utc::now();
         let until = now + LEASE;
         let leased = {
             let mut tx = state.db.begin().await?;
-            let leased = delivery_store::lease(&mut tx, id, now, until).await?;
+            let leased = delivery_store::lease_due(&mut tx, now, until, free as i64).await?;
             tx.commit().await?;
             leased
         };
-        if !leased {
-            continue;
+        for &id in &leased {
+            // Only this loop takes slots, and `free` were free: each is there.
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = attempt(&state, id, until).await {
+                    tracing::warn!(delivery = id, error = %e, "webhooks: an attempt's outcome was not recorded; it is tried again when its lease lapses");
+                }
+                drop(permit);
+            });
         }
-        let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(e) = attempt(&state, id, until).await {
-                tracing::warn!(delivery = id, error = %e, "webhooks: an attempt's outcome was not recorded; it is tried again when its lease lapses");
-            }
-            drop(permit);
-        });
+        if leased.len() < free {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// Where a delivery goes and the key it is signed with, or why it cannot go.

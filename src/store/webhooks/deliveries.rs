@@ -99,25 +99,29 @@ pub async fn due(
     .await
 }
 
-/// Takes a due delivery until `until`, counting the attempt; false when
-/// another server holds it or it is no longer pending.
-pub async fn lease(
+/// Takes up to `limit` due deliveries until `until`, counting an attempt
+/// for each, in one statement; returns their ids. Of several servers taking
+/// at once, each delivery goes to one: the condition is checked again on
+/// the row itself once another server's lease of it has committed
+/// (PostgreSQL), and SQLite has one writer.
+pub async fn lease_due(
     c: &mut AnyConnection,
-    id: i64,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1, updated_at = $2 \
-         WHERE id = $3 AND status = 'pending' AND next_attempt_at <= $2 \
-         AND (lease_until IS NULL OR lease_until < $2)",
+         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $2 \
+         AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at, id LIMIT $3) \
+         AND status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) \
+         RETURNING id",
     )
     .bind(ts(until))
     .bind(ts(now))
-    .bind(id)
-    .execute(c)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .bind(limit)
+    .fetch_all(c)
+    .await
 }
 
 /// A delivery with its event's type and body.
