@@ -7,7 +7,7 @@
 # Installs Schemathesis (pinned) in a cached venv, starts the server on a free
 # port with a temporary SQLite database and ENABLE_DOCS=true, creates the first
 # user (a superuser) through the API and some data (organization, CAs,
-# certificate, service account), then fuzzes every operation as that superuser
+# certificate, service account, webhook), then fuzzes every operation as that superuser
 # (scripts/schemathesis_hooks.py; a 401 is never retried). Checks: no 5xx
 # (`not_a_server_error`), every status code documented
 # (`status_code_conformance`), bodies, headers and content types as documented
@@ -103,6 +103,7 @@ SUB="$(post /cas/ "{\"name\":\"Fuzz Sub\",\"subject_dn\":\"CN=Fuzz Sub\",\"key_a
 post "/certificates/?ca_id=$SUB" '{"common_name":"seed.example.com","certificate_type":"server","key_algorithm":"ecdsa-p256"}' "$TOKEN" >/dev/null
 SA="$(post /service-accounts/ "{\"name\":\"fuzz-sa\",\"organization_id\":$ORG,\"can_create_cert\":true}" "$TOKEN" | jfield id)"
 post "/service-accounts/$SA/tokens" '{"name":"seed"}' "$TOKEN" >/dev/null
+post "/organizations/$ORG/webhooks" '{"url":"https://hooks.example.com/fuzz","events":["certificate.issued"]}' "$TOKEN" >/dev/null
 curl -fsS -X PUT "$API/service-accounts/$SA/policy" -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \
     -d "{\"cn_patterns\":[\"*.example.com\"],\"allowed_ca_ids\":[$SUB],\"allowed_certificate_types\":[\"server\"],\"max_validity_days\":30}" \
     >/dev/null || fail "policy"

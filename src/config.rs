@@ -101,6 +101,26 @@ pub struct Settings {
     /// `DATABASE_POOL_TIMEOUT_SECONDS`: how long a request waits for a
     /// PostgreSQL connection (while the database is unreachable, then 503).
     pub database_pool_timeout: std::time::Duration,
+    /// `WEBHOOK_URLS`: receivers of every event of every organization.
+    pub webhook_urls: Vec<String>,
+    /// `WEBHOOK_SECRET` (`whsec_...`): the key the events sent to
+    /// `WEBHOOK_URLS` are signed with; set whenever they are.
+    pub webhook_secret: Option<String>,
+    /// `EXPIRY_WARNING_DAYS`: the days before expiry at which
+    /// `certificate.expiring` and `ca.expiring` are sent, ascending.
+    pub expiry_warning_days: Vec<i64>,
+    /// `EXPIRY_SCAN_INTERVAL_SECONDS`: how often certificates nearing expiry are looked for.
+    pub expiry_scan_interval: std::time::Duration,
+    /// `WEBHOOK_MAX_ATTEMPTS`: attempts per delivery before it is `failed`.
+    pub webhook_max_attempts: i64,
+    /// `WEBHOOK_RETRY_BASE_SECONDS`: the pause after a first failed attempt,
+    /// doubled after each (at most an hour).
+    pub webhook_retry_base: std::time::Duration,
+    /// `WEBHOOK_DENY_CIDRS`: addresses webhooks are never sent to.
+    pub webhook_deny_cidrs: Vec<ipnet::IpNet>,
+    /// `WEBHOOK_ALLOW_CIDRS`: when not empty, the only addresses webhooks are
+    /// sent to (those not denied).
+    pub webhook_allow_cidrs: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -288,6 +308,32 @@ impl Settings {
                 "DATABASE_POOL_TIMEOUT_SECONDS",
                 10,
             )?),
+            webhook_urls: parse_webhook_urls(var("WEBHOOK_URLS").as_deref().unwrap_or(""))?,
+            webhook_secret: var("WEBHOOK_SECRET").map(|s| s.trim().to_string()),
+            expiry_warning_days: parse_expiry_warning_days(
+                var("EXPIRY_WARNING_DAYS").as_deref().unwrap_or("30,7,1"),
+            )?,
+            expiry_scan_interval: std::time::Duration::from_secs(parse_num(
+                &var,
+                "EXPIRY_SCAN_INTERVAL_SECONDS",
+                3600,
+            )?),
+            webhook_max_attempts: parse_num(&var, "WEBHOOK_MAX_ATTEMPTS", 12)?,
+            webhook_retry_base: std::time::Duration::from_secs(parse_num(
+                &var,
+                "WEBHOOK_RETRY_BASE_SECONDS",
+                10,
+            )?),
+            webhook_deny_cidrs: parse_cidrs(
+                "WEBHOOK_DENY_CIDRS",
+                var("WEBHOOK_DENY_CIDRS")
+                    .as_deref()
+                    .unwrap_or(DEFAULT_ACME_VALIDATION_DENY_CIDRS),
+            )?,
+            webhook_allow_cidrs: parse_cidrs(
+                "WEBHOOK_ALLOW_CIDRS",
+                var("WEBHOOK_ALLOW_CIDRS").as_deref().unwrap_or(""),
+            )?,
         };
         settings.check_ranges()?;
         Ok(settings)
@@ -395,6 +441,40 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             bail!("MAX_BODY_BYTES must be at least 1024");
         }
+        self.check_webhooks()
+    }
+
+    fn check_webhooks(&self) -> Result<()> {
+        match &self.webhook_secret {
+            // Never the value itself: it is a secret.
+            Some(s) if decode_webhook_secret(s).is_none() => bail!(
+                "WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes; \
+                 make one with: python3 -c 'import base64,os; print(\"whsec_\" + base64.b64encode(os.urandom(32)).decode())'"
+            ),
+            None if !self.webhook_urls.is_empty() => bail!(
+                "WEBHOOK_URLS is set but WEBHOOK_SECRET is not: the events sent there are signed with it \
+                 (whsec_ followed by the base64 of 32 random bytes)"
+            ),
+            _ => {}
+        }
+        if !(1..=3600 * 24).contains(&self.expiry_scan_interval.as_secs()) {
+            bail!(
+                "EXPIRY_SCAN_INTERVAL_SECONDS must be between 1 and 86400, got {}",
+                self.expiry_scan_interval.as_secs()
+            );
+        }
+        if !(1..=100).contains(&self.webhook_max_attempts) {
+            bail!(
+                "WEBHOOK_MAX_ATTEMPTS must be between 1 and 100, got {}",
+                self.webhook_max_attempts
+            );
+        }
+        if !(1..=3600).contains(&self.webhook_retry_base.as_secs()) {
+            bail!(
+                "WEBHOOK_RETRY_BASE_SECONDS must be between 1 and 3600, got {}",
+                self.webhook_retry_base.as_secs()
+            );
+        }
         Ok(())
     }
 }
@@ -428,6 +508,85 @@ pub fn database_from_env() -> Result<(String, Backend)> {
 pub fn sqlite_path(sqlx_url: &str) -> PathBuf {
     let path = sqlx_url.trim_start_matches("sqlite://");
     PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
+/// The prefix of a webhook signing secret (the Standard Webhooks form).
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+/// The key bytes of a webhook secret: `whsec_` then standard base64 of 24 to
+/// 64 bytes (Standard Webhooks); None when it is not one.
+pub fn decode_webhook_secret(secret: &str) -> Option<Vec<u8>> {
+    let b64 = secret.trim().strip_prefix(WEBHOOK_SECRET_PREFIX)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|k| (24..=64).contains(&k.len()))
+}
+
+/// A webhook receiver's URL, or why it cannot be one: `http` or `https`, a
+/// host, no user name or password (the signature authenticates us, and a
+/// password would be shown in every listing), no fragment, at most 2048
+/// characters.
+pub fn check_webhook_url(url: &str) -> std::result::Result<reqwest::Url, String> {
+    let url = url.trim();
+    if url.chars().count() > 2048 {
+        return Err("the URL must be at most 2048 characters".into());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "the URL must be http:// or https://, not {}://",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the URL must not hold a user name or password".into());
+    }
+    if parsed.fragment().is_some() {
+        return Err("the URL must not have a #fragment".into());
+    }
+    Ok(parsed)
+}
+
+/// `WEBHOOK_URLS`: comma-separated (or a JSON list of) http(s) URLs.
+fn parse_webhook_urls(s: &str) -> Result<Vec<String>> {
+    let mut urls: Vec<String> = Vec::new();
+    for u in parse_list("WEBHOOK_URLS", "URLs", s)? {
+        // Neither a password nor the rest of the URL reaches a message: a URL may carry a token.
+        let parsed = check_webhook_url(&u)
+            .map_err(|why| anyhow::anyhow!("WEBHOOK_URLS: an entry is refused: {why}"))?;
+        let u = parsed.to_string();
+        if !urls.contains(&u) {
+            urls.push(u);
+        }
+    }
+    Ok(urls)
+}
+
+/// `EXPIRY_WARNING_DAYS`: comma-separated whole days, 1 to 3650 (`30,7,1`);
+/// `none` sends no expiry events.
+fn parse_expiry_warning_days(s: &str) -> Result<Vec<i64>> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(vec![]);
+    }
+    let mut days = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let d: i64 = item
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .with_context(|| {
+                format!("EXPIRY_WARNING_DAYS: {item:?} is not a number of days between 1 and 3650")
+            })?;
+        if !days.contains(&d) {
+            days.push(d);
+        }
+    }
+    days.sort_unstable();
+    Ok(days)
 }
 
 /// A TCP port, 1 to 65535.
@@ -963,6 +1122,95 @@ mod tests {
                 with(&[("DATABASE_POOL_TIMEOUT_SECONDS", bad)]).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn webhook_settings_are_checked() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut env: std::collections::HashMap<&str, &str> = [
+                ("DATABASE_URL", "postgres://u@db.invalid/fastpki"),
+                ("SECRET_KEY", "a-secret-key-of-at-least-32-characters"),
+                (
+                    "SERVICE_ACCOUNT_TOKEN_PEPPER",
+                    "a-pepper-of-at-least-32-characters-long",
+                ),
+            ]
+            .into();
+            env.extend(extra.iter().copied());
+            Settings::from_lookup(&|name| env.get(name).map(|v| v.to_string()))
+        };
+        let s = with(&[]).unwrap();
+        assert!(s.webhook_urls.is_empty() && s.webhook_secret.is_none());
+        assert_eq!(s.expiry_warning_days, [1, 7, 30]);
+        assert_eq!(s.expiry_scan_interval.as_secs(), 3600);
+        assert_eq!(s.webhook_max_attempts, 12);
+        assert_eq!(s.webhook_retry_base.as_secs(), 10);
+        assert!(s.webhook_allow_cidrs.is_empty());
+        assert_eq!(s.webhook_deny_cidrs, s.acme_validation_deny_cidrs);
+
+        const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        let s = with(&[
+            (
+                "WEBHOOK_URLS",
+                "https://hooks.example.com/fastpki, http://10.0.0.5:8080/in",
+            ),
+            ("WEBHOOK_SECRET", SECRET),
+            ("EXPIRY_WARNING_DAYS", "14, 3,14"),
+            ("EXPIRY_SCAN_INTERVAL_SECONDS", "1"),
+            ("WEBHOOK_MAX_ATTEMPTS", "3"),
+            ("WEBHOOK_RETRY_BASE_SECONDS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.webhook_urls,
+            [
+                "https://hooks.example.com/fastpki",
+                "http://10.0.0.5:8080/in"
+            ]
+        );
+        assert_eq!(decode_webhook_secret(SECRET).unwrap().len(), 32);
+        assert_eq!(s.expiry_warning_days, [3, 14]);
+        assert!(
+            with(&[("EXPIRY_WARNING_DAYS", "none")])
+                .unwrap()
+                .expiry_warning_days
+                .is_empty()
+        );
+
+        // URLs without a secret, and a secret that is not one, say so (never
+        // showing the secret).
+        let e = with(&[("WEBHOOK_URLS", "https://hooks.example.com/")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("WEBHOOK_SECRET is not"), "{e}");
+        for bad in ["s3cr3t-value", "whsec_notbase64!!", "whsec_c2hvcnQ="] {
+            let e = with(&[("WEBHOOK_SECRET", bad)]).unwrap_err().to_string();
+            assert!(e.contains("WEBHOOK_SECRET must be whsec_"), "{e}");
+            assert!(!e.contains(bad), "{e}");
+        }
+        for bad in [
+            "ftp://hooks.example.com/",
+            "https://user:pw@hooks.example.com/",
+            "hooks.example.com",
+            "https://hooks.example.com/#x",
+        ] {
+            let e = with(&[("WEBHOOK_URLS", bad), ("WEBHOOK_SECRET", SECRET)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("WEBHOOK_URLS"), "{e}");
+            assert!(!e.contains("pw@"), "{e}");
+        }
+        for (name, bad) in [
+            ("EXPIRY_WARNING_DAYS", "0"),
+            ("EXPIRY_WARNING_DAYS", "seven"),
+            ("EXPIRY_SCAN_INTERVAL_SECONDS", "0"),
+            ("WEBHOOK_MAX_ATTEMPTS", "0"),
+            ("WEBHOOK_MAX_ATTEMPTS", "101"),
+            ("WEBHOOK_RETRY_BASE_SECONDS", "0"),
+            ("WEBHOOK_DENY_CIDRS", "10.0.0.1/8"),
+        ] {
+            assert!(with(&[(name, bad)]).is_err(), "{name}={bad}");
         }
     }
 

@@ -57,8 +57,13 @@ pub async fn serve_on(
         None => None,
     };
     crate::service::acme::worker::spawn(state.clone());
+    let webhook_tasks = crate::service::webhooks::worker::spawn(state.clone());
     let app = crate::api::app(state);
     serve_connections(listener, app, limits, tls, shutdown).await;
+    // A delivery cut short is sent again once its lease lapses.
+    for task in webhook_tasks {
+        task.abort();
+    }
     db.close().await;
     Ok(())
 }

@@ -2233,3 +2233,152 @@ fn ca_import_csr_and_install_cert() {
     assert_eq!(next["name"], "cli root (new key)");
     assert_eq!(next["pending"], true);
 }
+
+#[test]
+fn org_webhooks_in_both_formats() {
+    let (_server, root) = root_session();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(test_support::webhooks::Receiver::start());
+    let org = root.json(&["org", "create", "-n", "hooked"])["id"].to_string();
+    let url = receiver.url("/hook");
+
+    // The secret appears once: the JSON's `secret`, or the table's last line alone.
+    let v = root.json(&[
+        "org",
+        "webhook",
+        "create",
+        &org,
+        "--url",
+        &url,
+        "-e",
+        "certificate.issued",
+        "--event",
+        "certificate.revoked",
+        "-d",
+        "inventory",
+    ]);
+    assert_eq!(
+        v["events"],
+        json!(["certificate.issued", "certificate.revoked"])
+    );
+    assert_eq!(v["description"], "inventory");
+    let secret = v["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let id = v["id"].to_string();
+    let r = root
+        .run(&[
+            "org",
+            "webhook",
+            "create",
+            &org,
+            "--url",
+            "https://hooks.example.com/",
+            "-o",
+            "table",
+        ])
+        .ok();
+    assert!(r.stdout.contains("Webhook Created"), "{r:#?}");
+    assert!(
+        r.stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("whsec_"),
+        "{r:#?}"
+    );
+    assert!(r.stderr.contains("will not be shown again"), "{r:#?}");
+
+    let list = root.json(&["org", "webhook", "list", &org]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(!list.to_string().contains("whsec_"));
+    assert!(
+        root.table(&["org", "webhook", "list", &org])
+            .contains("inventory")
+    );
+    assert_eq!(
+        root.json(&["org", "webhook", "show", &org, &id])["url"],
+        url
+    );
+    let rotated = root.json(&["org", "webhook", "rotate-secret", &org, &id]);
+    let secret2 = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(secret2, secret);
+
+    // A certificate of the organization: its event is delivered, and listed.
+    let ca = root.json(&[
+        "ca",
+        "create",
+        "-n",
+        "Hooked CA",
+        "-s",
+        "CN=Hooked CA",
+        "--key-algorithm",
+        "ecdsa-p256",
+        "--allow-leaf-certs",
+    ])["id"]
+        .to_string();
+    root.run(&["ca", "assign-org", &ca, "-o", &org]).ok();
+    root.json(&[
+        "cert",
+        "create",
+        "-c",
+        &ca,
+        "-n",
+        "hooked.example.com",
+        "--key-algorithm",
+        "ecdsa-p256",
+    ]);
+    let got = rt.block_on(receiver.wait_until(
+        std::time::Duration::from_secs(60),
+        "the issued event",
+        |r| !r.is_empty(),
+    ));
+    test_support::webhooks::verify_with_openssl(&secret2, &got[0]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deliveries = loop {
+        let d = root.json(&["org", "webhook", "deliveries", &org, &id]);
+        if d[0]["status"] == "delivered" {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "{d}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(deliveries[0]["event_type"], "certificate.issued");
+    assert_eq!(deliveries[0]["event_id"], got[0].event_id().as_str());
+    let t = root.table(&["org", "webhook", "deliveries", &org, &id]);
+    assert!(
+        t.contains("certificate.issued") && t.contains("delivered"),
+        "{t}"
+    );
+
+    // The server's 422 says what is wrong; deleting asks first.
+    let r = root
+        .run(&[
+            "org",
+            "webhook",
+            "create",
+            &org,
+            "--url",
+            &url,
+            "-e",
+            "certificate.deleted",
+        ])
+        .code(1);
+    assert!(r.stderr.starts_with("Error 422:"), "{r:#?}");
+    let r = root
+        .run(&[
+            "org",
+            "webhook",
+            "create",
+            &org,
+            "--url",
+            "ftp://x.example.com/",
+        ])
+        .code(1);
+    assert!(r.stderr.contains("http:// or https://"), "{r:#?}");
+    root.run_with(&["org", "webhook", "delete", &org, &id], Some("no\n"), &[])
+        .code(1);
+    let v = root.json(&["org", "webhook", "delete", &org, &id, "-f"]);
+    assert_eq!(v["deleted"], true);
+    root.run(&["org", "webhook", "show", &org, &id]).code(1);
+}

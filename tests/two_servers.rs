@@ -1243,6 +1243,120 @@ async fn acme_nonces_orders_and_validation_are_shared_by_both_servers() {
     pair.finish();
 }
 
+/// Both servers run the webhook worker on one database: every event of
+/// certificates issued on either reaches `WEBHOOK_URLS` and the
+/// organization's webhook exactly once (each delivery is leased by one
+/// server), signed as it should be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_are_delivered_once_by_two_servers() {
+    use test_support::webhooks::{Received, Receiver, verify_with_openssl};
+    const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const N: usize = 24;
+    let global = Receiver::start().await;
+    let extra = [
+        ("WEBHOOK_URLS".to_string(), global.url("/all")),
+        ("WEBHOOK_SECRET".to_string(), SECRET.to_string()),
+        ("WEBHOOK_RETRY_BASE_SECONDS".to_string(), "1".to_string()),
+    ];
+    let Some(pair) = Pair::start_with(&extra).await else {
+        return;
+    };
+    let (c, api_a, api_b) = (&pair.c, &pair.api_a, &pair.api_b);
+    let org_hook = Receiver::start().await;
+    let hook = create(
+        c,
+        format!("{api_a}/organizations/{}/webhooks", pair.org),
+        &pair.root_a,
+        json!({"url": org_hook.url("/org"), "events": ["certificate.issued"]}),
+        "webhook",
+    )
+    .await;
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    let ca = id(&create(
+        c,
+        format!("{api_a}/cas/"),
+        &pair.root_a,
+        json!({"name": "Hooked CA", "subject_dn": "CN=Hooked CA", "key_algorithm": "ecdsa-p256"}),
+        "CA",
+    )
+    .await);
+    // Adopted into the organization: its certificates are the organization's.
+    want(
+        send(
+            c.patch(format!("{api_a}/cas/{ca}"))
+                .bearer_auth(&pair.root_a)
+                .json(&json!({"organization_id": pair.org})),
+        )
+        .await,
+        200,
+        "adopt the CA",
+    );
+    // Issued on both servers at once.
+    let issued: Vec<i64> = futures::future::join_all((0..N).map(|i| {
+        let (api, token) = if i % 2 == 0 {
+            (api_a, &pair.root_a)
+        } else {
+            (api_b, &pair.root_b)
+        };
+        async move {
+            id(&create(
+                c,
+                format!("{api}/certificates/?ca_id={ca}"),
+                token,
+                json!({"common_name": format!("hook{i}.example.com"), "certificate_type": "server",
+                       "key_algorithm": "ecdsa-p256"}),
+                "certificate",
+            )
+            .await)
+        }
+    }))
+    .await;
+    let wait = Duration::from_secs(60);
+    let cert = |r: &Received| r.json()["data"]["id"].as_i64().unwrap();
+    let global_got = global
+        .wait_until(wait, "every event at WEBHOOK_URLS", |r| r.len() >= N)
+        .await;
+    let org_got = org_hook
+        .wait_until(wait, "every event at the organization's webhook", |r| {
+            r.len() >= N
+        })
+        .await;
+    // A barrier: one more event, issued on B, arrives after all of them.
+    let last = id(&create(
+        c,
+        format!("{api_b}/certificates/?ca_id={ca}"),
+        &pair.root_b,
+        json!({"common_name": "last.example.com", "certificate_type": "server", "key_algorithm": "ecdsa-p256"}),
+        "certificate",
+    )
+    .await);
+    for (r, secret) in [(&global, SECRET), (&org_hook, secret.as_str())] {
+        let got = r
+            .wait_until(wait, "the barrier", |g| g.iter().any(|e| cert(e) == last))
+            .await;
+        let mut certs: Vec<i64> = got
+            .iter()
+            .map(|e| {
+                verify_with_openssl(secret, e);
+                cert(e)
+            })
+            .collect();
+        certs.sort_unstable();
+        let mut want: Vec<i64> = issued.iter().copied().chain([last]).collect();
+        want.sort_unstable();
+        assert_eq!(certs, want, "each event once");
+        let ids: HashSet<String> = got.iter().map(Received::event_id).collect();
+        assert_eq!(ids.len(), N + 1);
+    }
+    // The same events at both receivers.
+    let ids =
+        |got: &[Received]| -> HashSet<String> { got.iter().map(Received::event_id).collect() };
+    assert!(ids(&global_got).is_subset(&ids(&global.received())));
+    assert_eq!(ids(&global.received()), ids(&org_hook.received()));
+    assert!(org_got.len() >= N);
+    pair.finish();
+}
+
 fn rcgen_key() -> rcgen::KeyPair {
     rcgen::KeyPair::generate().unwrap()
 }

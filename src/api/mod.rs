@@ -19,6 +19,7 @@ mod paging;
 pub(crate) mod public;
 pub(crate) mod service_accounts;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use std::time::Duration;
 
@@ -78,6 +79,7 @@ fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(orgs::router())
+        .merge(webhooks::router())
         .merge(audit::router())
         .merge(cas::router())
         .merge(certs::router())

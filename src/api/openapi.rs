@@ -37,6 +37,8 @@ impl Modify for BearerAuth {
         api::users::create, api::users::list, api::users::me, api::users::read, api::users::update, api::users::delete,
         api::orgs::create, api::orgs::list, api::orgs::read, api::orgs::update, api::orgs::delete,
         api::orgs::add_user, api::orgs::remove_user, api::orgs::members,
+        api::webhooks::create, api::webhooks::list, api::webhooks::read, api::webhooks::delete,
+        api::webhooks::rotate_secret, api::webhooks::deliveries,
         api::audit::list,
         api::cas::create, api::cas::list, api::cas::read, api::cas::private_key, api::cas::chain,
         api::cas::children, api::cas::update, api::cas::revoke, api::cas::delete,

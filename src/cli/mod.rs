@@ -29,6 +29,7 @@ mod org;
 mod output;
 mod service_account;
 mod user;
+mod webhook;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;

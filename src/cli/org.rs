@@ -1,4 +1,4 @@
-//! `fastpki org list|show|create|update|delete|add-user|remove-user|users`.
+//! `fastpki org list|show|create|update|delete|add-user|remove-user|users|webhook`.
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -66,6 +66,9 @@ enum OrgCmd {
         /// Organization ID
         org_id: i64,
     },
+    /// An organization's webhooks (signed event notifications).
+    #[command(subcommand)]
+    Webhook(super::webhook::WebhookCmd),
 }
 
 const LIST: Fields<'static> = &[
@@ -162,6 +165,7 @@ pub fn run(a: OrgArgs) -> Res<()> {
                 data,
             );
         }
+        OrgCmd::Webhook(cmd) => super::webhook::run(&mut ctx, cmd)?,
         OrgCmd::Users { org_id } => {
             let data = ctx
                 .api

@@ -5,13 +5,15 @@
 //! lost. If a batch fails, each of its certificates is written again alone, so
 //! one bad row (a deleted CA, a repeated serial) only fails its own request.
 //! SQLite has one writer; on PostgreSQL several writers share the queue, so
-//! batches commit side by side.
+//! batches commit side by side. The `certificate.issued` webhook events of a
+//! batch are written in its transaction too (when some receiver takes them).
 
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::service::metrics::Metrics;
+use crate::service::webhooks::{EventType, Outbox, events};
 use crate::store::{self, Db, audit::NewAuditEntry, certs::CertRow, certs::NewCert};
 
 /// At most this many certificates share a transaction.
@@ -38,12 +40,12 @@ pub struct CertWriter {
 impl CertWriter {
     /// Starts the writer tasks (as many as the database takes concurrent
     /// write transactions) on the current runtime.
-    /// Committed certificates and batch sizes go to `metrics`.
-    pub fn start(db: Db, metrics: Arc<Metrics>) -> Self {
+    /// Committed certificates and batch sizes go to `metrics`, their events to `outbox`.
+    pub fn start(db: Db, metrics: Arc<Metrics>, outbox: Outbox) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..db.write_concurrency() {
-            tokio::spawn(run(db.clone(), rx.clone(), metrics.clone()));
+            tokio::spawn(run(db.clone(), rx.clone(), metrics.clone(), outbox.clone()));
         }
         CertWriter { jobs }
     }
@@ -59,7 +61,7 @@ impl CertWriter {
     }
 }
 
-async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>) {
+async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>, outbox: Outbox) {
     let batches = metrics.commit_batches();
     let committed = |row: &CertRow| metrics.issued(row.issuer_id, &row.certificate_type);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -67,7 +69,7 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>)
     while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch: Vec<Job> = std::mem::take(&mut jobs);
         let writes: Vec<&CertWrite> = batch.iter().map(|j| &j.write).collect();
-        match write_all(&db, &writes).await {
+        match write_all(&db, &writes, &outbox).await {
             Ok(rows) => {
                 batches.record(rows.len() as f64);
                 for (job, row) in batch.into_iter().zip(rows) {
@@ -97,7 +99,7 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>)
             Err(_) => {
                 // Nothing of the batch was committed: write each alone to find the culprit.
                 for job in batch {
-                    let result = write_all(&db, &[&job.write]).await;
+                    let result = write_all(&db, &[&job.write], &outbox).await;
                     if let Ok(rows) = &result {
                         batches.record(1.0);
                         rows.iter().for_each(committed);
@@ -109,10 +111,18 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>)
     }
 }
 
-/// Writes every certificate and audit entry in one transaction, two statements
-/// in all (each statement is a round trip to the database's thread or server).
-async fn write_all(db: &Db, writes: &[&CertWrite]) -> Result<Vec<CertRow>, sqlx::Error> {
-    let now = store::now_ts();
+/// Writes every certificate, audit entry and webhook event in one
+/// transaction: two statements, and one or two for the events (which
+/// organizations of the batch have a webhook for them; the events, when
+/// some do or `WEBHOOK_URLS` is set). Each statement is a round trip to the
+/// database's thread or server.
+async fn write_all(
+    db: &Db,
+    writes: &[&CertWrite],
+    outbox: &Outbox,
+) -> Result<Vec<CertRow>, sqlx::Error> {
+    let at = chrono::Utc::now();
+    let now = store::ts(at);
     let certs: Vec<&NewCert> = writes.iter().map(|w| &w.cert).collect();
     let mut tx = db.begin().await?;
     let rows = store::certs::insert_many(&mut tx, &certs, &now).await?;
@@ -126,6 +136,20 @@ async fn write_all(db: &Db, writes: &[&CertWrite]) -> Result<Vec<CertRow>, sqlx:
         })
         .collect();
     store::audit::insert_many(&mut tx, &entries, &now).await?;
+    let written: Vec<(&CertRow, &NewAuditEntry)> =
+        rows.iter().zip(writes.iter().map(|w| &w.audit)).collect();
+    let recorded = outbox
+        .record(
+            &mut tx,
+            EventType::CertificateIssued,
+            &written,
+            |(row, _)| row.organization_id,
+            |(row, by)| events::issued(row, by, at),
+        )
+        .await?;
     tx.commit().await?;
+    if recorded > 0 {
+        outbox.notify();
+    }
     Ok(rows)
 }

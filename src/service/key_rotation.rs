@@ -1,5 +1,6 @@
-//! Keys at rest across the database: the check at start (seal plaintext keys
-//! when a key is configured, refuse to start on a wrong or missing key) and
+//! Keys at rest across the database (CA and certificate keys, ACME EAB keys,
+//! webhook secrets): the check at start (seal plaintext keys when a key is
+//! configured, refuse to start on a wrong or missing key) and
 //! `fastpki rotate-key`.
 
 use anyhow::{Context, bail};
@@ -7,6 +8,7 @@ use sqlx::AnyConnection;
 
 use super::acme::eab_keys::{is_plain_hmac_key, open_hmac_text};
 use super::keystore::{KeyStore, is_plaintext};
+use super::webhooks::signing;
 use crate::store::{self, Db};
 
 /// At start: encrypt plaintext keys when a key is configured, and make sure
@@ -54,6 +56,18 @@ pub async fn check_at_start(conn: &mut AnyConnection, keys: &KeyStore) -> anyhow
                 sealed += 1;
             }
         }
+        // And so are webhook secrets.
+        for (id, stored) in store::webhooks::endpoints::all_secrets(&mut tx).await? {
+            if signing::is_plain(&stored) {
+                store::webhooks::endpoints::set_stored_secret(
+                    &mut tx,
+                    id,
+                    &keys.seal(stored.trim()),
+                )
+                .await?;
+                sealed += 1;
+            }
+        }
         store::sessions::claim_flag(&mut tx, ALL_SEALED, "1").await?;
     }
     tx.commit().await?;
@@ -95,6 +109,12 @@ pub async fn rotate(db: &Db, current: &KeyStore, new: &KeyStore) -> anyhow::Resu
         let text =
             open_hmac_text(current, &stored).with_context(|| format!("ACME EAB key {id}"))?;
         store::acme::eab_keys::set_hmac_key(&mut tx, id, &new.seal(&text)).await?;
+        n += 1;
+    }
+    for (id, stored) in store::webhooks::endpoints::all_secrets(&mut tx).await? {
+        let secret =
+            signing::open_secret(current, &stored).with_context(|| format!("webhook {id}"))?;
+        store::webhooks::endpoints::set_stored_secret(&mut tx, id, &new.seal(&secret)).await?;
         n += 1;
     }
     if new.encrypts() {

@@ -1,8 +1,9 @@
 //! What `GET /metrics` shows, in Prometheus's text format: this server's own
 //! recorder (the `metrics` facade's Prometheus exporter, without its HTTP
 //! listener), the handles the code counts with, and the gauges read only when
-//! scraped (key pool, database pools, certificates nearing expiry, the last
-//! cached for [`EXPIRING_REFRESH`] so that scrapes cannot load the database).
+//! scraped (key pool, database pools, certificates nearing expiry and pending
+//! webhook deliveries, these two cached for [`EXPIRING_REFRESH`] so that
+//! scrapes cannot load the database).
 //!
 //! The recorder is per server, not the process-wide one the facade's macros
 //! write to: several servers in one test process keep their counts apart.
@@ -36,6 +37,8 @@ pub const DB_CONNECTIONS: &str = "fastpki_db_pool_connections";
 pub const DB_MAX_CONNECTIONS: &str = "fastpki_db_pool_max_connections";
 pub const CACHE_LOOKUPS: &str = "fastpki_cache_lookups_total";
 pub const BUILD_INFO: &str = "fastpki_build_info";
+pub const WEBHOOK_DELIVERIES: &str = "fastpki_webhook_deliveries_total";
+pub const WEBHOOK_PENDING: &str = "fastpki_webhook_deliveries_pending";
 
 /// How long the expiring-soon counts of a scrape are reused.
 pub const EXPIRING_REFRESH: Duration = Duration::from_secs(30);
@@ -53,7 +56,7 @@ static META: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 /// Every metric: name, kind, unit, help text.
-const DESCRIPTIONS: [(&str, Kind, Option<Unit>, &str); 12] = [
+const DESCRIPTIONS: [(&str, Kind, Option<Unit>, &str); 14] = [
     (
         HTTP_REQUESTS,
         Kind::Counter,
@@ -125,6 +128,18 @@ const DESCRIPTIONS: [(&str, Kind, Option<Unit>, &str); 12] = [
         Kind::Gauge,
         None,
         "Always 1; the labels say which build runs and on which database",
+    ),
+    (
+        WEBHOOK_DELIVERIES,
+        Kind::Counter,
+        None,
+        "Webhook delivery attempts made by this server, by outcome: delivered, retried (failed, will be tried again) or failed (no attempt left)",
+    ),
+    (
+        WEBHOOK_PENDING,
+        Kind::Gauge,
+        None,
+        "Webhook deliveries not yet delivered nor failed, on every server (read at most every 30 s)",
     ),
 ];
 
@@ -255,6 +270,12 @@ impl Metrics {
             .increment(n);
     }
 
+    /// A webhook delivery attempt recorded: `delivered`, `retried` or `failed`.
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.counter(WEBHOOK_DELIVERIES, vec![Label::new("outcome", outcome)])
+            .increment(1);
+    }
+
     /// The histogram of group-commit batch sizes.
     pub fn commit_batches(&self) -> Histogram {
         self.histogram(COMMIT_BATCH, vec![])
@@ -339,7 +360,22 @@ async fn refresh_expiring(state: &AppState) {
         let mut c = state.db.read().await?;
         store::certs::expiring_per_issuer(&mut c, &store::ts(now), &soon, &later).await
     };
-    let rows = match tokio::time::timeout(Duration::from_secs(5), counts).await {
+    // Deliveries waiting, read in the same period and at the same time (a
+    // count on their status index): a database that does not answer costs
+    // one timeout, not two.
+    let pending = async {
+        let mut c = state.db.read().await?;
+        store::webhooks::deliveries::count_pending(&mut c).await
+    };
+    let (counts, pending) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(5), counts),
+        tokio::time::timeout(Duration::from_secs(5), pending)
+    );
+    match pending {
+        Ok(Ok(n)) => state.metrics.gauge(WEBHOOK_PENDING, vec![]).set(n as f64),
+        _ => tracing::warn!("metrics: pending webhook deliveries not read"),
+    }
+    let rows = match counts {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "metrics: certificates expiring soon not read");

@@ -2,6 +2,7 @@
 //! authorizes, and writes its change together with its audit entry.
 
 pub mod acme;
+pub mod address_policy;
 pub mod audit;
 pub mod backup;
 pub mod caller_slots;
@@ -28,6 +29,7 @@ pub mod sessions;
 pub mod state;
 pub mod timed_cache;
 pub mod users;
+pub mod webhooks;
 
 pub use state::AppState;
 

@@ -84,6 +84,16 @@ fn is_admin_of(caller: &Principal, org_id: i64) -> bool {
     caller.is_superuser() || (caller.role() == Role::Admin && is_member(caller, org_id))
 }
 
+/// Organization `id`, if the caller may manage it (as `PUT /organizations/{id}`
+/// asks: its admin or a superuser): 404 when it does not exist, 403 otherwise.
+pub async fn load_managed(state: &AppState, caller: &Principal, id: i64) -> Result<Organization> {
+    let org = load(state, id).await?;
+    if !is_admin_of(caller, id) {
+        return Err(Error::Forbidden("Not enough permissions".into()));
+    }
+    Ok(org)
+}
+
 pub async fn create(state: &AppState, caller: &Principal, input: OrgCreate) -> Result<OrgOut> {
     if caller.role() == Role::User {
         return Err(Error::Forbidden(

@@ -17,6 +17,7 @@ use crate::service::keypool::KeyPool;
 use crate::service::keystore::KeyStore;
 use crate::service::metrics::Metrics;
 use crate::service::public::PublicCache;
+use crate::service::webhooks::Webhooks;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -52,6 +53,8 @@ pub struct AppState {
     pub acme: Arc<AcmeRuntime>,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Webhook events: the outbox, the sender and the receivers of every event.
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl AppState {
@@ -69,12 +72,13 @@ impl AppState {
         let freshness = settings.cache_freshness;
         let pooled = settings.key_pool_algorithms.clone();
         let metrics = Metrics::new(&settings)?;
+        let webhooks = Arc::new(Webhooks::new(&settings)?);
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         Ok(AppState {
             settings: Arc::new(settings),
-            cert_writer: CertWriter::start(db.clone(), metrics.clone()),
+            cert_writer: CertWriter::start(db.clone(), metrics.clone(), webhooks.outbox.clone()),
             serials: Arc::new(pki::random_serial),
             listen_addr: None,
             db,
@@ -92,6 +96,7 @@ impl AppState {
             list_window: crate::service::LIST_WINDOW,
             acme,
             metrics,
+            webhooks,
         })
     }
 }

@@ -24,7 +24,7 @@ pub struct AuditEntry {
 
 /// Every action an entry may name: FastPKI's `AuditAction` enum (the first 20),
 /// then ours. The audit list accepts only these as a filter.
-pub const ACTIONS: [&str; 38] = [
+pub const ACTIONS: [&str; 41] = [
     "ca_create",
     "ca_update",
     "ca_delete",
@@ -63,6 +63,9 @@ pub const ACTIONS: [&str; 38] = [
     "ca_import",
     "ca_csr",
     "ca_certificate_install",
+    "webhook_create",
+    "webhook_delete",
+    "webhook_rotate_secret",
 ];
 
 /// What a new entry says; the id and time are assigned on insert.

@@ -586,3 +586,40 @@ pub async fn crls_due(c: &mut AnyConnection, before: &str) -> Result<Vec<i64>, s
     .fetch_all(c)
     .await
 }
+
+/// A CA nearing expiry, as the expiry scan reads it.
+#[derive(Clone, Debug, FromRow)]
+pub struct ExpiringCaRow {
+    pub id: i64,
+    pub name: String,
+    pub serial_number: String,
+    pub organization_id: Option<i64>,
+    pub parent_ca_id: Option<i64>,
+    #[sqlx(try_from = "Time")]
+    pub not_after: DateTime<Utc>,
+}
+
+/// A page of the CAs with a certificate, not revoked, not expired at `now`,
+/// whose `not_after` is at most `by`, in (`not_after`, `id`) order after the
+/// cursor `after` (as [`super::certs::expiring_page`]), on `cas_not_after`.
+pub async fn expiring_page(
+    c: &mut AnyConnection,
+    now: DateTime<Utc>,
+    by: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: i64,
+) -> Result<Vec<ExpiringCaRow>, sqlx::Error> {
+    let (from, after_id) = after.unwrap_or((now, i64::MAX));
+    let from = from.max(now);
+    sqlx::query_as(
+        "SELECT id, name, serial_number, organization_id, parent_ca_id, not_after FROM certificate_authorities \
+         WHERE not_after >= $1 AND not_after <= $2 AND revoked_at IS NULL AND pending_csr IS NULL \
+         AND (not_after > $1 OR id > $3) ORDER BY not_after, id LIMIT $4",
+    )
+    .bind(ts(from))
+    .bind(ts(by))
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}

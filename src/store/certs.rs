@@ -486,20 +486,61 @@ pub async fn revoked_of(
 }
 
 /// Revokes every unexpired certificate of a CA that is not revoked yet (the
-/// CA is being retired: RFC 5280 cessationOfOperation); returns the type of
-/// each certificate revoked.
+/// CA is being retired: RFC 5280 cessationOfOperation); returns each
+/// certificate revoked.
 pub async fn revoke_live_of_issuer(
     c: &mut AnyConnection,
     issuer_id: i64,
     now: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Vec<CertRow>, sqlx::Error> {
+    let sql = concat!(
         "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = 'cessationOfOperation', \
          revocation_reason_code = 5, updated_at = $1 WHERE issuer_id = $2 AND status <> 'revoked' AND not_after > $1 \
-         RETURNING certificate_type",
+         RETURNING ",
+        cert_columns!()
+    );
+    sqlx::query_as(sql)
+        .bind(now)
+        .bind(issuer_id)
+        .fetch_all(c)
+        .await
+}
+
+/// A certificate nearing expiry, as the expiry scan reads it.
+#[derive(Clone, Debug, FromRow)]
+pub struct ExpiringRow {
+    pub id: i64,
+    pub serial_number: String,
+    pub common_name: String,
+    pub issuer_id: i64,
+    pub organization_id: Option<i64>,
+    #[sqlx(try_from = "Time")]
+    pub not_after: DateTime<Utc>,
+}
+
+/// A page of the certificates neither revoked nor expired at `now` whose
+/// `not_after` is at most `by`, in (`not_after`, `id`) order, after the
+/// cursor `after` (the last row of the previous page; None from the start).
+/// Each page is a range of `certificates_not_after` starting at the cursor.
+pub async fn expiring_page(
+    c: &mut AnyConnection,
+    now: DateTime<Utc>,
+    by: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: i64,
+) -> Result<Vec<ExpiringRow>, sqlx::Error> {
+    // From the start, the cursor is (now, +inf): `not_after > now`.
+    let (from, after_id) = after.unwrap_or((now, i64::MAX));
+    let from = from.max(now);
+    sqlx::query_as(
+        "SELECT id, serial_number, common_name, issuer_id, organization_id, not_after FROM certificates \
+         WHERE not_after >= $1 AND not_after <= $2 AND status = 'valid' AND (not_after > $1 OR id > $3) \
+         ORDER BY not_after, id LIMIT $4",
     )
-    .bind(now)
-    .bind(issuer_id)
+    .bind(ts(from))
+    .bind(ts(by))
+    .bind(after_id)
+    .bind(limit)
     .fetch_all(c)
     .await
 }

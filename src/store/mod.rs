@@ -25,6 +25,7 @@ pub mod orgs;
 pub mod service_accounts;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 pub use decode::{Flag, JsonList, OptTime, Time, bind_capabilities, json_list};
 

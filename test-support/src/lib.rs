@@ -22,3 +22,5 @@ pub mod challtestsrv;
 pub mod database;
 #[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod webhooks;

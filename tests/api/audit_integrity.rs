@@ -886,6 +886,42 @@ async fn audit_integrity_every_mutating_route_writes_one_entry_or_nothing() {
     )
     .await;
 
+    // ---- an organization's webhooks
+    let hooks = format!("/organizations/{org}/webhooks");
+    let hook = h
+        .check(
+            &route("POST", "/organizations/{id}/webhooks"),
+            Req::new(Method::POST, &hooks, root)
+                .json(json!({"url": "https://hooks.example.com/fastpki"})),
+            201,
+            "webhook_create",
+            Some("webhook"),
+            Rid::New,
+        )
+        .await;
+    let hook = id(&hook);
+    h.check(
+        &route(
+            "POST",
+            "/organizations/{id}/webhooks/{webhook_id}/rotate-secret",
+        ),
+        Req::new(Method::POST, format!("{hooks}/{hook}/rotate-secret"), root),
+        200,
+        "webhook_rotate_secret",
+        Some("webhook"),
+        Rid::Is(hook),
+    )
+    .await;
+    h.check(
+        &route("DELETE", "/organizations/{id}/webhooks/{webhook_id}"),
+        Req::new(Method::DELETE, format!("{hooks}/{hook}"), root),
+        204,
+        "webhook_delete",
+        Some("webhook"),
+        Rid::Is(hook),
+    )
+    .await;
+
     // ---- sessions: a refresh, a logout and an invalidation audit nothing;
     // a used-up refresh token sent again writes `refresh_token_reuse`.
     let (_, refresh) = s.login_pair("alice", PASSWORD).await;
@@ -938,7 +974,7 @@ async fn audit_integrity_every_mutating_route_writes_one_entry_or_nothing() {
     let all = mutating_routes(&s).await;
     let missing: Vec<&String> = all.difference(&h.covered).collect();
     assert!(missing.is_empty(), "routes not checked: {missing:?}");
-    assert_eq!(all.len(), 36, "{all:?}");
+    assert_eq!(all.len(), 39, "{all:?}");
 }
 
 /// Concurrent issuances share one transaction in the group-commit writer

@@ -185,6 +185,15 @@ const CELLS: &[Cell] = &[
     cell("POST", "/organizations/{org_a}/users/{b_member}", "",                             SUPER_200),
     cell("DELETE", "/organizations/{org_a}/users/{member}", "",                             ADMIN_A_200),
     cell("GET", "/organizations/999999", "",                                                MISSING_TO_USERS),
+    // --- /organizations/{id}/webhooks (as PUT /organizations/{id}: its admins and superusers)
+    cell("POST", "/organizations/{org_a}/webhooks", r#"{"url": "https://hooks.example.com/{uniq}"}"#,
+                                                                                            ADMIN_A_201),
+    cell("GET", "/organizations/{org_a}/webhooks", "",                                      ADMIN_A_200),
+    cell("GET", "/organizations/{org_a}/webhooks/{webhook}", "",                            ADMIN_A_200),
+    cell("POST", "/organizations/{org_a}/webhooks/{webhook}/rotate-secret", "",             ADMIN_A_200),
+    cell("GET", "/organizations/{org_a}/webhooks/{webhook}/deliveries", "",                 ADMIN_A_200),
+    cell("DELETE", "/organizations/{org_a}/webhooks/{fresh_webhook}", "",                   ADMIN_A_204),
+    cell("GET", "/organizations/999999/webhooks", "",                                       MISSING_TO_USERS),
     // --- /audit-logs
     cell("GET", "/audit-logs/", "",                                                         [401, 200, 200, 403, 403, 200, 403, 403, 403, 403]),
     // --- /cas (a new root CA belongs to the caller's organization: none is step 3, denied;
@@ -283,6 +292,7 @@ struct Fixture {
     target_a: i64,
     sa: i64,
     acme: i64,
+    webhook: i64,
     slug: String,
     csr: String,
     /// A root outside FastPKI (certificate, key PEM) that signs pending CAs.
@@ -339,6 +349,7 @@ impl Fixture {
             target_a,
             sa: 0,
             acme: 0,
+            webhook: 0,
             slug: format!("cells-ca-{ca}"),
             csr,
             outside: openssl_root("/CN=Cells Outside Root"),
@@ -347,6 +358,7 @@ impl Fixture {
         };
         f.sa = f.account(s, "target-sa", json!({})).await;
         f.acme = f.directory(s, "cells").await;
+        f.webhook = f.webhook(s).await;
         for (who, name, flags) in [
             (Who::SaA, "sa-all", all.clone()),
             (Who::SaNone, "sa-none", json!({})),
@@ -401,6 +413,21 @@ impl Fixture {
             .unwrap()
     }
 
+    /// A webhook of organization A.
+    async fn webhook(&self, s: &Server) -> i64 {
+        expect(
+            s.post(
+                &format!("/organizations/{}/webhooks", self.org_a),
+                Some(&self.root),
+                json!({"url": "https://hooks.example.com/cells"}),
+            )
+            .await,
+            201,
+        )["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// The text of `template` with its placeholders filled for this cell.
     async fn fill(&self, s: &Server, template: &str, n: usize, own_refresh: &str) -> String {
         let mut out = template.to_string();
@@ -416,6 +443,7 @@ impl Fixture {
         put("target_a", self.target_a.to_string());
         put("sa", self.sa.to_string());
         put("acme", self.acme.to_string());
+        put("webhook", self.webhook.to_string());
         put("slug", self.slug.clone());
         put("csr", serde_json::to_string(&self.csr).unwrap());
         put("own_refresh", own_refresh.to_string());
@@ -515,6 +543,9 @@ impl Fixture {
                 put("fresh_token", t["id"].as_i64().unwrap().to_string());
             }
             put("fresh_sa", id.to_string());
+        }
+        if has("fresh_webhook") {
+            put("fresh_webhook", self.webhook(s).await.to_string());
         }
         if has("fresh_acme") {
             let id = self.directory(s, &format!("fresh-{n}")).await;

@@ -34,3 +34,4 @@ mod regressions;
 mod renew;
 mod service_accounts;
 mod users;
+mod webhooks;

@@ -355,3 +355,67 @@ async fn metrics_token_and_key_pool_depth() {
     }
     assert_eq!(depth, 2.0, "the key pool never filled");
 }
+
+/// `fastpki_webhook_deliveries_total` counts attempts by outcome;
+/// `fastpki_webhook_deliveries_pending` is what waits, on every server.
+#[tokio::test]
+async fn webhook_deliveries_are_counted_and_pending_ones_shown() {
+    use sqlx::Connection;
+    use test_support::webhooks::Receiver;
+    let live = Receiver::start().await;
+    // WEBHOOK_URLS names a port where nobody listens: its delivery stays pending.
+    let dead = {
+        let gone = Receiver::start().await;
+        gone.url("/nobody")
+    };
+    let s = Server::start_with(&[
+        ("WEBHOOK_URLS", dead.as_str()),
+        (
+            "WEBHOOK_SECRET",
+            "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ),
+        ("WEBHOOK_RETRY_BASE_SECONDS", "3600"),
+    ])
+    .await;
+    let w = World::build(&s).await;
+    expect(
+        s.post(
+            &format!("/organizations/{}/webhooks", w.org_a),
+            Some(&w.admin_a.1),
+            json!({"url": live.url("/live")}),
+        )
+        .await,
+        201,
+    );
+    let ca = id(&s.create_ca(&w.admin_a.1, "Hooked", json!({})).await);
+    s.issue(&w.admin_a.1, ca, "hooked.example.com", "server", json!({}))
+        .await;
+    // Both attempts recorded: one delivered, one to try again in an hour.
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE last_status_code IS NOT NULL OR last_error IS NOT NULL",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        if done == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two attempts recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let m = scrape(&s, None).await;
+    promtool_accepts(&m.text);
+    let outcome = |o| m.get("fastpki_webhook_deliveries_total", &[("outcome", o)]);
+    assert_eq!(outcome("delivered"), Some(1.0));
+    assert_eq!(outcome("retried"), Some(1.0));
+    assert_eq!(outcome("failed"), None);
+    assert_eq!(m.value("fastpki_webhook_deliveries_pending", &[]), 1.0);
+    assert_eq!(live.received().len(), 1);
+}

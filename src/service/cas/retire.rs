@@ -6,6 +6,7 @@ use chrono::Utc;
 use crate::auth::Principal;
 use crate::auth::authz::{self, Action};
 use crate::error::{Error, Result};
+use crate::service::webhooks::{EventType, events};
 use crate::service::{AppState, crl};
 use crate::store::{self};
 
@@ -106,8 +107,8 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
     // Deleting retires the CA (FastPKI deletes it with its certificates): what
     // it issued and is still valid is revoked first, so that its final CRL
     // says so, instead of the certificates becoming "unknown".
-    let retired_types = store::certs::revoke_live_of_issuer(&mut tx, id, &now_s).await?;
-    let retired = retired_types.len();
+    let retired_rows = store::certs::revoke_live_of_issuer(&mut tx, id, &now_s).await?;
+    let retired = retired_rows.len();
     // The final CRL: valid as long as anything the CA signed can be.
     let ca_end = ca.not_after;
     let next = ca_end.max(now + chrono::Duration::days(state.settings.crl_validity_days));
@@ -138,10 +139,24 @@ pub async fn delete(state: &AppState, caller: &Principal, id: i64) -> Result<()>
         ca.name, crl.number
     ));
     store::audit::insert(&mut tx, &entry, &now_s).await?;
+    let recorded = state
+        .webhooks
+        .outbox
+        .record(
+            &mut tx,
+            EventType::CertificateRevoked,
+            &retired_rows,
+            |r| r.organization_id,
+            |r| events::revoked(r, &entry, now),
+        )
+        .await?;
     tx.commit().await?;
+    if recorded > 0 {
+        state.webhooks.outbox.notify();
+    }
     let mut by_type = std::collections::BTreeMap::<String, u64>::new();
-    for t in retired_types {
-        *by_type.entry(t).or_default() += 1;
+    for row in retired_rows {
+        *by_type.entry(row.certificate_type).or_default() += 1;
     }
     for (t, n) in by_type {
         state.metrics.revoked(id, &t, n);

@@ -1,9 +1,11 @@
-//! Revoking a certificate: the reason (RFC 5280), the row, the audit entry
-//! and the re-signed CRL, in one transaction.
+//! Revoking a certificate: the reason (RFC 5280), the row, the audit entry,
+//! the re-signed CRL and the `certificate.revoked` webhook event, in one
+//! transaction.
 
 use crate::auth::Principal;
 use crate::auth::authz::Action;
 use crate::error::{Error, Result};
+use crate::service::webhooks::{EventType, events};
 use crate::service::{AppState, cas, crl};
 use crate::store;
 
@@ -56,7 +58,22 @@ pub async fn revoke_row(
     let row = store::certs::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::NotFound("Certificate not found".into()))?;
+    let now = chrono::Utc::now();
+    let recorded = state
+        .webhooks
+        .outbox
+        .record(
+            &mut tx,
+            EventType::CertificateRevoked,
+            std::slice::from_ref(&row),
+            |r| r.organization_id,
+            |r| events::revoked(r, &entry, now),
+        )
+        .await?;
     tx.commit().await?;
+    if recorded > 0 {
+        state.webhooks.outbox.notify();
+    }
     state.metrics.revoked(ca.id, &row.certificate_type, 1);
     state.crls.forget(&ca.id);
     with_lineage(state, row).await
