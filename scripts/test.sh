@@ -67,7 +67,7 @@ stage "OpenAPI-driven fuzzing (schemathesis) against the server"
 if [ -n "${FASTPKI_TEST_DATABASE_URL:-}" ]; then
     stage "HTTP tests, crash safety, two servers on one database and TLS to it (PostgreSQL)"
     # --workspace: the same feature set as the SQLite run, so nothing is compiled again.
-    FASTPKI_REQUIRE_POSTGRES=1 cargo test --workspace --test api --test crash --test two_servers --test startup
+    FASTPKI_REQUIRE_POSTGRES=1 cargo test --workspace --test api --test crash --test two_servers --test startup --test webhooks_restart
     stage "real ACME clients (certbot, lego, Caddy) against the server over HTTPS (PostgreSQL)"
     python3 scripts/acme_clients.py "${CARGO_TARGET_DIR:-target}/debug/fastpki" --postgres "$FASTPKI_TEST_DATABASE_URL"
 fi
