@@ -473,6 +473,49 @@ mod tests {
     use crate::testutil::ALL_ALGS;
 
     #[test]
+    fn rsa_modulus_sizes_are_counted_in_bits() {
+        let public_key = |modulus: &[u8], exponent: &[u8]| {
+            der::seq(&[&der::tlv(0x02, modulus), &der::tlv(0x02, exponent)])
+        };
+        // 0x01 then 255 octets, one of them zero: 2041 bits.
+        let mut m = vec![0x01];
+        m.extend([0xff; 100]);
+        m.push(0x00);
+        m.extend([0xff; 154]);
+        assert_eq!(
+            rsa_modulus_bits(&public_key(&m, &[0x01, 0x00, 0x01])),
+            Ok(2041)
+        );
+        // A leading zero octet (the modulus is positive) is not counted.
+        let mut m = vec![0x00, 0x80];
+        m.extend([0u8; 255]);
+        assert_eq!(rsa_modulus_bits(&public_key(&m, &[0x03])), Ok(2048));
+        assert!(
+            rsa_modulus_bits(&public_key(&m, &[0x01, 0x00, 0x00])).is_err(),
+            "even exponent"
+        );
+        assert!(
+            rsa_modulus_bits(&public_key(&[0x00], &[0x03])).is_err(),
+            "zero modulus"
+        );
+    }
+
+    #[test]
+    fn ec_points_must_be_uncompressed() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut spki = key.spki().to_vec();
+        assert!(parse_spki(&spki).is_ok());
+        // The point's first octet follows the BIT STRING's unused-bits octet.
+        let at = spki.len() - 65;
+        assert_eq!(spki[at], 0x04);
+        spki[at] = 0x02;
+        let Err(e) = parse_spki(&spki) else {
+            panic!("a compressed point was read")
+        };
+        assert!(e.contains("uncompressed point"), "{e}");
+    }
+
+    #[test]
     fn display_names_carry_the_rsa_size() {
         assert_eq!(KeyAlgorithm::Rsa { bits: 3072 }.to_string(), "rsa-3072");
         assert_eq!(KeyAlgorithm::EcdsaP256.to_string(), "ecdsa-p256");

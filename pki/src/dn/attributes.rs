@@ -219,6 +219,16 @@ mod tests {
     use crate::dn::tests::{p, pairs};
 
     #[test]
+    fn dotted_oids() {
+        use super::parse_dotted_oid;
+        assert_eq!(parse_dotted_oid("2.5.4.3"), Some(vec![2, 5, 4, 3]));
+        assert_eq!(parse_dotted_oid("1.2.0.10"), Some(vec![1, 2, 0, 10]));
+        for bad in ["1..2", "1.2.", ".1.2", "1.a", "1.2x", "1.02", "01.2"] {
+            assert_eq!(parse_dotted_oid(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn every_key() {
         let dn = parse_dn(
             "CN=c,O=o,OU=ou1,OU=ou2,C=de,ST=st,L=l,emailAddress=a@b.c,E=d@e.f,EMAIL=g@h.i,\

@@ -129,6 +129,43 @@ mod tests {
     use x509_parser::prelude::FromDer;
 
     #[test]
+    fn strings_in_every_directory_string_form() {
+        // BMPString: UTF-16 big-endian; an odd length or a lone surrogate is refused.
+        assert_eq!(
+            decode_string(Tag::BmpString, &[0x00, 0x63, 0x00, 0xe9]).as_deref(),
+            Some("cé")
+        );
+        assert_eq!(decode_string(Tag::BmpString, &[0x00, 0x63, 0x00]), None);
+        assert_eq!(decode_string(Tag::BmpString, &[0xd8, 0x00]), None);
+        // UniversalString: UTF-32 big-endian; a length not a multiple of 4 is refused.
+        assert_eq!(
+            decode_string(Tag::UniversalString, &[0, 0, 0, 0x63, 0, 1, 0xf6, 0x00]).as_deref(),
+            Some("c\u{1f600}")
+        );
+        assert_eq!(decode_string(Tag::UniversalString, &[0, 0, 0x63]), None);
+        assert_eq!(decode_string(Tag::UniversalString, &[0, 0x11, 0, 0]), None);
+        // TeletexString read as Latin-1.
+        assert_eq!(
+            decode_string(Tag::T61String, &[0x63, 0xe9]).as_deref(),
+            Some("cé")
+        );
+        assert_eq!(decode_string(Tag::Utf8String, &[0xff]), None);
+        assert_eq!(decode_string(Tag::Integer, b"1"), None);
+    }
+
+    #[test]
+    fn oid_arcs_of_up_to_64_bits() {
+        // 1.2.18446744073709551615: the last arc is u64::MAX in ten base-128 octets.
+        let mut content = vec![0x2a, 0x81];
+        content.extend([0xff; 8]);
+        content.push(0x7f);
+        assert_eq!(oid_arcs(&content), Some(vec![1, 2, u64::MAX]));
+        // One bit more does not fit.
+        content[1] = 0x83;
+        assert_eq!(oid_arcs(&content), None);
+    }
+
+    #[test]
     fn der_encoding_uses_the_right_string_types() {
         let dn = parse_dn("C=US,CN=é,serialNumber=12,DC=com,E=a@b.c").unwrap();
         let der = dn.to_der();

@@ -166,6 +166,45 @@ mod tests {
     use crate::dn::tests::{p, pairs};
 
     #[test]
+    fn from_str_is_parse_dn() {
+        let dn: DistinguishedName = "CN=a,O=b".parse().unwrap();
+        assert_eq!(dn, parse_dn("CN=a,O=b").unwrap());
+        assert!("CN".parse::<DistinguishedName>().is_err());
+    }
+
+    #[test]
+    fn errors_number_components_from_one() {
+        let e = parse_dn("CN=a,O").unwrap_err().to_string();
+        assert!(e.contains("component 2 has no '='"), "{e}");
+        let e = parse_dn("O").unwrap_err().to_string();
+        assert!(e.contains("component 1 has no '='"), "{e}");
+    }
+
+    #[test]
+    fn the_length_bound_is_inclusive() {
+        // Exactly MAX_DN_LEN bytes is read (and refused for its content), one more is not read.
+        let at = |len: usize| format!("CN={}", "a".repeat(len - 3));
+        let e = parse_dn(&at(MAX_DN_LEN)).unwrap_err().to_string();
+        assert!(!e.contains("longer than"), "{e}");
+        let e = parse_dn(&at(MAX_DN_LEN + 1)).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("longer than {MAX_DN_LEN} bytes")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ordinary_stored_names_keep_their_spelling() {
+        for plain in ["CN=café,O=Zürich", r"CN=a\\é", r"CN=a\,b"] {
+            assert!(
+                matches!(normalize_stored_dn(plain), Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+        assert_eq!(normalize_stored_dn("CN=a+b"), r"CN=a\+b");
+    }
+
+    #[test]
     fn simple_and_ordered() {
         let dn = parse_dn("CN=api.example.com,O=Acme Corp,C=US").unwrap();
         assert_eq!(
