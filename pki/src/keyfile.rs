@@ -520,8 +520,12 @@ mod tests {
         ] {
             assert_eq!(read(&with(not_der, 200)), Err(()), "{not_der:02x?}");
         }
-        // Four length octets are read (and this content is not there).
-        assert_eq!(read(&with(&[0x04, 0x84, 0x01, 0, 0, 0], 300)), Err(()));
+        // Four length octets are read: 16 MiB of content.
+        let mut big = vec![0x04, 0x84, 0x01, 0, 0, 0];
+        big.resize(big.len() + (1 << 24), 0);
+        assert_eq!(read(&big), Ok((1 << 24, 0)));
+        // Length octets cut short, with nothing after them.
+        assert_eq!(read(&[0x04, 0x82, 0x01]), Err(()));
     }
 
     #[test]
