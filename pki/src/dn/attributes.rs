@@ -223,7 +223,10 @@ mod tests {
         use super::parse_dotted_oid;
         assert_eq!(parse_dotted_oid("2.5.4.3"), Some(vec![2, 5, 4, 3]));
         assert_eq!(parse_dotted_oid("1.2.0.10"), Some(vec![1, 2, 0, 10]));
-        for bad in ["1..2", "1.2.", ".1.2", "1.a", "1.2x", "1.02", "01.2"] {
+        // "+2" would parse as a number: only digits are arcs.
+        for bad in [
+            "1..2", "1.2.", ".1.2", "1.a", "1.2x", "1.02", "01.2", "1.+2",
+        ] {
             assert_eq!(parse_dotted_oid(bad), None, "{bad}");
         }
     }
