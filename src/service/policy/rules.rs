@@ -326,6 +326,10 @@ mod tests {
         assert!(!glob("build-?", "build-17", false));
         assert!(glob("node[0-9]", "node4", false));
         assert!(!glob("node[!0-9]", "node4", false));
+        // The negation mark is not a member of the class it negates.
+        assert!(glob("x[!a]", "x!", false));
+        assert!(glob("x[^a]", "x^", false));
+        assert!(!glob("x[!a]", "xa", false));
         assert!(glob("*", "", false));
         assert!(!glob("a*b*c", "aXbYd", false));
         assert!(glob("a*b*c", "aXbYc", false));
