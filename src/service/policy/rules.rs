@@ -330,6 +330,12 @@ mod tests {
         assert!(glob("x[!a]", "x!", false));
         assert!(glob("x[^a]", "x^", false));
         assert!(!glob("x[!a]", "xa", false));
+        // Members one by one, `]` first is a member, `-` last is a member, and three
+        // characters without a `-` are not a range.
+        assert!(glob("x[ab]", "xb", false));
+        assert!(glob("x[]a]", "x]", false));
+        assert!(glob("x[a-]", "x-", false));
+        assert!(!glob("x[azc]", "xb", false));
         assert!(glob("*", "", false));
         assert!(!glob("a*b*c", "aXbYd", false));
         assert!(glob("a*b*c", "aXbYc", false));
