@@ -336,6 +336,10 @@ mod tests {
         assert!(glob("x[]a]", "x]", false));
         assert!(glob("x[a-]", "x-", false));
         assert!(!glob("x[azc]", "xb", false));
+        // A range holds its two ends and what lies between, nothing else.
+        assert!(glob("x[0-3]", "x0", false) && glob("x[0-3]", "x3", false));
+        assert!(!glob("x[0-3]", "x5", false));
+        assert!(!glob("x[4-6]", "x3", false));
         assert!(glob("*", "", false));
         assert!(!glob("a*b*c", "aXbYd", false));
         assert!(glob("a*b*c", "aXbYc", false));
